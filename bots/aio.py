@@ -1,0 +1,25 @@
+"""One event loop per process in a background thread, so synchronous jobs can await senders."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Coroutine, TypeVar
+
+T = TypeVar("T")
+_loop: asyncio.AbstractEventLoop | None = None
+_lock = threading.Lock()
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    """This process's background loop, started on first use; senders and their pools live on it."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="crophub-aio", daemon=True).start()
+        return _loop
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run `coro` on the background loop and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, loop()).result(timeout)

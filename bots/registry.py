@@ -1,0 +1,43 @@
+"""Senders by channel name, built from each channel's config section alone (so any worker can send)."""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+from ingest.message import Address
+
+# Dotted names, so importing the registry does not import every channel's client library.
+SENDERS = {"telegram": "bots.telegram.send:TelegramSender"}
+
+_configs: dict[str, dict[str, Any]] = {}
+_senders: dict[str, "Sender"] = {}
+
+
+class Sender(Protocol):
+    """What every channel's sender offers."""
+
+    async def send(self, address: Address, text: str) -> str:
+        """Send `text` to `address`; return the provider's message id."""
+
+
+def configure(configs: dict[str, dict[str, Any]]) -> None:
+    """Set the config section of each channel that may send in this process."""
+    _configs.clear()
+    _configs.update(configs)
+    _senders.clear()
+
+
+def get(channel: str) -> Sender:
+    """The sender for `channel`, created on first use and kept for the process."""
+    if channel not in _senders:
+        if channel not in SENDERS:
+            raise KeyError(f"no sender for channel {channel!r}")
+        module, _, name = SENDERS[channel].partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        _senders[channel] = cls(_configs.get(channel, {}))
+    return _senders[channel]
+
+
+def register(channel: str, sender: Sender) -> None:
+    """Install a ready sender (used by tests and embedding code)."""
+    _senders[channel] = sender

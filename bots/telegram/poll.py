@@ -1,0 +1,84 @@
+"""Long polling: getUpdates, store the batch, and only then confirm the offset to Telegram."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bots import listen
+from bots.telegram.parse import bot_id_of, parse_update
+from bots.telegram.send import make_bot
+from ingest.intake import Batch, Intake
+
+log = logging.getLogger(__name__)
+
+
+class RawBot(Bot):
+    """A Bot whose getUpdates returns the raw JSON, so one malformed update cannot spoil a batch."""
+
+    async def get_raw_updates(self, offset: int | None, limit: int, timeout: int) -> list[Any]:
+        """Call getUpdates and return its result list as Telegram sent it."""
+        result = await self._post(
+            "getUpdates",
+            {"offset": offset, "limit": limit, "timeout": timeout},
+            read_timeout=timeout + 10,
+        )
+        return result if isinstance(result, list) else []
+
+
+class Poller:
+    """One bot's getUpdates loop."""
+
+    def __init__(self, config: dict[str, Any], token: str, intake: Intake) -> None:
+        self.bot: RawBot = make_bot(config, token, pool=2, cls=RawBot,
+                                    get_updates_request=HTTPXRequest(connection_pool_size=1))  # type: ignore[assignment]
+        self.bot_id = bot_id_of(token)
+        self.intake = intake
+        self.timeout = int(config.get("poll_timeout", 30))
+        self.limit = int(config.get("poll_limit", 100))
+        self.cursor_name = f"telegram:{self.bot_id}:offset"
+        self.offset: int | None = None
+        self.started = False
+
+    async def start(self) -> None:
+        """Check the token (getMe), drop any webhook so getUpdates works, and load the saved offset."""
+        await self.bot.initialize()
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        saved = await asyncio.to_thread(self.intake.cursor, self.cursor_name)
+        self.offset = int(saved) if saved else None
+        self.started = True
+        log.info("telegram: polling as @%s from offset %s", self.bot.username, self.offset)
+
+    async def poll_once(self) -> int:
+        """Fetch one batch, store it, advance the offset; returns how many updates came."""
+        updates = await self.bot.get_raw_updates(self.offset, self.limit, self.timeout)
+        if not updates:
+            return 0
+        now = datetime.now(timezone.utc)
+        batch = Batch()
+        for raw in updates:
+            batch.add(parse_update(raw, self.bot_id, now))
+        ids = [u["update_id"] for u in updates if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+        if ids:
+            batch.cursor = (self.cursor_name, str(max(ids) + 1))
+        # Persist first; the next getUpdates with the new offset is what confirms these to Telegram.
+        await asyncio.to_thread(self.intake.accept, batch)
+        if ids:
+            self.offset = max(ids) + 1
+        return len(updates)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, backing off on errors."""
+        async def step() -> None:
+            if not self.started:  # first step, or a start that failed
+                await self.start()
+            await self.poll_once()
+
+        try:
+            await listen.forever("telegram poller", step, stop)
+        finally:
+            await self.bot.shutdown()

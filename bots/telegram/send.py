@@ -1,0 +1,55 @@
+"""Send replies through the Telegram Bot API, built from the channel's config section alone."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from telegram import Bot, ReplyParameters
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bots.errors import PermanentError, RateLimited, TransientError
+from ingest.message import Address
+
+
+def make_bot(config: dict[str, Any], token: str | None = None, pool: int | None = None, cls: type[Bot] = Bot,
+             **kwargs: Any) -> Bot:
+    """A python-telegram-bot `Bot` (or subclass) for the configured, possibly self-hosted, Bot API server."""
+    token = token or config.get("token") or os.environ.get(config.get("token_env", "CROPHUB_TELEGRAM_TOKEN"), "")
+    if not token:
+        raise PermanentError(f"telegram: no bot token (set {config.get('token_env', 'CROPHUB_TELEGRAM_TOKEN')})")
+    return cls(
+        token,
+        base_url=config.get("api_base_url", "https://api.telegram.org/bot"),
+        base_file_url=config.get("file_base_url", "https://api.telegram.org/file/bot"),
+        request=HTTPXRequest(connection_pool_size=pool or int(config.get("connection_pool", 64))),
+        **kwargs,
+    )
+
+
+def _seconds(value: Any) -> float:
+    # PTB 22 gives retry_after as int or timedelta depending on its settings.
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+class TelegramSender:
+    """Sends text replies; maps Bot API errors to the channel-neutral ones in bots.errors."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.bot = make_bot(config)
+
+    async def send(self, address: Address, text: str) -> str:
+        """Send `text` to the chat in `address`, threaded under its message; return the message id."""
+        reply = None
+        if address.reply_to and address.reply_to.isdigit():
+            reply = ReplyParameters(message_id=int(address.reply_to), allow_sending_without_reply=True)
+        chat: int | str = int(address.chat_id) if address.chat_id.lstrip("-").isdigit() else address.chat_id
+        try:
+            sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply)
+        except RetryAfter as exc:
+            raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
+        except (Forbidden, InvalidToken, BadRequest) as exc:  # BadRequest is a NetworkError: check it first
+            raise PermanentError(f"telegram: {type(exc).__name__}: {exc}") from exc
+        except (NetworkError, TelegramError) as exc:
+            raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
+        return str(sent.message_id)

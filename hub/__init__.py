@@ -1,0 +1,1 @@
+"""Wiring: settings, the `crophub` CLI, process supervision and the embedded Redis."""

@@ -1,0 +1,229 @@
+"""The `crophub` command: run, worker, listen, web, migrate."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from hub import runtime
+from hub.settings import ConfigError, Settings, load
+
+log = logging.getLogger("crophub")
+
+
+def _redis_url_or_exit(settings: Settings) -> str:
+    """The Redis to use: redis.url, else the embedded one a `crophub run` started."""
+    url = settings.redis_url
+    if url:
+        return url
+    from hub.embedded_redis import EmbeddedRedis
+
+    embedded = EmbeddedRedis(settings.hub.var_dir)
+    if embedded.answers():
+        return embedded.url
+    raise SystemExit("crophub: no Redis: set redis.url (or CROPHUB_REDIS_URL), or start everything with `crophub run`")
+
+
+def _child_env(redis_url: str) -> dict[str, str]:
+    return {"CROPHUB_REDIS_URL": redis_url, "CROPHUB_SUPERVISED": "1"}
+
+
+def _child_argv(args: argparse.Namespace, *command: str) -> list[str]:
+    argv = [sys.executable, "-m", "hub.cli"]
+    if args.config:
+        argv += ["--config", str(args.config)]
+    return [*argv, *command]
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Bring the database schema up to date."""
+    from store import migrate
+
+    migrate.upgrade(settings.database_url)
+    log.info("database at newest schema: %s", settings.database_url.split("@")[-1])
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run RQ workers (several processes with --processes)."""
+    from hub import worker
+
+    url = _redis_url_or_exit(settings)
+    processes = args.processes or settings.workers.processes
+    if processes == 1 or args.burst:
+        conn = runtime.setup(settings, url)
+        stop = threading.Event()
+        if not os.environ.get("CROPHUB_SUPERVISED"):  # a supervisor runs the sweep for its children
+            worker.sweeper(conn, settings.workers.sweep_interval, settings.workers.sweep_age, stop)
+        try:
+            worker.work(conn, settings.workers.job_timeout, burst=args.burst)
+        finally:
+            stop.set()
+        return 0
+    from hub.supervise import Child
+
+    children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), _child_env(url))
+                for i in range(processes)]
+    return _supervise(settings, url, children)
+
+
+def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the channel listeners (Telegram long polling)."""
+    from redis import Redis
+    from rq import Queue
+
+    from bots.telegram.poll import Poller
+    from ingest.intake import INTAKE_QUEUE, Intake
+    from store import db
+
+    url = _redis_url_or_exit(settings)
+    intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)))
+    off = runtime.telegram_status(settings)
+    if off or settings.telegram.mode != "polling":
+        log.info(off or "telegram: webhook mode: updates arrive through `crophub web`")
+        return 0
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        poller = Poller(settings.telegram.model_dump(), settings.telegram.token or "", intake)
+        task = asyncio.create_task(poller.run(stop))
+        await stop.wait()
+        task.cancel()  # a long poll in flight is dropped; its updates were not confirmed, so none is lost
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the web app (health; the Telegram webhook in webhook mode)."""
+    from aiohttp import web
+    from redis import Redis
+    from rq import Queue
+
+    from bots.telegram import webhook
+    from ingest.intake import INTAKE_QUEUE, Intake
+    from store import db
+    from web.app import make_app
+
+    url = _redis_url_or_exit(settings)
+    conn = Redis.from_url(url)
+    sessions = db.configure(settings.database_url)
+
+    def health() -> dict[str, object]:
+        try:
+            redis_ok: object = bool(conn.ping())
+        except Exception as exc:
+            redis_ok = str(exc)
+        return {"redis": redis_ok}
+
+    app = make_app(health)
+    tg = settings.telegram
+    if tg.mode == "webhook" and runtime.telegram_status(settings) is None:
+        token, secret = tg.token or "", tg.webhook_secret or ""
+        webhook.route(app, token, secret, Intake(sessions, Queue(INTAKE_QUEUE, connection=conn)), tg.webhook.path)
+
+        async def set_hook(_app: web.Application) -> None:
+            await webhook.register(tg.model_dump(), token, tg.webhook.url or "", secret)
+
+        app.on_startup.append(set_hook)
+    web.run_app(app, host=settings.web.host, port=settings.web.port, print=None,
+                access_log=None if settings.hub.log_level != "DEBUG" else logging.getLogger("aiohttp.access"))
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything in one process tree: embedded Redis (unless redis.url), workers, listeners, web."""
+    from hub.embedded_redis import EmbeddedRedis
+    from hub.supervise import Child
+    from store import migrate
+
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.hub.var_dir, settings.redis.embedded.port, settings.redis.embedded.appendonly)
+        url = embedded.start()
+    try:
+        if settings.database.auto_migrate:
+            migrate.upgrade(settings.database_url)
+        env = _child_env(url)
+        children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), env)
+                    for i in range(settings.workers.processes)]
+        off = runtime.telegram_status(settings)
+        if off:
+            log.info(off)
+        elif settings.telegram.mode == "polling":
+            children.append(Child("listen", _child_argv(args, "listen"), env))
+        if settings.web.enabled:
+            children.append(Child("web", _child_argv(args, "web"), env))
+            log.info("web: http://%s:%d/healthz", settings.web.host, settings.web.port)
+        return _supervise(settings, url, children)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+def _supervise(settings: Settings, url: str, children: list) -> int:
+    from hub import worker
+    from hub.supervise import Supervisor
+
+    conn = runtime.setup(settings, url)
+    supervisor = Supervisor(children)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        supervisor.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    worker.sweeper(conn, settings.workers.sweep_interval, settings.workers.sweep_age, stop)
+    log.info("crophub: running %d process(es); Ctrl-C stops", len(children))
+    try:
+        supervisor.run()
+    finally:
+        stop.set()
+        supervisor.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = argparse.ArgumentParser(prog="crophub", description="Citizen-report hub for Jakarta's CROP.")
+    parser.add_argument("--config", type=Path, help="config file (default: $CROPHUB_CONFIG or ./config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="start everything: embedded Redis, workers, listeners, web (Ctrl-C stops)")
+    w = sub.add_parser("worker", help="run RQ workers for the intake and outbox queues")
+    w.add_argument("--processes", type=int, help="worker processes (default: workers.processes)")
+    w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    sub.add_parser("listen", help="run channel listeners (Telegram long polling)")
+    sub.add_parser("web", help="serve the web app (health, Telegram webhook)")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    return parser
+
+
+COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `crophub` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load(args.config)
+    except ConfigError as exc:
+        print(f"crophub: {exc}", file=sys.stderr)
+        return 2
+    runtime.setup_logging(settings.hub.log_level, args.command)
+    return COMMANDS[args.command](settings, args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Per-process setup shared by every crophub command: logging, store, router context, senders."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from redis import Redis
+
+from bots import registry
+from hub.settings import Settings
+from router import context
+from router.context import RouterConfig
+from store import db
+
+log = logging.getLogger("crophub")
+
+
+def setup_logging(level: str, name: str) -> None:
+    """One log format for every process, with the process's role in each line."""
+    logging.basicConfig(
+        level=level, stream=sys.stderr, force=True,
+        format=f"%(asctime)s %(levelname)-7s [{name}] %(name)s: %(message)s",
+    )
+    # These log every request or job at INFO; at 500 messages/s that is noise, and slow.
+    for noisy in ("httpx", "rq.worker", "rq.queue", "rq.scheduler", "aiohttp.access", "telegram.ext"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def router_config(settings: Settings) -> RouterConfig:
+    """The router's tunables from settings."""
+    return RouterConfig(
+        ticket_prefix=settings.tickets.prefix,
+        attach_window_minutes=settings.tickets.attach_window_minutes,
+        categories_file=str(settings.nlp.categories_file) if settings.nlp.categories_file else None,
+        retry_intervals=list(settings.outbox.retry_intervals),
+        max_retry_after=settings.outbox.max_retry_after,
+        lock_wait=settings.outbox.lock_wait,
+    )
+
+
+def setup(settings: Settings, redis_url: str) -> Redis:
+    """Configure this process's database, router context and senders; return its Redis connection."""
+    conn = Redis.from_url(redis_url, health_check_interval=30)
+    db.configure(settings.database_url)
+    context.configure(router_config(settings), conn)
+    registry.configure({"telegram": settings.telegram.sender_config()})
+    return conn
+
+
+def telegram_status(settings: Settings) -> str | None:
+    """None when Telegram can run; otherwise the one line that says it is off and how to turn it on."""
+    tg = settings.telegram
+    if not tg.token:
+        return (f"telegram: channel off: no bot token. To turn it on, export {tg.token_env}=<token from "
+                f"@BotFather> (and set telegram.api_base_url for a self-hosted Bot API server)")
+    if tg.mode == "webhook" and not (tg.webhook.url and tg.webhook_secret):
+        return (f"telegram: channel off: webhook mode needs telegram.webhook.url in the config and a secret "
+                f"in {tg.webhook.secret_env}")
+    return None

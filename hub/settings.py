@@ -1,0 +1,165 @@
+"""config.yaml → typed, validated settings; secrets come from environment variables."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the key and what was expected."""
+
+
+class _Section(BaseModel):
+    # A typo in a key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class HubSettings(_Section):
+    var_dir: Path = Path("var")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/crophub.db"
+    auto_migrate: bool = True
+
+
+class EmbeddedRedisSettings(_Section):
+    port: int = Field(0, ge=0, le=65535)
+    appendonly: bool = True
+
+
+class RedisSettings(_Section):
+    url: str | None = None
+    embedded: EmbeddedRedisSettings = EmbeddedRedisSettings()
+
+
+class WorkerSettings(_Section):
+    processes: int = Field(2, ge=1, le=64)
+    job_timeout: int = Field(120, ge=1)
+    sweep_interval: float = Field(30.0, gt=0)
+    sweep_age: float = Field(60.0, ge=0)
+
+
+class OutboxSettings(_Section):
+    retry_intervals: list[int] = [5, 30, 120, 600, 1800]
+    max_retry_after: float = Field(30.0, ge=0)
+    lock_wait: float = Field(30.0, gt=0)
+
+
+class TicketSettings(_Section):
+    prefix: str = Field("JKT", pattern=r"^[A-Z]{2,8}$")
+    attach_window_minutes: int = Field(30, ge=0)
+
+
+class TelegramWebhookSettings(_Section):
+    url: str | None = None
+    path: str = Field("/telegram/webhook", pattern=r"^/")
+    secret_env: str = "CROPHUB_TELEGRAM_WEBHOOK_SECRET"
+
+
+class TelegramSettings(_Section):
+    token_env: str = "CROPHUB_TELEGRAM_TOKEN"
+    mode: Literal["polling", "webhook"] = "polling"
+    api_base_url: str = Field("https://api.telegram.org/bot", pattern=r"^https?://")
+    file_base_url: str = Field("https://api.telegram.org/file/bot", pattern=r"^https?://")
+    poll_timeout: int = Field(30, ge=0, le=50)
+    poll_limit: int = Field(100, ge=1, le=100)
+    connection_pool: int = Field(64, ge=1)
+    webhook: TelegramWebhookSettings = TelegramWebhookSettings()
+
+    @property
+    def token(self) -> str | None:
+        """The bot token from the environment, or None when the channel is off."""
+        return os.environ.get(self.token_env) or None
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The webhook secret_token from the environment."""
+        return os.environ.get(self.webhook.secret_env) or None
+
+    def sender_config(self) -> dict[str, Any]:
+        """The plain dict a Telegram sender is built from, in any worker."""
+        return {
+            "token_env": self.token_env,
+            "api_base_url": self.api_base_url,
+            "file_base_url": self.file_base_url,
+            "connection_pool": self.connection_pool,
+        }
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class NlpSettings(_Section):
+    categories_file: Path | None = None
+
+
+class Settings(_Section):
+    hub: HubSettings = HubSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    workers: WorkerSettings = WorkerSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    tickets: TicketSettings = TicketSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    web: WebSettings = WebSettings()
+    nlp: NlpSettings = NlpSettings()
+
+    source: Path | None = Field(None, exclude=True)
+
+    @property
+    def database_url(self) -> str:
+        """Database URL; CROPHUB_DATABASE_URL overrides the file."""
+        return os.environ.get("CROPHUB_DATABASE_URL") or self.database.url
+
+    @property
+    def redis_url(self) -> str | None:
+        """Redis URL; CROPHUB_REDIS_URL overrides the file; None means the embedded Redis."""
+        return os.environ.get("CROPHUB_REDIS_URL") or self.redis.url
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against config.yaml's documented keys)"
+    return f"{key}: {error['msg'].lower()}, got {error.get('input')!r}"
+
+
+def parse(data: Any, source: Path | None = None) -> Settings:
+    """Validate a config mapping; raise ConfigError naming each bad key."""
+    where = str(source) if source else "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{where}: invalid configuration:\n  {lines}") from None
+    settings.source = source
+    return settings
+
+
+def load(path: Path | str | None = None) -> Settings:
+    """Read and validate a config file (CROPHUB_CONFIG or ./config.yaml when not given)."""
+    path = Path(path or os.environ.get("CROPHUB_CONFIG") or DEFAULT_CONFIG)
+    if not path.exists():
+        if path == DEFAULT_CONFIG:
+            return parse({}, None)
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse(data, path)

@@ -1,0 +1,79 @@
+"""The one normalised message every channel produces, and its parts."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Part):
+    """Where a reply goes, as plain data, so any worker can answer on the right channel."""
+
+    channel: str
+    chat_id: str
+    bot: str | None = None  # which of our accounts received it, when a channel runs several
+    reply_to: str | None = None  # provider message id to thread the reply under
+
+    @property
+    def chat_key(self) -> str:
+        """One string per conversation; replies to the same chat_key keep their order."""
+        return f"{self.channel}:{self.bot or ''}:{self.chat_id}"
+
+
+class Sender(_Part):
+    """Who wrote the message, as the channel names them (private data: never shown publicly)."""
+
+    id: str
+    name: str | None = None
+    username: str | None = None
+    is_bot: bool = False
+
+
+class Location(_Part):
+    """A point the sender shared or the channel attached."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = None
+    title: str | None = None
+
+
+class Media(_Part):
+    """A photo or file attached to a message, by the channel's own file reference."""
+
+    kind: Literal["photo", "video", "document", "audio", "voice"]
+    file_id: str
+    width: int | None = None
+    height: int | None = None
+    size: int | None = None
+    mime_type: str | None = None
+
+
+class Message(BaseModel):
+    """A citizen's or officer's message, normalised from any channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    key: str  # per-channel idempotency key: replays of the same payload carry the same key
+    sender: Sender
+    address: Address
+    text: str = ""
+    media: list[Media] = []
+    location: Location | None = None
+    provider_message_id: str | None = None
+    reply_to: str | None = None  # provider message id of the message this one answers
+    command: str | None = None  # "/status" etc., without any @botname suffix
+    language_hint: str | None = None  # what the channel says of the sender's language, e.g. "id", "en"
+    sent_at: datetime | None = None
+    received_at: datetime
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    def stored(self) -> dict[str, Any]:
+        """JSON-safe form for the store; the raw payload is kept in its own column."""
+        return self.model_dump(mode="json", exclude={"raw"})

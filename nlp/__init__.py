@@ -1,0 +1,1 @@
+"""Language: category rules, language hints (the classifier and geocoder come later)."""

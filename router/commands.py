@@ -1,0 +1,55 @@
+"""Citizen commands: /start, /help, /status [ticket id]."""
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from ingest.message import Message
+from nlp.rules import taxonomy
+from router import context
+from router.templates import render, status_label
+from store import ops
+from store.models import Citizen
+
+
+def _start(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+    return render("start", language)
+
+
+def _help(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+    return render("help", language)
+
+
+def _status(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+    parts = msg.text.split(maxsplit=1)
+    tax = taxonomy(context.config().categories_file)
+    if len(parts) < 2:
+        tickets = ops.tickets_of_citizen(session, citizen.id)
+        if not tickets:
+            return render("status_none", language)
+        lines = "\n".join(f"{t.public_id} — {status_label(t.status, language)}" for t in tickets)
+        return render("status_list", language, lines=lines)
+    public_id = parts[1].split()[0].strip().upper()
+    ticket = ops.ticket_by_public_id(session, public_id)
+    if ticket is None:
+        return render("status_unknown", language, ticket=public_id)
+    category = tax.label(ticket.category, language) if ticket.category else render("category_unknown", language)
+    # Status, category and date only: a ticket may be someone else's, so nothing personal is shown.
+    return render("status", language, ticket=ticket.public_id, status=status_label(ticket.status, language),
+                  category=category, created=ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+
+
+# Command → handler; anything else gets the help text.
+COMMANDS: dict[str, Callable[[Session, Message, Citizen, str], str]] = {
+    "/start": _start,
+    "/help": _help,
+    "/bantuan": _help,
+    "/status": _status,
+    "/cek": _status,
+}
+
+
+def answer(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+    """The reply to a command message."""
+    return COMMANDS.get(msg.command or "", _help)(session, msg, citizen, language)

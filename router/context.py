@@ -1,0 +1,48 @@
+"""What router jobs need from the process they run in: tunables and the Redis connection."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis import Redis
+from rq import Queue
+
+from ingest.intake import OUTBOX_QUEUE
+
+
+@dataclass
+class RouterConfig:
+    """Router tunables; documented with their defaults in config.yaml."""
+
+    ticket_prefix: str = "JKT"
+    attach_window_minutes: int = 30
+    categories_file: str | None = None
+    retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
+    max_retry_after: float = 30.0
+    lock_wait: float = 30.0
+
+
+_config = RouterConfig()
+_redis: Redis | None = None
+
+
+def configure(config: RouterConfig, redis: Redis) -> None:
+    """Set this process's router config and Redis connection (hub does this at start)."""
+    global _config, _redis
+    _config, _redis = config, redis
+
+
+def config() -> RouterConfig:
+    """This process's router config."""
+    return _config
+
+
+def redis() -> Redis:
+    """This process's Redis connection."""
+    if _redis is None:
+        raise RuntimeError("router.context.configure() has not been called in this process")
+    return _redis
+
+
+def outbox_queue() -> Queue:
+    """The queue send jobs go on."""
+    return Queue(OUTBOX_QUEUE, connection=redis())

@@ -1,0 +1,28 @@
+"""The sweep: re-enqueue messages and replies whose jobs were lost (stored, never finished)."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from rq import Queue
+
+from ingest.intake import INTAKE_QUEUE, PROCESS_JOB, PROCESS_RETRY
+from router import context, replies
+from store import db, ops
+
+log = logging.getLogger(__name__)
+
+
+def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
+    """Enqueue again what has waited longer than it should; jobs are idempotent, so repeats are harmless."""
+    age = timedelta(seconds=older_than_seconds)
+    with db.session() as session:
+        inbound = ops.stale_inbound(session, age)
+        outbox = ops.stale_outbox(session, age)
+    if inbound:
+        log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))
+        Queue(INTAKE_QUEUE, connection=context.redis()).enqueue(PROCESS_JOB, inbound, retry=PROCESS_RETRY, result_ttl=0)
+    if outbox:
+        log.warning("sweep: re-enqueueing %d pending reply(ies)", len(outbox))
+        replies.enqueue_send(outbox)
+    return {"inbound": len(inbound), "outbox": len(outbox)}

@@ -1,0 +1,93 @@
+"""Reply texts, Indonesian first and English, filled in with str.format."""
+from __future__ import annotations
+
+from typing import Any
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "ack": {
+        "id": "Terima kasih, laporan Anda sudah kami terima dengan nomor tiket {ticket}.\n"
+              "Kategori: {category}.\n"
+              "Laporan diteruskan ke petugas; kami kabari setiap ada perkembangan. "
+              "Cek status kapan saja dengan /status {ticket}",
+        "en": "Thank you, we have received your report as ticket {ticket}.\n"
+              "Category: {category}.\n"
+              "It goes to the officers now; we will tell you of every change. "
+              "Check its status any time with /status {ticket}",
+    },
+    "ack_needs_detail": {
+        "id": "Laporan Anda tercatat dengan nomor tiket {ticket}. Mohon ceritakan masalahnya dan lokasinya "
+              "(alamat, kelurahan, atau bagikan lokasi) agar petugas bisa menindaklanjuti.",
+        "en": "Your report is filed as ticket {ticket}. Please tell us what the problem is and where "
+              "(address, kelurahan, or share your location) so officers can act on it.",
+    },
+    "attached": {
+        "id": "{what} sudah ditambahkan ke tiket {ticket}. Terima kasih!",
+        "en": "{what} added to ticket {ticket}. Thank you!",
+    },
+    "comment": {
+        "id": "Tambahan informasi sudah dicatat untuk tiket {ticket}.",
+        "en": "Your additional information is recorded on ticket {ticket}.",
+    },
+    "chit_chat": {
+        "id": "Halo! Untuk melapor, kirim apa masalahnya dan di mana (alamat, kelurahan, atau bagikan lokasi). "
+              "Foto sangat membantu. Ketik /help untuk bantuan.",
+        "en": "Hello! To report, send what the problem is and where (address, kelurahan, or share your "
+              "location). A photo helps a lot. Type /help for help.",
+    },
+    "start": {
+        "id": "Selamat datang di kanal laporan warga Jakarta.\n"
+              "Kirim laporan Anda: apa masalahnya (banjir, sampah, parkir liar, jalan rusak, dll.) dan di mana "
+              "(alamat, kelurahan, atau bagikan lokasi). Foto sangat membantu.\n"
+              "Setiap laporan mendapat nomor tiket; cek dengan /status <nomor tiket>. Bantuan: /help",
+        "en": "Welcome to Jakarta's citizen report channel.\n"
+              "Send your report: what the problem is (flood, garbage, illegal parking, broken road, etc.) and "
+              "where (address, kelurahan, or share your location). A photo helps a lot.\n"
+              "Every report gets a ticket number; check it with /status <ticket number>. Help: /help",
+    },
+    "help": {
+        "id": "Cara melapor: tulis masalahnya dan lokasinya dalam satu pesan, boleh dengan foto, atau bagikan "
+              "lokasi Anda.\nPerintah:\n/status <nomor tiket> — status laporan\n/status — laporan terakhir Anda\n"
+              "/help — bantuan ini",
+        "en": "How to report: write the problem and where it is in one message, with a photo if you can, or "
+              "share your location.\nCommands:\n/status <ticket number> — status of a report\n"
+              "/status — your latest reports\n/help — this help",
+    },
+    "status": {
+        "id": "Tiket {ticket}\nStatus: {status}\nKategori: {category}\nDibuat: {created}",
+        "en": "Ticket {ticket}\nStatus: {status}\nCategory: {category}\nFiled: {created}",
+    },
+    "status_unknown": {
+        "id": "Tiket {ticket} tidak ditemukan. Periksa lagi nomornya, contoh: /status JKT-2026-000123",
+        "en": "Ticket {ticket} was not found. Please check the number, e.g. /status JKT-2026-000123",
+    },
+    "status_none": {
+        "id": "Anda belum punya laporan. Kirim laporan Anda kapan saja.",
+        "en": "You have no reports yet. Send one any time.",
+    },
+    "status_list": {
+        "id": "Laporan terakhir Anda:\n{lines}\nDetail: /status <nomor tiket>",
+        "en": "Your latest reports:\n{lines}\nDetails: /status <ticket number>",
+    },
+    "category_unknown": {"id": "belum ditentukan (akan ditinjau petugas)", "en": "not yet decided (an officer will review it)"},
+    "what_location": {"id": "Lokasi", "en": "Location"},
+    "what_photo": {"id": "Foto", "en": "Photo"},
+    "what_both": {"id": "Foto dan lokasi", "en": "Photo and location"},
+}
+
+STATUS_LABELS: dict[str, dict[str, str]] = {
+    "open": {"id": "diterima, menunggu petugas", "en": "received, waiting for an officer"},
+    "in_progress": {"id": "sedang ditangani petugas", "en": "being handled by an officer"},
+    "closed": {"id": "selesai", "en": "resolved"},
+}
+
+
+def render(key: str, language: str, **values: Any) -> str:
+    """The template `key` in `language` (Indonesian when there is no such translation)."""
+    texts = TEMPLATES[key]
+    return texts.get(language, texts["id"]).format(**values)
+
+
+def status_label(status: str, language: str) -> str:
+    """A ticket status in words."""
+    labels = STATUS_LABELS.get(status)
+    return labels.get(language, labels["id"]) if labels else status

@@ -1,0 +1,1 @@
+"""SQLAlchemy models, the session factory, and the few functions that read and write them."""

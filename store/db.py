@@ -1,0 +1,72 @@
+"""Engine and session factory: SQLite (WAL, busy timeout) by default, PostgreSQL by URL."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_factory: sessionmaker[Session] | None = None
+
+
+def _normalise(url: str) -> str:
+    # "postgresql://" means psycopg 3 here: it is the driver we install.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get WAL and a busy timeout so several processes share them."""
+    url = _normalise(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy, not pysqlite, open transactions, so BEGIN IMMEDIATE below takes effect.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+        # Take the write lock up front: a deferred transaction that later writes can fail with
+        # "database is locked" instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def configure(url: str) -> sessionmaker[Session]:
+    """Set this process's database; returns its session factory."""
+    global _factory
+    if _factory is not None:
+        _factory.kw["bind"].dispose()
+    _factory = sessionmaker(make_engine(url), expire_on_commit=False)
+    return _factory
+
+
+def factory() -> sessionmaker[Session]:
+    """This process's session factory (configure() must have run)."""
+    if _factory is None:
+        raise RuntimeError("store.db.configure(url) has not been called in this process")
+    return _factory
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error."""
+    with factory().begin() as s:
+        yield s

@@ -1,0 +1,252 @@
+"""A fake Telegram Bot API server: aiohttp on 127.0.0.1 speaking the real JSON protocol.
+
+Driven by the real python-telegram-bot client in tests and benchmarks. It keeps an update queue
+(getUpdates with offset/limit/timeout long polling, confirmation by offset), records every
+sendMessage/sendPhoto, implements getMe, setWebhook/deleteWebhook/getWebhookInfo and getFile, and can
+be told to answer the next calls of a method with an error (e.g. 429 with retry_after).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456789:TEST-fake-token_for-crophub"
+
+
+class FakeBotAPI:
+    """The server's state and handlers; run it in a thread with start() or on a loop with serve()."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":")[0])
+        self.updates: list[dict[str, Any]] = []
+        self.served_at: dict[int, float] = {}  # update_id → when getUpdates first returned it
+        self.sent: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.webhook: dict[str, Any] | None = None
+        self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._message_ids = itertools.count(1000)
+        self._update_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._new: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # --- control, from any thread --------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The value for telegram.api_base_url (the token is appended by the client)."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def file_base_url(self) -> str:
+        """The value for telegram.file_base_url."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def push(self, update: dict[str, Any]) -> int:
+        """Queue an update (an update_id is assigned when it has none); returns its update_id."""
+        with self._lock:
+            if "update_id" not in update:
+                update = {"update_id": next(self._update_ids), **update}
+            self.updates.append(update)
+        if self._loop and self._new:
+            self._loop.call_soon_threadsafe(self._new.set)
+        return update.get("update_id", -1) if isinstance(update, dict) else -1
+
+    def fail_next(self, method: str, status: int, body: dict[str, Any], times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with this status and JSON body."""
+        with self._lock:
+            self.errors.setdefault(method, []).extend([(status, body)] * times)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by an offset."""
+        with self._lock:
+            return list(self.updates)
+
+    # --- protocol ------------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        form = await request.post() if request.method == "POST" else request.query
+        params: dict[str, Any] = {}
+        for key, value in {**request.query, **form}.items():
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)  # PTB sends JSON-encoded values as form fields
+                except ValueError:
+                    pass
+            params[key] = value
+        return params
+
+    def _user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": "CROP Jakarta", "username": "CropHubTestBot"}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        self.calls.append(method)
+        params = await self._params(request)
+        with self._lock:
+            queued = self.errors.get(method)
+            error = queued.pop(0) if queued else None
+        if error:
+            return web.json_response(error[1], status=error[0])
+        handler = getattr(self, f"m_{method}", None)
+        if handler is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found: method not found"},
+                                     status=404)
+        try:
+            result = await handler(params)
+        except _ApiError as exc:
+            return web.json_response({"ok": False, "error_code": exc.code, "description": exc.description},
+                                     status=exc.code)
+        return web.json_response({"ok": True, "result": result})
+
+    async def m_getMe(self, params: dict[str, Any]) -> Any:
+        return {**self._user(), "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def m_getUpdates(self, params: dict[str, Any]) -> Any:
+        if self.webhook:
+            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
+        offset = params.get("offset")
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        while True:
+            with self._lock:
+                if offset is not None:
+                    # An offset confirms every update below it: they are never served again.
+                    self.updates = [u for u in self.updates if not _uid_below(u, int(offset))]
+                batch = self.updates[:limit]
+                now = time.perf_counter()
+                for u in batch:
+                    if isinstance(u, dict) and isinstance(u.get("update_id"), int):
+                        self.served_at.setdefault(u["update_id"], now)
+            if batch or time.monotonic() >= deadline:
+                return batch
+            assert self._new is not None
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+
+    async def m_setWebhook(self, params: dict[str, Any]) -> Any:
+        if not str(params.get("url", "")).startswith("https://") and params.get("url"):
+            raise _ApiError(400, "Bad Request: bad webhook: HTTPS url must be provided for webhook")
+        self.webhook = {"url": params.get("url"), "secret_token": params.get("secret_token")} if params.get("url") else None
+        return True
+
+    async def m_deleteWebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = None
+        if params.get("drop_pending_updates"):
+            with self._lock:
+                self.updates.clear()
+        return True
+
+    async def m_getWebhookInfo(self, params: dict[str, Any]) -> Any:
+        return {"url": (self.webhook or {}).get("url") or "", "has_custom_certificate": False,
+                "pending_update_count": len(self.updates)}
+
+    def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        chat_id = params.get("chat_id")
+        if chat_id in (None, ""):
+            raise _ApiError(400, "Bad Request: chat_id is empty")
+        message = {"message_id": next(self._message_ids), "from": self._user(), "date": int(time.time()),
+                   "chat": {"id": chat_id, "type": "private"}, **content}
+        reply = params.get("reply_parameters")
+        record = {"chat_id": chat_id, "reply_to": (reply or {}).get("message_id"), "at": time.perf_counter(),
+                  "message": message, **content}
+        with self._lock:
+            self.sent.append(record)
+        return message
+
+    async def m_sendMessage(self, params: dict[str, Any]) -> Any:
+        if not params.get("text"):
+            raise _ApiError(400, "Bad Request: message text is empty")
+        return self._message(params, text=str(params["text"]))
+
+    async def m_sendPhoto(self, params: dict[str, Any]) -> Any:
+        photo = params.get("photo")
+        file_id = photo if isinstance(photo, str) else "uploaded-photo"
+        content: dict[str, Any] = {"photo": [{"file_id": file_id, "file_unique_id": file_id[-8:], "width": 800,
+                                              "height": 600, "file_size": 40000}]}
+        if params.get("caption"):
+            content["caption"] = str(params["caption"])
+        return self._message(params, **content)
+
+    async def m_getFile(self, params: dict[str, Any]) -> Any:
+        file_id = params.get("file_id")
+        if not file_id:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": str(file_id)[-8:], "file_size": 4,
+                "file_path": f"photos/{file_id}.jpg"}
+
+    async def file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        return web.Response(body=b"\xff\xd8\xff\xd9", content_type="image/jpeg")
+
+    # --- serving -------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self.handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self.file)
+        return app
+
+    async def serve(self) -> None:
+        """Start serving on an ephemeral 127.0.0.1 port on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._new = asyncio.Event()
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def start(self) -> "FakeBotAPI":
+        """Serve from a background thread with its own loop (so synchronous code can call it)."""
+        ready = threading.Event()
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(self.serve())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name="fake-bot-api", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Bot API did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop the background server."""
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+class _ApiError(Exception):
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code, self.description = code, description
+
+
+def _uid_below(update: Any, offset: int) -> bool:
+    return isinstance(update, dict) and isinstance(update.get("update_id"), int) and update["update_id"] < offset

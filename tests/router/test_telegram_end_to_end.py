@@ -1,0 +1,276 @@
+"""Telegram end to end: the real python-telegram-bot client against the fake Bot API, real Redis + RQ,
+the store on SQLite and PostgreSQL. Updates are polled, stored, processed by an RQ worker, and the
+replies arrive back at the fake server."""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+
+from bots.telegram.poll import Poller
+from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from store import db
+from store.models import Cursor, InboundMessage, Outbox, Ticket, TicketEvent
+from tests.conftest import fixture
+from tests.fakes.telegram_api import FakeBotAPI
+
+pytestmark = pytest.mark.usefixtures("hub")
+
+
+def work(conn: redis.Redis) -> None:
+    """Run an RQ worker until both queues are empty."""
+    queues = [Queue(OUTBOX_QUEUE, connection=conn), Queue(INTAKE_QUEUE, connection=conn)]
+    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
+
+
+async def poll(config: dict[str, Any], conn: redis.Redis) -> Poller:
+    """One getUpdates round through a real Poller."""
+    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    await poller.start()
+    await poller.poll_once()
+    await poller.bot.shutdown()
+    return poller
+
+
+def tickets() -> list[Ticket]:
+    with db.session() as s:
+        return list(s.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+def update(name: str, update_id: int | None = None, **message: Any) -> dict[str, Any]:
+    data = copy.deepcopy(fixture("telegram", name))
+    if update_id is not None:
+        data["update_id"] = update_id
+    if message:
+        data["message"].update(message)
+    return data
+
+
+async def test_a_message_becomes_a_ticket_and_an_indonesian_ack(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    [ticket] = tickets()
+    assert ticket.category == "flood" and ticket.channel == "telegram" and ticket.status == "open"
+    assert ticket.public_id and ticket.public_id.startswith("JKT-")
+    [sent] = fake_api.sent
+    assert sent["chat_id"] == 52710031 and sent["reply_to"] == 201
+    assert ticket.public_id in sent["text"] and "laporan Anda sudah kami terima" in sent["text"]
+    assert "banjir" in sent["text"].lower()
+    with db.session() as s:
+        row = s.scalars(select(Outbox)).one()
+        assert row.status == "sent" and row.provider_message_id == str(sent["message"]["message_id"])
+        assert [e.kind for e in s.scalars(select(TicketEvent))] == ["created"]
+
+
+async def test_an_english_message_gets_an_english_ack(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("text_english"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    [ticket] = tickets()
+    assert ticket.category == "road_damage" and ticket.language == "en"
+    [sent] = fake_api.sent
+    assert sent["text"].startswith("Thank you, we have received your report as ticket " + ticket.public_id)
+
+
+async def test_the_same_update_twice_makes_one_ticket_and_one_ack(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    # The hub crashed before Telegram learnt the new offset, and lost its own cursor too:
+    # Telegram delivers the same update again.
+    with db.session() as s:
+        s.query(Cursor).delete()
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    assert len(tickets()) == 1 and len(fake_api.sent) == 1
+    with db.session() as s:
+        assert len(s.scalars(select(InboundMessage)).all()) == 1
+
+
+async def test_the_offset_is_confirmed_only_after_the_batch_is_stored(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_api.push(update("text_message"))
+
+    def broken_store(self: Intake, batch: object) -> list[int]:
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(Intake, "accept", broken_store)
+    poller = Poller(telegram_config, telegram_config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
+    await poller.start()
+    with pytest.raises(RuntimeError):
+        await poller.poll_once()
+    assert poller.offset is None
+    monkeypatch.undo()
+    await poller.poll_once()  # same offset: Telegram serves the update again
+    await poller.bot.shutdown()
+    assert poller.offset == 700000102
+    work(redis_conn)
+    assert len(tickets()) == 1
+
+
+async def test_photo_location_and_reply_follow_up_a_ticket(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("photo_with_caption"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    [ticket] = tickets()
+    assert ticket.category == "garbage" and ticket.photo_file_id == "AgACAgUAAxkBAAIBY2Vt_large"
+    ack_id = fake_api.sent[0]["message"]["message_id"]
+
+    fake_api.push(update("location"))  # a location alone, minutes later: it joins the ticket
+    fake_api.push(update("reply_message", reply_to_message={**fixture("telegram", "reply_message")["message"]["reply_to_message"],
+                                                           "message_id": ack_id}))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    [ticket] = tickets()
+    assert (ticket.lat, ticket.lon) == (-6.225014, 106.900447)
+    with db.session() as s:
+        kinds = [e.kind for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))]
+    assert kinds == ["created", "citizen_attachment", "citizen_comment"]
+    texts = [m["text"] for m in fake_api.sent]
+    assert texts[1] == f"Lokasi sudah ditambahkan ke tiket {ticket.public_id}. Terima kasih!"
+    assert texts[2] == f"Tambahan informasi sudah dicatat untuk tiket {ticket.public_id}."
+
+
+async def test_a_location_with_no_recent_ticket_files_one_and_asks_for_details(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("location"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    [ticket] = tickets()
+    assert ticket.lat == -6.225014 and ticket.category is None
+    assert "Mohon ceritakan masalahnya" in fake_api.sent[0]["text"]
+
+
+async def test_start_help_and_status_commands(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    [ticket] = tickets()
+    fake_api.push(update("command_start", 800000001))
+    fake_api.push(update("command_start", 800000002, message_id=301, text="/help"))
+    fake_api.push(update("command_start", 800000003, message_id=302, text=f"/status {ticket.public_id.lower()}"))
+    fake_api.push(update("command_start", 800000004, message_id=303, text="/status JKT-2026-999999"))
+    fake_api.push(update("command_start", 800000005, message_id=304, text="/status"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    start, help_, status, unknown, mine = [m["text"] for m in fake_api.sent[1:]]
+    assert start.startswith("Selamat datang di kanal laporan warga Jakarta")
+    assert "/status <nomor tiket>" in help_
+    assert status.startswith(f"Tiket {ticket.public_id}\nStatus: diterima, menunggu petugas\nKategori: banjir")
+    assert unknown.startswith("Tiket JKT-2026-999999 tidak ditemukan")
+    assert ticket.public_id in mine
+    assert len(tickets()) == 1  # commands file no tickets
+
+
+async def test_greetings_get_a_hint_and_no_ticket(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("text_message", text="Selamat pagi min 🙏"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    assert tickets() == []
+    assert fake_api.sent[0]["text"].startswith("Halo! Untuk melapor")
+
+
+async def test_malformed_and_unsupported_updates_are_kept_and_the_loop_goes_on(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("malformed_chat", "sticker", "edited_message", "text_message"):
+        fake_api.push(update(name))
+    with caplog.at_level(logging.INFO, logger="ingest.intake"):
+        poller = await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    assert poller.offset == 700000113  # past every update, the malformed one included
+    assert fake_api.pending() == [] or all(u["update_id"] < 700000113 for u in fake_api.pending())
+    assert len(tickets()) == 1 and len(fake_api.sent) == 1
+    with db.session() as s:
+        rows = {r.key.split(":")[1]: r for r in s.scalars(select(InboundMessage))}
+    assert rows["700000112"].status == "rejected" and rows["700000112"].raw["message"]["chat"] == "52710031"
+    assert rows["700000110"].status == "ignored" and rows["700000110"].reason == "unsupported message content: sticker"
+    assert rows["700000109"].reason == "unsupported update kind: edited_message"
+    rejected = [r for r in caplog.records if r.levelno == logging.WARNING and "rejected" in r.getMessage()]
+    assert len(rejected) == 1 and "700000112" in rejected[0].getMessage()
+
+
+async def test_a_429_is_waited_out_and_the_reply_sent_once(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.fail_next("sendMessage", 429, {"ok": False, "error_code": 429,
+                                            "description": "Too Many Requests: retry after 1",
+                                            "parameters": {"retry_after": 1}})
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    assert fake_api.calls.count("sendMessage") == 2 and len(fake_api.sent) == 1
+    with db.session() as s:
+        row = s.scalars(select(Outbox)).one()
+        assert row.status == "sent" and row.attempts == 2
+
+
+async def test_a_failing_send_stays_in_the_outbox_and_keeps_chat_order(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.fail_next("sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+    fake_api.push(update("text_message"))
+    fake_api.push(update("text_message", 700000201, message_id=401, text="Sampah numpuk di depan pasar"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)  # the first send fails; the second must not overtake it
+    assert fake_api.sent == []
+    with db.session() as s:
+        rows = list(s.scalars(select(Outbox).order_by(Outbox.id)))
+    assert [r.status for r in rows] == ["pending", "pending"] and rows[0].attempts == 1
+    assert "Bad Gateway" in (rows[0].last_error or "")
+    # RQ's Retry would run the job again after its interval; run it now.
+    from router.replies import send_outbox
+
+    assert send_outbox([r.id for r in rows]) == {"sent": 2}
+    assert [m["reply_to"] for m in fake_api.sent] == [201, 401]
+    send_outbox([r.id for r in rows])  # a repeated job sends nothing twice
+    assert len(fake_api.sent) == 2
+
+
+async def test_a_blocked_bot_marks_the_reply_failed_without_retrying(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.fail_next("sendMessage", 403, {"ok": False, "error_code": 403,
+                                            "description": "Forbidden: bot was blocked by the user"})
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    work(redis_conn)
+    with db.session() as s:
+        row = s.scalars(select(Outbox)).one()
+    assert row.status == "failed" and "blocked" in (row.last_error or "")
+    assert fake_api.calls.count("sendMessage") == 1
+
+
+async def test_the_sweep_recovers_a_message_whose_job_was_lost(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    fake_api.push(update("text_message"))
+    await poll(telegram_config, redis_conn)
+    redis_conn.flushdb()  # Redis lost the queue (no AOF, crash) after the message was stored
+    from router.recover import sweep
+
+    assert sweep(older_than_seconds=0) == {"inbound": 1, "outbox": 0}
+    work(redis_conn)
+    assert len(tickets()) == 1 and len(fake_api.sent) == 1
+    assert sweep(older_than_seconds=0) == {"inbound": 0, "outbox": 0}

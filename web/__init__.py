@@ -1,0 +1,1 @@
+"""aiohttp app: health, channel webhooks (dashboard and Open311 come in later issues)."""

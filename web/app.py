@@ -1,0 +1,19 @@
+"""The aiohttp application: health now; the dashboard, public map and Open311 come in later issues."""
+from __future__ import annotations
+
+from typing import Callable
+
+from aiohttp import web
+
+
+def make_app(health: Callable[[], dict[str, object]]) -> web.Application:
+    """The web app; `health` reports the state of the services it depends on."""
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        report = health()
+        ok = all(v is True for v in report.values())
+        return web.json_response({"ok": ok, **report}, status=200 if ok else 503)
+
+    app.router.add_get("/healthz", healthz)
+    return app
