@@ -71,7 +71,8 @@ class TelegramSettings(_Section):
     file_base_url: str = Field("https://api.telegram.org/file/bot", pattern=r"^https?://")
     poll_timeout: int = Field(30, ge=0, le=50)
     poll_limit: int = Field(100, ge=1, le=100)
-    connection_pool: int = Field(64, ge=1)
+    poll_batch_wait: float = Field(0.05, ge=0, le=5)
+    connection_pool: int = Field(8, ge=1, le=256)
     webhook: TelegramWebhookSettings = TelegramWebhookSettings()
 
     @property

@@ -10,22 +10,21 @@ from nlp.rules import taxonomy
 from router import context
 from router.templates import render, status_label
 from store import ops
-from store.models import Citizen
 
 
-def _start(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+def _start(session: Session, msg: Message, citizen_id: int, language: str) -> str:
     return render("start", language)
 
 
-def _help(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+def _help(session: Session, msg: Message, citizen_id: int, language: str) -> str:
     return render("help", language)
 
 
-def _status(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+def _status(session: Session, msg: Message, citizen_id: int, language: str) -> str:
     parts = msg.text.split(maxsplit=1)
     tax = taxonomy(context.config().categories_file)
     if len(parts) < 2:
-        tickets = ops.tickets_of_citizen(session, citizen.id)
+        tickets = ops.tickets_of_citizen(session, citizen_id)
         if not tickets:
             return render("status_none", language)
         lines = "\n".join(f"{t.public_id} — {status_label(t.status, language)}" for t in tickets)
@@ -41,7 +40,7 @@ def _status(session: Session, msg: Message, citizen: Citizen, language: str) -> 
 
 
 # Command → handler; anything else gets the help text.
-COMMANDS: dict[str, Callable[[Session, Message, Citizen, str], str]] = {
+COMMANDS: dict[str, Callable[[Session, Message, int, str], str]] = {
     "/start": _start,
     "/help": _help,
     "/bantuan": _help,
@@ -50,6 +49,6 @@ COMMANDS: dict[str, Callable[[Session, Message, Citizen, str], str]] = {
 }
 
 
-def answer(session: Session, msg: Message, citizen: Citizen, language: str) -> str:
+def answer(session: Session, msg: Message, citizen_id: int, language: str) -> str:
     """The reply to a command message."""
-    return COMMANDS.get(msg.command or "", _help)(session, msg, citizen, language)
+    return COMMANDS.get(msg.command or "", _help)(session, msg, citizen_id, language)

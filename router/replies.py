@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
-from redis.exceptions import LockError
 from rq import Retry
 from sqlalchemy.orm import Session
 
@@ -15,20 +15,21 @@ from ingest.intake import SEND_JOB
 from ingest.message import Address
 from router import context
 from store import db, ops
-from store.models import utcnow
+from store.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def queue_reply(
-    session: Session, address: Address, text: str, dedupe_key: str, ticket_id: int | None = None,
-    inbound_id: int | None = None,
-) -> int | None:
-    """Store a reply in the caller's transaction; None when this event already has its reply."""
-    return ops.add_outbox(
-        session, dedupe_key=dedupe_key, channel=address.channel, chat_key=address.chat_key,
-        address=address.model_dump(mode="json"), text=text, ticket_id=ticket_id, inbound_id=inbound_id,
-    )
+def reply(address: Address, text: str, dedupe_key: str, ticket_id: int | None = None,
+          inbound_id: int | None = None) -> dict[str, Any]:
+    """An outbox row for `text` to `address`; dedupe_key names the event it answers (one reply each)."""
+    return {"dedupe_key": dedupe_key, "channel": address.channel, "chat_key": address.chat_key,
+            "address": address.model_dump(mode="json"), "text": text, "ticket_id": ticket_id, "inbound_id": inbound_id}
+
+
+def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Store replies in the caller's transaction; returns the ids of those not stored before."""
+    return ops.add_outboxes(session, rows)
 
 
 def enqueue_send(outbox_ids: list[int]) -> None:
@@ -51,46 +52,68 @@ def send_outbox(outbox_ids: list[int]) -> dict[str, int]:
         chats = ops.outbox_chats(session, outbox_ids)
     if not chats:
         return {"sent": 0}
-    results = aio.run(_send_chats(chats))
-    sent = sum(n for n, _ in results)
-    waiting = [chat for (_, again), chat in zip(results, chats) if again]
+    sent, waiting = aio.run(_deliver(chats))
     if waiting:
-        raise RuntimeError(f"outbox: {len(waiting)} chat(s) must be retried later (sent {sent})")
+        raise RuntimeError(f"outbox: {waiting} chat(s) must be retried later (sent {sent})")
     return {"sent": sent}
 
 
-async def _send_chats(chats: dict[str, int]) -> list[tuple[int, bool]]:
-    return list(await asyncio.gather(*(_send_chat(chat, up_to) for chat, up_to in chats.items())))
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-async def _send_chat(chat_key: str, up_to: int) -> tuple[int, bool]:
-    """Send one chat's pending replies, oldest first, under a lock so order holds across workers."""
+async def _deliver(chats: dict[str, int]) -> tuple[int, int]:
+    """Send each chat's pending replies in order, chats concurrently; returns (sent, chats to retry)."""
     cfg = context.config()
-    lock = context.redis().lock(f"crophub:chat-lock:{chat_key}", timeout=cfg.lock_wait + 120)
-    deadline = asyncio.get_running_loop().time() + cfg.lock_wait
-    while not lock.acquire(blocking=False):
-        if asyncio.get_running_loop().time() > deadline:
-            return 0, True
-        await asyncio.sleep(0.02)
-    try:
-        # Read inside the lock: another worker may have sent some of these while we waited.
-        with db.session() as session:
-            rows = ops.pending_in_chat(session, chat_key, up_to)
-        sent = 0
-        for row in rows:
-            outcome = await _send_one(row.id, row.channel, Address(**row.address), row.text, row.attempts)
-            if outcome == "retry":
-                return sent, True  # stop here: later replies must not overtake this one
-            sent += outcome == "sent"
-        return sent, False
-    finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("outbox: lock on %s expired before release", chat_key)
+    conn = context.redis()
+    token = uuid.uuid4().hex
+    release = conn.register_script(_RELEASE)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + cfg.lock_wait
+    todo, sent, waiting = dict(chats), 0, 0
+    while todo:
+        # One lock per chat, so replies to a chat keep their order across workers.
+        pipe = conn.pipeline(transaction=False)
+        for chat in todo:
+            pipe.set(f"crophub:chat-lock:{chat}", token, nx=True, px=int((cfg.lock_wait + 120) * 1000))
+        locked = [chat for chat, ok in zip(todo, pipe.execute()) if ok]
+        if locked:
+            try:
+                # Read inside the locks: another worker may have sent some of these meanwhile.
+                with db.session() as session:
+                    rows = ops.pending_in_chats(session, {chat: todo[chat] for chat in locked})
+                results = await asyncio.gather(*(_send_rows(rows[chat]) for chat in locked))
+                with db.session() as session:
+                    ops.mark_outboxes(session, [change for changes, _ in results for change in changes])
+            finally:
+                pipe = conn.pipeline(transaction=False)
+                for chat in locked:
+                    release(keys=[f"crophub:chat-lock:{chat}"], args=[token], client=pipe)
+                pipe.execute()
+            for chat, (changes, again) in zip(locked, results):
+                sent += sum(c.get("status") == "sent" for c in changes)
+                waiting += again
+                del todo[chat]
+        if todo:
+            if loop.time() > deadline:
+                log.info("outbox: %d chat(s) busy in another worker; retrying later", len(todo))
+                return sent, waiting + len(todo)
+            await asyncio.sleep(0.02)
+    return sent, waiting
 
 
-async def _send_one(outbox_id: int, channel: str, address: Address, text: str, attempts: int) -> str:
+async def _send_rows(rows: list[Outbox]) -> tuple[list[dict[str, Any]], bool]:
+    """Send one chat's rows oldest first; stop at one that must wait, so none overtakes it."""
+    changes = []
+    for row in rows:
+        change = await _send_one(row.id, row.channel, Address(**row.address), row.text, row.attempts)
+        changes.append(change)
+        if "status" not in change:
+            return changes, True
+    return changes, False
+
+
+async def _send_one(outbox_id: int, channel: str, address: Address, text: str, attempts: int) -> dict[str, Any]:
+    """Try one reply; return the outbox columns to update (no status: still pending, retry later)."""
     cfg = context.config()
     max_attempts = len(cfg.retry_intervals) + 1
     while True:
@@ -103,28 +126,17 @@ async def _send_one(outbox_id: int, channel: str, address: Address, text: str, a
                 log.info("outbox: %s rate limited; waiting %.1fs", channel, exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
                 continue
-            return _record(outbox_id, attempts, max_attempts, str(exc))
+            error = str(exc)
         except PermanentError as exc:
             log.warning("outbox: reply %d refused for good: %s", outbox_id, exc)
-            _mark(outbox_id, status="failed", attempts=attempts, last_error=str(exc))
-            return "failed"
+            return {"id": outbox_id, "status": "failed", "attempts": attempts, "last_error": str(exc)}
         except Exception as exc:  # network trouble, a server error, a bug in a sender
             log.warning("outbox: reply %d not sent (attempt %d): %s", outbox_id, attempts, exc)
-            return _record(outbox_id, attempts, max_attempts, f"{type(exc).__name__}: {exc}")
-        _mark(outbox_id, status="sent", attempts=attempts, provider_message_id=provider_id, sent_at=utcnow(),
-              last_error=None)
-        return "sent"
-
-
-def _record(outbox_id: int, attempts: int, max_attempts: int, error: str) -> str:
-    if attempts >= max_attempts:
-        log.error("outbox: reply %d failed after %d attempts: %s", outbox_id, attempts, error)
-        _mark(outbox_id, status="failed", attempts=attempts, last_error=error)
-        return "failed"
-    _mark(outbox_id, attempts=attempts, last_error=error)
-    return "retry"
-
-
-def _mark(outbox_id: int, **values: Any) -> None:
-    with db.session() as session:
-        ops.mark_outbox(session, outbox_id, **values)
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            return {"id": outbox_id, "status": "sent", "attempts": attempts, "provider_message_id": provider_id,
+                    "sent_at": utcnow(), "last_error": None}
+        if attempts >= max_attempts:
+            log.error("outbox: reply %d failed after %d attempts: %s", outbox_id, attempts, error)
+            return {"id": outbox_id, "status": "failed", "attempts": attempts, "last_error": error}
+        return {"id": outbox_id, "attempts": attempts, "last_error": error}

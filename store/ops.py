@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -82,38 +82,44 @@ def set_cursor(session: Session, name: str, value: str) -> None:
 
 # --- citizens and tickets ----------------------------------------------------------------------
 
-def upsert_citizen(
-    session: Session, channel: str, external_id: str, name: str | None, username: str | None, language: str | None
-) -> Citizen:
-    """The citizen for one channel identity, created on first contact, refreshed after."""
-    values = {"display_name": name, "username": username, "language": language, "last_seen_at": utcnow()}
-    stmt = (
-        _insert(session, Citizen)
-        .values(channel=channel, external_id=external_id, created_at=utcnow(), **values)
-        .on_conflict_do_update(index_elements=["channel", "external_id"], set_=values)
-        .returning(Citizen.id)
-    )
-    citizen_id = session.execute(stmt).scalar_one()
-    return session.get_one(Citizen, citizen_id, populate_existing=True)
+def upsert_citizens(session: Session, people: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Create or refresh citizens (channel, external_id, display_name, username, language); → ids by identity."""
+    latest = {(p["channel"], p["external_id"]): p for p in people}  # one row per identity per statement
+    if not latest:
+        return {}
+    now = utcnow()
+    rows = [{**p, "display_name": _clip(p.get("display_name")), "username": _clip(p.get("username")),
+             "language": _clip(p.get("language"), 8), "created_at": now, "last_seen_at": now} for p in latest.values()]
+    stmt = _insert(session, Citizen).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel", "external_id"],
+        set_={col: stmt.excluded[col] for col in ("display_name", "username", "language", "last_seen_at")},
+    ).returning(Citizen.id, Citizen.channel, Citizen.external_id)
+    return {(row.channel, row.external_id): row.id for row in session.execute(stmt)}
 
 
-def create_ticket(session: Session, prefix: str, **fields: Any) -> Ticket:
-    """Insert a ticket and give it its public id, e.g. JKT-2026-000123."""
-    ticket = Ticket(**fields)
-    session.add(ticket)
-    session.flush()
-    year = (ticket.created_at or utcnow()).year
+def _clip(value: str | None, size: int = 255) -> str | None:
+    return value[:size] if value else value
+
+
+def create_tickets(session: Session, prefix: str, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Insert tickets and give each its public id (e.g. JKT-2026-000123); → (id, public_id) in order."""
+    if not rows:
+        return []
+    now = utcnow()
+    rows = [{"created_at": now, "updated_at": now, "status": "open", "place_text": None, **r} for r in rows]
+    ids = list(session.scalars(insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows))
     # The row id is unique and monotonic across processes; the year makes ids readable.
-    ticket.public_id = f"{prefix}-{year}-{ticket.id:06d}"
-    return ticket
+    made = [(ticket_id, f"{prefix}-{row['created_at'].year}-{ticket_id:06d}") for ticket_id, row in zip(ids, rows)]
+    session.execute(update(Ticket), [{"id": ticket_id, "public_id": public_id} for ticket_id, public_id in made])
+    return made
 
 
-def add_event(
-    session: Session, ticket_id: int, kind: str, actor: str, data: dict[str, Any] | None = None,
-    inbound_id: int | None = None,
-) -> None:
-    """Append to a ticket's audit trail."""
-    session.add(TicketEvent(ticket_id=ticket_id, kind=kind, actor=actor, data=data, inbound_id=inbound_id))
+def add_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Append to tickets' audit trails (ticket_id, kind, actor, data, inbound_id)."""
+    if events:
+        now = utcnow()
+        session.execute(insert(TicketEvent), [{"created_at": now, "data": None, "inbound_id": None, **e} for e in events])
 
 
 def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
@@ -150,15 +156,17 @@ def events_of(session: Session, ticket_id: int) -> list[TicketEvent]:
 
 # --- outbox ------------------------------------------------------------------------------------
 
-def add_outbox(session: Session, **fields: Any) -> int | None:
-    """Store a reply to send; None when one already exists for the same event (dedupe_key)."""
+def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Store replies to send; a reply whose dedupe_key (the event it answers) exists is skipped."""
+    if not rows:
+        return []
+    now = utcnow()
+    rows = [{"created_at": now, "status": "pending", "attempts": 0, "ticket_id": None, "inbound_id": None, **r}
+            for r in rows]
     stmt = (
-        _insert(session, Outbox)
-        .values(**{"created_at": utcnow(), "status": "pending", "attempts": 0, **fields})
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Outbox.id)
+        _insert(session, Outbox).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Outbox.id)
     )
-    return session.execute(stmt).scalar_one_or_none()
+    return sorted(session.scalars(stmt))
 
 
 def outbox_chats(session: Session, ids: Iterable[int]) -> dict[str, int]:
@@ -169,21 +177,6 @@ def outbox_chats(session: Session, ids: Iterable[int]) -> dict[str, int]:
         .group_by(Outbox.chat_key)
     )
     return {chat_key: max_id for chat_key, max_id in session.execute(stmt)}
-
-
-def pending_in_chat(session: Session, chat_key: str, up_to: int) -> list[Outbox]:
-    """Pending replies in one chat, oldest first, so order in the chat is kept."""
-    stmt = (
-        select(Outbox)
-        .where(Outbox.chat_key == chat_key, Outbox.status == "pending", Outbox.id <= up_to)
-        .order_by(Outbox.id)
-    )
-    return list(session.scalars(stmt))
-
-
-def mark_outbox(session: Session, outbox_id: int, **values: Any) -> None:
-    """Update one outbox row (status, attempts, error, provider id)."""
-    session.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
 
 
 def stale_outbox(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
@@ -202,3 +195,26 @@ def tickets_of_citizen(session: Session, citizen_id: int, limit: int = 5) -> lis
     """A citizen's newest tickets."""
     stmt = select(Ticket).where(Ticket.citizen_id == citizen_id).order_by(Ticket.id.desc()).limit(limit)
     return list(session.scalars(stmt))
+
+
+def pending_in_chats(session: Session, chats: dict[str, int]) -> dict[str, list[Outbox]]:
+    """Pending replies of several chats (each up to its id), oldest first per chat."""
+    stmt = (
+        select(Outbox)
+        .where(Outbox.chat_key.in_(list(chats)), Outbox.status == "pending")
+        .order_by(Outbox.id)
+    )
+    found: dict[str, list[Outbox]] = {chat: [] for chat in chats}
+    for row in session.scalars(stmt):
+        if row.id <= chats[row.chat_key]:
+            found[row.chat_key].append(row)
+    return found
+
+
+def mark_outboxes(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Update many outbox rows at once; each dict names the row's `id` and the columns to set."""
+    by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_columns.setdefault(frozenset(change), []).append(change)
+    for group in by_columns.values():  # one executemany per shape: absent columns stay as they are
+        session.execute(update(Outbox), group)

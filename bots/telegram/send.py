@@ -1,6 +1,7 @@
 """Send replies through the Telegram Bot API, built from the channel's config section alone."""
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -22,7 +23,7 @@ def make_bot(config: dict[str, Any], token: str | None = None, pool: int | None 
         token,
         base_url=config.get("api_base_url", "https://api.telegram.org/bot"),
         base_file_url=config.get("file_base_url", "https://api.telegram.org/file/bot"),
-        request=HTTPXRequest(connection_pool_size=pool or int(config.get("connection_pool", 64))),
+        request=HTTPXRequest(connection_pool_size=pool or int(config.get("connection_pool", 8))),
         **kwargs,
     )
 
@@ -36,7 +37,10 @@ class TelegramSender:
     """Sends text replies; maps Bot API errors to the channel-neutral ones in bots.errors."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.bot = make_bot(config)
+        pool = int(config.get("connection_pool", 8))
+        self.bot = make_bot(config, pool=pool)
+        # Requests beyond the pool would queue inside httpcore, whose queue costs O(n²) to serve.
+        self.slots = asyncio.Semaphore(pool)
 
     async def send(self, address: Address, text: str) -> str:
         """Send `text` to the chat in `address`, threaded under its message; return the message id."""
@@ -45,7 +49,8 @@ class TelegramSender:
             reply = ReplyParameters(message_id=int(address.reply_to), allow_sending_without_reply=True)
         chat: int | str = int(address.chat_id) if address.chat_id.lstrip("-").isdigit() else address.chat_id
         try:
-            sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply)
+            async with self.slots:
+                sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply)
         except RetryAfter as exc:
             raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
         except (Forbidden, InvalidToken, BadRequest) as exc:  # BadRequest is a NetworkError: check it first

@@ -27,6 +27,7 @@ class FakeBotAPI:
         self.bot_id = int(token.split(":")[0])
         self.updates: list[dict[str, Any]] = []
         self.served_at: dict[int, float] = {}  # update_id → when getUpdates first returned it
+        self.pushed_at: dict[int, float] = {}  # update_id → when push() queued it
         self.sent: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.webhook: dict[str, Any] | None = None
@@ -58,6 +59,8 @@ class FakeBotAPI:
             if "update_id" not in update:
                 update = {"update_id": next(self._update_ids), **update}
             self.updates.append(update)
+            if isinstance(update.get("update_id"), int):
+                self.pushed_at[update["update_id"]] = time.perf_counter()
         if self._loop and self._new:
             self._loop.call_soon_threadsafe(self._new.set)
         return update.get("update_id", -1) if isinstance(update, dict) else -1

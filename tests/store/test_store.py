@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import db, migrate, ops
 from store.db import make_engine
-from store.models import Base, InboundMessage, Outbox, Ticket, utcnow
+from store.models import Base, Citizen, InboundMessage, Outbox, Ticket, utcnow
 
 
 def _row(key: str, status: str = "received") -> dict:
@@ -74,39 +74,55 @@ def test_a_rolled_back_claim_can_be_claimed_again(db_url: str) -> None:
 
 def test_citizen_tickets_events_and_public_ids(db_url: str) -> None:
     db.configure(db_url)
+    person = {"channel": "telegram", "external_id": "42", "display_name": "Siti", "username": "siti", "language": "id"}
     with db.session() as s:
-        citizen = ops.upsert_citizen(s, "telegram", "42", "Siti", "siti", "id")
-        again = ops.upsert_citizen(s, "telegram", "42", "Siti R.", "siti", "id")
-        assert again.id == citizen.id and again.display_name == "Siti R."
-        t1 = ops.create_ticket(s, "JKT", citizen_id=citizen.id, channel="telegram", text="banjir",
-                               reply_address={"channel": "telegram", "chat_id": "42"}, status="open")
-        t2 = ops.create_ticket(s, "JKT", citizen_id=citizen.id, channel="telegram", text="sampah",
-                               reply_address={"channel": "telegram", "chat_id": "42"}, status="open")
-        ops.add_event(s, t1.id, "created", "citizen:42", {"category": "flood"})
+        first = ops.upsert_citizens(s, [person])
+        again = ops.upsert_citizens(s, [{**person, "display_name": "Siti R."}, {**person, "external_id": "43"}])
+        citizen_id = first[("telegram", "42")]
+        assert again[("telegram", "42")] == citizen_id and again[("telegram", "43")] != citizen_id
+        assert s.get(Citizen, citizen_id, populate_existing=True).display_name == "Siti R."  # type: ignore[union-attr]
+        ticket = {"citizen_id": citizen_id, "channel": "telegram", "text": "banjir", "language": "id",
+                  "reply_address": {"channel": "telegram", "chat_id": "42"}}
+        (t1, p1), (t2, p2) = ops.create_tickets(s, "JKT", [ticket, {**ticket, "text": "sampah"}])
+        ops.add_events(s, [{"ticket_id": t1, "kind": "created", "actor": "citizen:42", "data": {"category": "flood"}}])
     year = utcnow().year
-    assert t1.public_id == f"JKT-{year}-{t1.id:06d}" and t2.id > t1.id
+    assert p1 == f"JKT-{year}-{t1:06d}" and t2 > t1 and p2 == f"JKT-{year}-{t2:06d}"
     with db.session() as s:
-        assert ops.ticket_by_public_id(s, t1.public_id.lower()).id == t1.id  # type: ignore[union-attr]
-        assert [e.kind for e in ops.events_of(s, t1.id)] == ["created"]
-        assert ops.recent_open_ticket(s, citizen.id, utcnow() - timedelta(minutes=5)).id == t2.id  # type: ignore[union-attr]
-        assert [t.id for t in ops.tickets_of_citizen(s, citizen.id)] == [t2.id, t1.id]
+        assert ops.ticket_by_public_id(s, p1.lower()).id == t1  # type: ignore[union-attr]
+        assert [e.kind for e in ops.events_of(s, t1)] == ["created"]
+        assert ops.recent_open_ticket(s, citizen_id, utcnow() - timedelta(minutes=5)).id == t2  # type: ignore[union-attr]
+        assert [t.id for t in ops.tickets_of_citizen(s, citizen_id)] == [t2, t1]
+
+
+def test_long_names_are_clipped_to_fit(db_url: str) -> None:
+    db.configure(db_url)
+    with db.session() as s:
+        ids = ops.upsert_citizens(s, [{"channel": "telegram", "external_id": "9", "display_name": "x" * 400,
+                                       "username": None, "language": "en-US-long-tag"}])
+        citizen = s.get_one(Citizen, ids[("telegram", "9")])
+    assert len(citizen.display_name or "") == 255 and citizen.language == "en-US-lo"
 
 
 def test_outbox_is_unique_per_event_and_ordered_per_chat(db_url: str) -> None:
     db.configure(db_url)
     addr = {"channel": "telegram", "chat_id": "42"}
+
+    def row(key: str, chat: str, text: str) -> dict:
+        return {"dedupe_key": key, "channel": "telegram", "chat_key": chat, "address": addr, "text": text}
+
     with db.session() as s:
-        a = ops.add_outbox(s, dedupe_key="reply:1", channel="telegram", chat_key="telegram::42", address=addr, text="a")
-        dup = ops.add_outbox(s, dedupe_key="reply:1", channel="telegram", chat_key="telegram::42", address=addr, text="a")
-        b = ops.add_outbox(s, dedupe_key="reply:2", channel="telegram", chat_key="telegram::42", address=addr, text="b")
-        c = ops.add_outbox(s, dedupe_key="reply:3", channel="telegram", chat_key="telegram::7", address=addr, text="c")
-    assert dup is None and a and b and c
+        a, b, c = ops.add_outboxes(s, [row("reply:1", "telegram::42", "a"), row("reply:2", "telegram::42", "b"),
+                                       row("reply:3", "telegram::7", "c")])
+        assert ops.add_outboxes(s, [row("reply:1", "telegram::42", "a")]) == []
     with db.session() as s:
         assert ops.outbox_chats(s, [a, b, c]) == {"telegram::42": b, "telegram::7": c}
-        assert [r.text for r in ops.pending_in_chat(s, "telegram::42", b)] == ["a", "b"]
-        ops.mark_outbox(s, a, status="sent")
+        pending = ops.pending_in_chats(s, {"telegram::42": b, "telegram::7": c})
+        assert [r.text for r in pending["telegram::42"]] == ["a", "b"]
+        assert [r.text for r in ops.pending_in_chats(s, {"telegram::42": a})["telegram::42"]] == ["a"]
+        ops.mark_outboxes(s, [{"id": a, "status": "sent", "attempts": 1}, {"id": c, "attempts": 1, "last_error": "x"}])
     with db.session() as s:
-        assert [r.text for r in ops.pending_in_chat(s, "telegram::42", b)] == ["b"]
+        assert [r.text for r in ops.pending_in_chats(s, {"telegram::42": b})["telegram::42"]] == ["b"]
+        assert s.get_one(Outbox, c).status == "pending" and s.get_one(Outbox, c).last_error == "x"
 
 
 def test_cursor_round_trip(db_url: str) -> None:
@@ -125,8 +141,8 @@ def test_stale_rows_are_found_for_the_sweep(db_url: str) -> None:
     old = utcnow() - timedelta(minutes=10)
     with db.session() as s:
         ids = ops.save_inbound(s, [{**_row("e:1"), "received_at": old}, _row("e:2")])
-        ops.add_outbox(s, dedupe_key="reply:e1", channel="telegram", chat_key="telegram::1",
-                       address={"channel": "telegram", "chat_id": "1"}, text="x", created_at=old)
+        ops.add_outboxes(s, [{"dedupe_key": "reply:e1", "channel": "telegram", "chat_key": "telegram::1",
+                              "address": {"channel": "telegram", "chat_id": "1"}, "text": "x", "created_at": old}])
     with db.session() as s:
         assert ops.stale_inbound(s, timedelta(minutes=1)) == ids[:1]
         assert len(ops.stale_outbox(s, timedelta(minutes=1))) == 1

@@ -1,0 +1,69 @@
+"""Settings: defaults, environment secrets and overrides, and errors that name the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub import cli
+from hub.settings import ConfigError, load, parse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_config_is_valid_and_matches_the_defaults() -> None:
+    shipped = load(REPO / "config.yaml")
+    assert shipped.model_dump() == parse({}).model_dump()
+
+
+def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = parse({"telegram": {"token_env": "MY_BOT_TOKEN"}})
+    assert settings.telegram.token is None
+    monkeypatch.setenv("MY_BOT_TOKEN", "1:abc")
+    monkeypatch.setenv("CROPHUB_DATABASE_URL", "postgresql://db/crophub")
+    monkeypatch.setenv("CROPHUB_REDIS_URL", "redis://cache:6379/0")
+    assert settings.telegram.token == "1:abc"
+    assert settings.database_url == "postgresql://db/crophub" and settings.redis_url == "redis://cache:6379/0"
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"telegram": {"poll_timeout": "soon"}}, "telegram.poll_timeout: input should be a valid integer"),
+        ({"telegram": {"poll_timeout": 90}}, "telegram.poll_timeout: input should be less than or equal to 50"),
+        ({"workers": {"procesess": 2}}, "workers.procesess: unknown key"),
+        ({"telegram": {"mode": "push"}}, "telegram.mode: input should be 'polling' or 'webhook', got 'push'"),
+        ({"telegram": {"api_base_url": "api.telegram.org"}}, "telegram.api_base_url: string should match pattern"),
+        ({"tickets": {"prefix": "jkt"}}, "tickets.prefix: string should match pattern"),
+        ({"redis": ["a"]}, "redis: input should be a valid dictionary"),
+    ],
+)
+def test_a_bad_value_names_the_key_and_what_was_expected(data: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(data)
+    assert expected in str(err.value)
+
+
+def test_the_cli_fails_at_once_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("web:\n  port: eighty\n")
+    assert cli.main(["--config", str(bad), "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "web.port: input should be a valid integer" in err
+
+
+def test_a_missing_or_unreadable_config_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--config", str(tmp_path / "nope.yaml"), "migrate"]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("hub: [unclosed\n")
+    assert cli.main(["--config", str(broken), "migrate"]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "worker", "web", "migrate", "listen"):
+        assert command in out
