@@ -274,3 +274,25 @@ async def test_the_sweep_recovers_a_message_whose_job_was_lost(
     work(redis_conn)
     assert len(tickets()) == 1 and len(fake_api.sent) == 1
     assert sweep(older_than_seconds=0) == {"inbound": 0, "outbox": 0}
+
+
+async def test_two_workers_on_the_same_messages_file_one_ticket_each(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    import threading
+
+    from router.pipeline import process_inbound
+
+    for i in range(20):
+        fake_api.push(update("text_message", 900000000 + i, message_id=500 + i))
+    await poll(telegram_config, redis_conn)
+    with db.session() as s:
+        ids = list(s.scalars(select(InboundMessage.id)))
+    results: list[dict] = []
+    threads = [threading.Thread(target=lambda: results.append(process_inbound(ids))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["handled"] for r in results) == [0, 20]
+    assert len(tickets()) == 20
