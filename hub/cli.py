@@ -186,7 +186,7 @@ def _supervise(settings: Settings, url: str, children: list) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     worker.sweeper(conn, settings.workers.sweep_interval, settings.workers.sweep_age, stop)
-    log.info("crophub: running %d process(es); Ctrl-C stops", len(children))
+    log.info("running %d process(es); Ctrl-C stops", len(children))
     try:
         supervisor.run()
     finally:

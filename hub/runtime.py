@@ -22,7 +22,8 @@ def setup_logging(level: str, name: str) -> None:
         format=f"%(asctime)s %(levelname)-7s [{name}] %(name)s: %(message)s",
     )
     # These log every request or job at INFO; at 500 messages/s that is noise, and slow.
-    for noisy in ("httpx", "rq.worker", "rq.queue", "rq.scheduler", "aiohttp.access", "telegram.ext"):
+    for noisy in ("httpx", "rq.worker", "rq.queue", "rq.scheduler", "aiohttp.access", "telegram.ext",
+                  "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

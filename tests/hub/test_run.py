@@ -88,7 +88,7 @@ def test_run_starts_on_embedded_defaults_with_no_token_and_stops_cleanly(
 ) -> None:
     port = free_port()
     hub = run_hub({"web": {"port": port}})
-    hub.wait_for(lambda: hub.logged("crophub: running"))
+    hub.wait_for(lambda: hub.logged("running 3 process(es)"))
     off = [line for line in hub.lines if "telegram: channel off" in line]
     assert len(off) == 1 and "export CROPHUB_TELEGRAM_TOKEN=" in off[0]
     hub.wait_for(lambda: _answers(port))

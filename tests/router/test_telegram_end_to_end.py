@@ -37,6 +37,15 @@ async def poll(config: dict[str, Any], conn: redis.Redis) -> Poller:
     return poller
 
 
+async def deliver(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, *updates: dict[str, Any]) -> Poller:
+    """Queue updates at the fake Bot API, poll them once, and run the worker until the queues are empty."""
+    for u in updates:
+        api.push(u)
+    poller = await poll(config, conn)
+    work(conn)
+    return poller
+
+
 def tickets() -> list[Ticket]:
     with db.session() as s:
         return list(s.scalars(select(Ticket).order_by(Ticket.id)))
@@ -54,9 +63,7 @@ def update(name: str, update_id: int | None = None, **message: Any) -> dict[str,
 async def test_a_message_becomes_a_ticket_and_an_indonesian_ack(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("text_message"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message"))
     [ticket] = tickets()
     assert ticket.category == "flood" and ticket.channel == "telegram" and ticket.status == "open"
     assert ticket.public_id and ticket.public_id.startswith("JKT-")
@@ -73,9 +80,7 @@ async def test_a_message_becomes_a_ticket_and_an_indonesian_ack(
 async def test_an_english_message_gets_an_english_ack(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("text_english"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_english"))
     [ticket] = tickets()
     assert ticket.category == "road_damage" and ticket.language == "en"
     [sent] = fake_api.sent
@@ -85,16 +90,12 @@ async def test_an_english_message_gets_an_english_ack(
 async def test_the_same_update_twice_makes_one_ticket_and_one_ack(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("text_message"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message"))
     # The hub crashed before Telegram learnt the new offset, and lost its own cursor too:
     # Telegram delivers the same update again.
     with db.session() as s:
         s.query(Cursor).delete()
-    fake_api.push(update("text_message"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message"))
     assert len(tickets()) == 1 and len(fake_api.sent) == 1
     with db.session() as s:
         assert len(s.scalars(select(InboundMessage)).all()) == 1
@@ -125,9 +126,7 @@ async def test_the_offset_is_confirmed_only_after_the_batch_is_stored(
 async def test_photo_location_and_reply_follow_up_a_ticket(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("photo_with_caption"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("photo_with_caption"))
     [ticket] = tickets()
     assert ticket.category == "garbage" and ticket.photo_file_id == "AgACAgUAAxkBAAIBY2Vt_large"
     ack_id = fake_api.sent[0]["message"]["message_id"]
@@ -150,9 +149,7 @@ async def test_photo_location_and_reply_follow_up_a_ticket(
 async def test_a_location_with_no_recent_ticket_files_one_and_asks_for_details(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("location"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("location"))
     [ticket] = tickets()
     assert ticket.lat == -6.225014 and ticket.category is None
     assert "Mohon ceritakan masalahnya" in fake_api.sent[0]["text"]
@@ -161,17 +158,13 @@ async def test_a_location_with_no_recent_ticket_files_one_and_asks_for_details(
 async def test_start_help_and_status_commands(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("text_message"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message"))
     [ticket] = tickets()
     fake_api.push(update("command_start", 800000001))
     fake_api.push(update("command_start", 800000002, message_id=301, text="/help"))
     fake_api.push(update("command_start", 800000003, message_id=302, text=f"/status {ticket.public_id.lower()}"))
     fake_api.push(update("command_start", 800000004, message_id=303, text="/status JKT-2026-999999"))
-    fake_api.push(update("command_start", 800000005, message_id=304, text="/status"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("command_start", 800000005, message_id=304, text="/status"))
     start, help_, status, unknown, mine = [m["text"] for m in fake_api.sent[1:]]
     assert start.startswith("Selamat datang di kanal laporan warga Jakarta")
     assert "/status <nomor tiket>" in help_
@@ -184,9 +177,7 @@ async def test_start_help_and_status_commands(
 async def test_greetings_get_a_hint_and_no_ticket(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
-    fake_api.push(update("text_message", text="Selamat pagi min 🙏"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message", text="Selamat pagi min 🙏"))
     assert tickets() == []
     assert fake_api.sent[0]["text"].startswith("Halo! Untuk melapor")
 
@@ -217,9 +208,7 @@ async def test_a_429_is_waited_out_and_the_reply_sent_once(
     fake_api.fail_next("sendMessage", 429, {"ok": False, "error_code": 429,
                                             "description": "Too Many Requests: retry after 1",
                                             "parameters": {"retry_after": 1}})
-    fake_api.push(update("text_message"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message"))
     assert fake_api.calls.count("sendMessage") == 2 and len(fake_api.sent) == 1
     with db.session() as s:
         row = s.scalars(select(Outbox)).one()
@@ -253,9 +242,7 @@ async def test_a_blocked_bot_marks_the_reply_failed_without_retrying(
 ) -> None:
     fake_api.fail_next("sendMessage", 403, {"ok": False, "error_code": 403,
                                             "description": "Forbidden: bot was blocked by the user"})
-    fake_api.push(update("text_message"))
-    await poll(telegram_config, redis_conn)
-    work(redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, update("text_message"))
     with db.session() as s:
         row = s.scalars(select(Outbox)).one()
     assert row.status == "failed" and "blocked" in (row.last_error or "")
