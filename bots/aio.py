@@ -21,5 +21,10 @@ def loop() -> asyncio.AbstractEventLoop:
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-    """Run `coro` on the background loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, loop()).result(timeout)
+    """Run `coro` on the background loop and wait for its result; it is cancelled if the wait ends early."""
+    future = asyncio.run_coroutine_threadsafe(coro, loop())
+    try:
+        return future.result(timeout)
+    except BaseException:  # a timeout, or RQ's job timeout raised in this thread: stop the coroutine too
+        future.cancel()
+        raise

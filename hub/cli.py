@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 from hub import runtime
 from hub.settings import ConfigError, Settings, load
@@ -61,7 +62,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         if not os.environ.get("CROPHUB_SUPERVISED"):  # a supervisor runs the sweep for its children
             worker.sweeper(conn, settings.workers.sweep_interval, settings.workers.sweep_age, stop)
         try:
-            worker.work(conn, settings.workers.job_timeout, burst=args.burst)
+            worker.work(conn, burst=args.burst)
         finally:
             stop.set()
         return 0
@@ -82,7 +83,8 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     from store import db
 
     url = _redis_url_or_exit(settings)
-    intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)))
+    intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)),
+                    settings.workers.job_timeout)
     off = runtime.telegram_status(settings)
     if off or settings.telegram.mode != "polling":
         log.info(off or "telegram: webhook mode: updates arrive through `crophub web`")
@@ -129,7 +131,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     tg = settings.telegram
     if tg.mode == "webhook" and runtime.telegram_status(settings) is None:
         token, secret = tg.token or "", tg.webhook_secret or ""
-        webhook.route(app, token, secret, Intake(sessions, Queue(INTAKE_QUEUE, connection=conn)), tg.webhook.path)
+        intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
+        webhook.route(app, token, secret, intake, tg.webhook.path)
 
         async def set_hook(_app: web.Application) -> None:
             await webhook.register(tg.model_dump(), token, tg.webhook.url or "", secret)
@@ -165,18 +168,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         if settings.web.enabled:
             children.append(Child("web", _child_argv(args, "web"), env))
             log.info("web: http://%s:%d/healthz", settings.web.host, settings.web.port)
-        return _supervise(settings, url, children)
+        return _supervise(settings, url, children, embedded.ensure_running if embedded else None)
     finally:
         if embedded:
             embedded.stop()
 
 
-def _supervise(settings: Settings, url: str, children: list) -> int:
+def _supervise(settings: Settings, url: str, children: list, check: Callable[[], None] | None = None) -> int:
     from hub import worker
     from hub.supervise import Supervisor
 
     conn = runtime.setup(settings, url)
-    supervisor = Supervisor(children)
+    supervisor = Supervisor(children, check)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -191,7 +194,7 @@ def _supervise(settings: Settings, url: str, children: list) -> int:
         supervisor.run()
     finally:
         stop.set()
-        supervisor.stop()
+        supervisor.stop(settings.workers.stop_timeout)
     return 0
 
 
@@ -222,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crophub: {exc}", file=sys.stderr)
         return 2
     runtime.setup_logging(settings.hub.log_level, args.command)
-    return COMMANDS[args.command](settings, args) or 0
+    try:
+        return COMMANDS[args.command](settings, args) or 0
+    except ConfigError as exc:
+        print(f"crophub: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -57,8 +57,11 @@ class EmbeddedRedis:
             "--appendonly", "yes" if self.appendonly else "no", "--logfile", str(self.dir / "redis.log"),
             "--daemonize", "no", "--protected-mode", "yes",
         ]
-        # Its own session: Ctrl-C reaches the supervisor, which stops Redis last, after the workers.
-        self.process = subprocess.Popen(args, cwd=self.dir, start_new_session=True,
+        # Its own session: Ctrl-C reaches the supervisor, which stops Redis last, after the workers;
+        # and it dies with the supervisor, so a killed `crophub run` leaves no Redis behind.
+        from hub.supervise import die_with_parent
+
+        self.process = subprocess.Popen(args, cwd=self.dir, start_new_session=True, preexec_fn=die_with_parent,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -71,6 +74,13 @@ class EmbeddedRedis:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"embedded Redis did not answer within {wait}s; see {self.dir / 'redis.log'}")
+
+    def ensure_running(self) -> None:
+        """Restart redis-server if it died (it reloads its AOF; clients reconnect on their own)."""
+        if self.process is not None and self.process.poll() is not None:
+            log.error("embedded Redis exited with code %s; restarting it", self.process.returncode)
+            self.process = None
+            self.start()
 
     def stop(self, wait: float = 10.0) -> None:
         """Stop redis-server (SIGTERM lets it flush the AOF) and wait for it."""

@@ -36,6 +36,7 @@ def router_config(settings: Settings) -> RouterConfig:
         retry_intervals=list(settings.outbox.retry_intervals),
         max_retry_after=settings.outbox.max_retry_after,
         lock_wait=settings.outbox.lock_wait,
+        job_timeout=settings.workers.job_timeout,
     )
 
 

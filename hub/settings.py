@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -42,13 +42,14 @@ class RedisSettings(_Section):
 
 class WorkerSettings(_Section):
     processes: int = Field(2, ge=1, le=64)
-    job_timeout: int = Field(120, ge=1)
+    job_timeout: int = Field(120, ge=10)
+    stop_timeout: float = Field(60.0, ge=1)
     sweep_interval: float = Field(30.0, gt=0)
     sweep_age: float = Field(60.0, ge=0)
 
 
 class OutboxSettings(_Section):
-    retry_intervals: list[int] = [5, 30, 120, 600, 1800]
+    retry_intervals: list[PositiveInt] = Field([5, 30, 120, 600, 1800], min_length=1, max_length=20)
     max_retry_after: float = Field(30.0, ge=0)
     lock_wait: float = Field(30.0, gt=0)
 
@@ -103,6 +104,19 @@ class WebSettings(_Section):
 
 class NlpSettings(_Section):
     categories_file: Path | None = None
+
+    @field_validator("categories_file")
+    @classmethod
+    def _loads(cls, path: Path | None) -> Path | None:
+        # Fail at start, not in every pipeline job, when a city's edited taxonomy cannot be used.
+        from nlp.rules import Taxonomy
+
+        if path is not None:
+            try:
+                Taxonomy.load(path)
+            except Exception as exc:
+                raise ValueError(f"cannot use this taxonomy file ({type(exc).__name__}: {exc})") from None
+        return path
 
 
 class Settings(_Section):

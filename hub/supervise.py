@@ -9,11 +9,12 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: a child gets SIGTERM if the supervisor is killed outright, so nothing is orphaned.
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -36,14 +37,15 @@ class Child:
 class Supervisor:
     """Keeps children running until stopped; restarts a crashed child with capped backoff."""
 
-    def __init__(self, children: list[Child]) -> None:
+    def __init__(self, children: list[Child], check: Callable[[], None] | None = None) -> None:
         self.children = children
+        self.check = check  # run every tick, e.g. to restart the embedded Redis
         self.stopping = threading.Event()
 
     def _start(self, child: Child) -> None:
         env = {**os.environ, **child.env}
         # Own session: Ctrl-C reaches only the supervisor, which then stops children in order.
-        child.process = subprocess.Popen(child.argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        child.process = subprocess.Popen(child.argv, env=env, start_new_session=True, preexec_fn=die_with_parent)
         log.info("started %s (pid %d)", child.name, child.process.pid)
 
     def run(self) -> None:
@@ -51,6 +53,8 @@ class Supervisor:
         for child in self.children:
             self._start(child)
         while not self.stopping.wait(0.5):
+            if self.check:
+                self.check()
             now = time.monotonic()
             for child in self.children:
                 proc = child.process
@@ -64,7 +68,7 @@ class Supervisor:
                 elif proc is not None and child.failures and now - child.restart_at > 60:
                     child.failures = 0  # a minute up: the next crash starts the backoff afresh
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         """Ask every child to finish (SIGTERM: RQ workers finish their current job), then kill stragglers."""
         self.stopping.set()
         live = [c for c in self.children if c.process and c.process.poll() is None]

@@ -13,11 +13,12 @@ from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE
 log = logging.getLogger(__name__)
 
 
-def work(conn: Redis, job_timeout: int, burst: bool = False) -> bool:
+def work(conn: Redis, burst: bool = False) -> bool:
     """Run one worker until stopped (or, with burst, until the queues are empty)."""
     # RQ's default Worker forks for every job (~60 jobs/s here); jobs are idempotent plain
     # functions over batches, so running them in-process is safe and far faster.
-    queues = [Queue(name, connection=conn, default_timeout=job_timeout) for name in (OUTBOX_QUEUE, INTAKE_QUEUE)]
+    # Each job carries its own timeout (workers.job_timeout, set when it is enqueued).
+    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE)]
     worker = SimpleWorker(queues, connection=conn, name=f"crophub-{os.uname().nodename}-{os.getpid()}")
     # Outbox first: a reply waiting to go out is further along than a message waiting to be read.
     return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")

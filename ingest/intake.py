@@ -57,9 +57,10 @@ def payload_key(raw: Any) -> str:
 class Intake:
     """Persist-then-enqueue: a channel may acknowledge a payload once accept() has returned."""
 
-    def __init__(self, sessions: sessionmaker[Session], queue: Queue) -> None:
+    def __init__(self, sessions: sessionmaker[Session], queue: Queue, job_timeout: int = 120) -> None:
         self.sessions = sessions
         self.queue = queue
+        self.job_timeout = job_timeout
 
     def accept(self, batch: Batch) -> list[int]:
         """Store a batch (replays skipped) and its cursor in one transaction; enqueue the new messages."""
@@ -90,7 +91,8 @@ class Intake:
         if not ids:
             return
         try:
-            self.queue.enqueue(PROCESS_JOB, ids, retry=PROCESS_RETRY, result_ttl=0, failure_ttl=7 * 86400)
+            self.queue.enqueue(PROCESS_JOB, ids, retry=PROCESS_RETRY, job_timeout=self.job_timeout, result_ttl=0,
+                               failure_ttl=7 * 86400)
         except Exception as exc:  # the rows are stored: the periodic sweep re-enqueues them
             log.error("intake: stored %d message(s) but could not enqueue them (%s); the sweep will retry",
                       len(ids), exc)

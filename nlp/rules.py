@@ -52,6 +52,8 @@ class Taxonomy:
     def load(cls, path: Path | None = None) -> "Taxonomy":
         """Read a taxonomy file (the packaged default when None)."""
         data = yaml.safe_load(Path(path or DEFAULT_TAXONOMY).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("categories"), list) or not data["categories"]:
+            raise ValueError("expected a mapping with a non-empty `categories` list")
         cats = [
             Category(c["name"], c["label"]["id"], c["label"]["en"], tuple(c.get("keywords") or ()))
             for c in data["categories"]

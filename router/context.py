@@ -19,6 +19,7 @@ class RouterConfig:
     retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
     max_retry_after: float = 30.0
     lock_wait: float = 30.0
+    job_timeout: int = 120
 
 
 _config = RouterConfig()

@@ -47,7 +47,8 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
         ])
         items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint)) for i, m in messages]
         rows, failed = _handle_all(session, items)
-        outbox_ids = replies.store(session, rows)
+        # Reports are filed before the rest: put replies back in the order the messages came.
+        outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"]))
     replies.enqueue_send(outbox_ids)
     return {"handled": len(items) - failed, "failed": failed, "replies": len(outbox_ids)}
 

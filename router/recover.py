@@ -16,12 +16,14 @@ log = logging.getLogger(__name__)
 def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     """Enqueue again what has waited longer than it should; jobs are idempotent, so repeats are harmless."""
     age = timedelta(seconds=older_than_seconds)
+    cfg = context.config()
     with db.session() as session:
         inbound = ops.stale_inbound(session, age)
-        outbox = ops.stale_outbox(session, age)
+        outbox = ops.stale_outbox(session, age, timedelta(seconds=max(cfg.retry_intervals)))
     if inbound:
         log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))
-        Queue(INTAKE_QUEUE, connection=context.redis()).enqueue(PROCESS_JOB, inbound, retry=PROCESS_RETRY, result_ttl=0)
+        Queue(INTAKE_QUEUE, connection=context.redis()).enqueue(
+            PROCESS_JOB, inbound, retry=PROCESS_RETRY, job_timeout=cfg.job_timeout, result_ttl=0)
     if outbox:
         log.warning("sweep: re-enqueueing %d pending reply(ies)", len(outbox))
         replies.enqueue_send(outbox)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from rq import Retry
@@ -32,16 +33,20 @@ def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return ops.add_outboxes(session, rows)
 
 
-def enqueue_send(outbox_ids: list[int]) -> None:
-    """Enqueue a send job for stored replies (after their transaction has committed)."""
+def enqueue_send(outbox_ids: list[int], at: datetime | None = None) -> None:
+    """Enqueue a send job for stored replies (after their transaction has committed), now or at `at`."""
     if not outbox_ids:
         return
-    intervals = context.config().retry_intervals
+    cfg = context.config()
+    options: dict[str, Any] = {
+        "retry": Retry(max=len(cfg.retry_intervals), interval=cfg.retry_intervals),
+        "job_timeout": cfg.job_timeout, "result_ttl": 0, "failure_ttl": 7 * 86400,
+    }
     try:
-        context.outbox_queue().enqueue(
-            SEND_JOB, outbox_ids, retry=Retry(max=len(intervals), interval=intervals), result_ttl=0,
-            failure_ttl=7 * 86400,
-        )
+        if at is None:
+            context.outbox_queue().enqueue(SEND_JOB, outbox_ids, **options)
+        else:
+            context.outbox_queue().enqueue_at(at, SEND_JOB, outbox_ids, **options)
     except Exception as exc:  # the rows are stored: the sweep will enqueue them again
         log.error("outbox: could not enqueue %d reply(ies): %s; the sweep will retry", len(outbox_ids), exc)
 
@@ -52,7 +57,8 @@ def send_outbox(outbox_ids: list[int]) -> dict[str, int]:
         chats = ops.outbox_chats(session, outbox_ids)
     if not chats:
         return {"sent": 0}
-    sent, waiting = aio.run(_deliver(chats))
+    # Leave time to record outcomes before RQ's own timeout stops the job.
+    sent, waiting = aio.run(_deliver(chats), timeout=context.config().job_timeout * 0.9)
     if waiting:
         raise RuntimeError(f"outbox: {waiting} chat(s) must be retried later (sent {sent})")
     return {"sent": sent}
@@ -61,82 +67,130 @@ def send_outbox(outbox_ids: list[int]) -> dict[str, int]:
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
+def _lock_key(chat: str) -> str:
+    return f"crophub:chat-lock:{chat}"
+
+
+class _Recorder:
+    """Stores send outcomes as chats finish, then frees their locks: chats that finish together share
+    one transaction (a group commit), and no lock is freed before its chat's outcomes are stored."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.queued: list[tuple[str, list[dict[str, Any]]]] = []
+        self.turn = asyncio.Lock()
+        self.release = context.redis().register_script(_RELEASE)
+
+    async def record(self, chat: str, changes: list[dict[str, Any]]) -> None:
+        """Store one chat's outcomes (with whatever else is waiting) and free its lock."""
+        self.queued.append((chat, changes))
+        async with self.turn:
+            batch, self.queued = self.queued, []
+            if not batch:
+                return  # the writer before us took ours along
+            with db.session() as session:
+                ops.mark_outboxes(session, [change for _, chat_changes in batch for change in chat_changes])
+            self.free([done for done, _ in batch])
+
+    def free(self, chats: list[str]) -> None:
+        """Release these chats' locks (only if still ours)."""
+        pipe = context.redis().pipeline(transaction=False)
+        for chat in chats:
+            self.release(keys=[_lock_key(chat)], args=[self.token], client=pipe)
+        pipe.execute()
+
+
 async def _deliver(chats: dict[str, int]) -> tuple[int, int]:
     """Send each chat's pending replies in order, chats concurrently; returns (sent, chats to retry)."""
     cfg = context.config()
     conn = context.redis()
     token = uuid.uuid4().hex
-    release = conn.register_script(_RELEASE)
+    recorder = _Recorder(token)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + cfg.lock_wait
+    start = loop.time()
     todo, sent, waiting = dict(chats), 0, 0
     while todo:
-        # One lock per chat, so replies to a chat keep their order across workers.
+        # One lock per chat, so replies to a chat keep their order across workers. It outlives the job,
+        # so it cannot expire while this job may still send in its chat.
         pipe = conn.pipeline(transaction=False)
         for chat in todo:
-            pipe.set(f"crophub:chat-lock:{chat}", token, nx=True, px=int((cfg.lock_wait + 120) * 1000))
+            pipe.set(_lock_key(chat), token, nx=True, px=(cfg.job_timeout + 60) * 1000)
         locked = [chat for chat, ok in zip(todo, pipe.execute()) if ok]
         if locked:
             try:
                 # Read inside the locks: another worker may have sent some of these meanwhile.
                 with db.session() as session:
                     rows = ops.pending_in_chats(session, {chat: todo[chat] for chat in locked})
-                results = await asyncio.gather(*(_send_rows(rows[chat]) for chat in locked))
-                with db.session() as session:
-                    ops.mark_outboxes(session, [change for changes, _ in results for change in changes])
-            finally:
-                pipe = conn.pipeline(transaction=False)
-                for chat in locked:
-                    release(keys=[f"crophub:chat-lock:{chat}"], args=[token], client=pipe)
-                pipe.execute()
-            for chat, (changes, again) in zip(locked, results):
-                sent += sum(c.get("status") == "sent" for c in changes)
+            except Exception:
+                recorder.free(locked)
+                raise
+            results = await asyncio.gather(*(_send_chat(chat, rows[chat], recorder, start) for chat in locked))
+            for chat, (count, again) in zip(locked, results):
+                sent += count
                 waiting += again
                 del todo[chat]
         if todo:
-            if loop.time() > deadline:
+            if loop.time() - start > cfg.lock_wait:
                 log.info("outbox: %d chat(s) busy in another worker; retrying later", len(todo))
                 return sent, waiting + len(todo)
             await asyncio.sleep(0.02)
     return sent, waiting
 
 
-async def _send_rows(rows: list[Outbox]) -> tuple[list[dict[str, Any]], bool]:
-    """Send one chat's rows oldest first; stop at one that must wait, so none overtakes it."""
-    changes = []
+async def _send_chat(chat: str, rows: list[Outbox], recorder: _Recorder, start: float) -> tuple[int, bool]:
+    """Send one chat's rows oldest first and record the outcomes; → (sent, must retry)."""
+    changes: list[dict[str, Any]] = []
+    again = False
     for row in rows:
-        change = await _send_one(row.id, row.channel, Address(**row.address), row.text, row.attempts)
+        if row.not_before and row.not_before > utcnow():
+            # The channel asked us to wait: the job scheduled for then sends this chat's replies.
+            enqueue_send([r.id for r in rows], at=row.not_before)
+            break
+        change = await _send_one(row, start)
         changes.append(change)
         if "status" not in change:
-            return changes, True
-    return changes, False
+            if change["not_before"] is None:
+                again = True  # RQ's Retry runs the job again
+            else:  # a long wait gets its own job, scheduled for when the channel allows sending
+                enqueue_send([r.id for r in rows], at=change["not_before"])
+            break  # later replies must not overtake this one
+    await recorder.record(chat, changes)
+    return sum(c.get("status") == "sent" for c in changes), again
 
 
-async def _send_one(outbox_id: int, channel: str, address: Address, text: str, attempts: int) -> dict[str, Any]:
-    """Try one reply; return the outbox columns to update (no status: still pending, retry later)."""
+async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
+    """Try one reply; return the outbox columns to update (no status: still pending)."""
     cfg = context.config()
+    loop = asyncio.get_running_loop()
     max_attempts = len(cfg.retry_intervals) + 1
+    attempts = row.attempts + 1  # a 429 is not a failed attempt: only errors count
     while True:
-        attempts += 1
         try:
-            provider_id = await registry.get(channel).send(address, text)
+            provider_id = await registry.get(row.channel).send(Address(**row.address), row.text)
         except RateLimited as exc:
-            if exc.retry_after <= cfg.max_retry_after:
-                # Honour retry_after right here, holding the chat's lock, so order is kept.
-                log.info("outbox: %s rate limited; waiting %.1fs", channel, exc.retry_after)
+            budget = cfg.job_timeout * 0.5 - (loop.time() - start)
+            if exc.retry_after <= min(cfg.max_retry_after, budget):
+                # Wait a short one out right here, holding the chat's lock, so order is kept.
+                log.info("outbox: %s rate limited; waiting %.1fs", row.channel, exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
                 continue
-            error = str(exc)
+            log.warning("outbox: %s rate limited for %.0fs; reply %d waits", row.channel, exc.retry_after, row.id)
+            return {"id": row.id, "attempts": row.attempts, "last_error": str(exc), "updated_at": utcnow(),
+                    "not_before": utcnow() + timedelta(seconds=exc.retry_after)}
         except PermanentError as exc:
-            log.warning("outbox: reply %d refused for good: %s", outbox_id, exc)
-            return {"id": outbox_id, "status": "failed", "attempts": attempts, "last_error": str(exc)}
+            log.warning("outbox: reply %d refused for good: %s", row.id, exc)
+            return _change(row.id, attempts, str(exc), "failed")
         except Exception as exc:  # network trouble, a server error, a bug in a sender
-            log.warning("outbox: reply %d not sent (attempt %d): %s", outbox_id, attempts, exc)
+            log.warning("outbox: reply %d not sent (attempt %d): %s", row.id, attempts, exc)
             error = f"{type(exc).__name__}: {exc}"
         else:
-            return {"id": outbox_id, "status": "sent", "attempts": attempts, "provider_message_id": provider_id,
-                    "sent_at": utcnow(), "last_error": None}
+            return {**_change(row.id, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
         if attempts >= max_attempts:
-            log.error("outbox: reply %d failed after %d attempts: %s", outbox_id, attempts, error)
-            return {"id": outbox_id, "status": "failed", "attempts": attempts, "last_error": error}
-        return {"id": outbox_id, "attempts": attempts, "last_error": error}
+            log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)
+            return _change(row.id, attempts, error, "failed")
+        return {"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(), "not_before": None}
+
+
+def _change(outbox_id: int, attempts: int, error: str | None, status: str) -> dict[str, Any]:
+    return {"id": outbox_id, "status": status, "attempts": attempts, "last_error": error, "updated_at": utcnow(),
+            "not_before": None}

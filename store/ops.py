@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,8 @@ def upsert_citizens(session: Session, people: list[dict[str, Any]]) -> dict[tupl
     latest = {(p["channel"], p["external_id"]): p for p in people}  # one row per identity per statement
     if not latest:
         return {}
+    # A fixed order, so two batches locking the same citizens cannot deadlock (PostgreSQL).
+    latest = dict(sorted(latest.items()))
     now = utcnow()
     rows = [{**p, "display_name": _clip(p.get("display_name")), "username": _clip(p.get("username")),
              "language": _clip(p.get("language"), 8), "created_at": now, "last_seen_at": now} for p in latest.values()]
@@ -163,6 +165,7 @@ def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     now = utcnow()
     rows = [{"created_at": now, "status": "pending", "attempts": 0, "ticket_id": None, "inbound_id": None, **r}
             for r in rows]
+    rows = [{"updated_at": r["created_at"], **r} for r in rows]
     stmt = (
         _insert(session, Outbox).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Outbox.id)
     )
@@ -179,12 +182,20 @@ def outbox_chats(session: Session, ids: Iterable[int]) -> dict[str, int]:
     return {chat_key: max_id for chat_key, max_id in session.execute(stmt)}
 
 
-def stale_outbox(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
-    """Ids of replies never tried after `older_than` (their send job was lost); retries belong to RQ."""
-    cutoff = utcnow() - older_than
+def stale_outbox(session: Session, quiet_for: timedelta, longest_retry: timedelta, limit: int = 1000) -> list[int]:
+    """Ids of pending replies whose job must have been lost: never tried after `quiet_for`, or tried and
+    then left alone longer than the longest retry interval allows (and not told to wait by the channel)."""
+    now = utcnow()
     stmt = (
         select(Outbox.id)
-        .where(Outbox.status == "pending", Outbox.attempts == 0, Outbox.created_at < cutoff)
+        .where(
+            Outbox.status == "pending",
+            or_(Outbox.not_before.is_(None), Outbox.not_before < now - quiet_for),
+            or_(
+                and_(Outbox.attempts == 0, Outbox.updated_at < now - quiet_for),
+                Outbox.updated_at < now - quiet_for - longest_retry,
+            ),
+        )
         .order_by(Outbox.id)
         .limit(limit)
     )

@@ -43,7 +43,7 @@ def parse_update(raw: Any, bot_id: str, received_at: datetime | None = None) -> 
         return Skipped(CHANNEL, key, "ignored", f"unsupported update kind: {kinds[0]}", raw)
     try:
         return handler(Update.de_json(raw, None), raw, key, bot_id, received_at)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+    except Exception as exc:  # whatever a malformed payload makes the parser raise, it is the payload's fault
         return _reject(raw, f"{kinds[0]}: {type(exc).__name__}: {exc}".replace("\n", " "), key)
 
 

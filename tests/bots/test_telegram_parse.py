@@ -105,6 +105,11 @@ def test_malformed_location_is_rejected() -> None:
     assert isinstance(skip, Skipped) and skip.status == "rejected" and "lat" in skip.reason
 
 
+def test_malformed_date_is_rejected() -> None:
+    skip = parse("malformed_date")
+    assert isinstance(skip, Skipped) and skip.status == "rejected" and "OverflowError" in skip.reason
+
+
 def test_not_an_object_or_no_update_id_is_rejected_with_a_stable_key() -> None:
     for raw in (["not", "an", "update"], {"message": {"text": "hi"}}, {"update_id": "7", "message": {}}):
         first, again = parse_update(raw, BOT), parse_update(raw, BOT)

@@ -36,6 +36,9 @@ def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"telegram": {"api_base_url": "api.telegram.org"}}, "telegram.api_base_url: string should match pattern"),
         ({"tickets": {"prefix": "jkt"}}, "tickets.prefix: string should match pattern"),
         ({"redis": ["a"]}, "redis: input should be a valid dictionary"),
+        ({"outbox": {"retry_intervals": []}}, "outbox.retry_intervals: list should have at least 1 item"),
+        ({"outbox": {"retry_intervals": [5, -1]}}, "outbox.retry_intervals.1: input should be greater than 0"),
+        ({"nlp": {"categories_file": "/nonexistent/categories.yaml"}}, "nlp.categories_file: value error, cannot use"),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_was_expected(data: dict, expected: str) -> None:

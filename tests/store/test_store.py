@@ -145,7 +145,7 @@ def test_stale_rows_are_found_for_the_sweep(db_url: str) -> None:
                               "address": {"channel": "telegram", "chat_id": "1"}, "text": "x", "created_at": old}])
     with db.session() as s:
         assert ops.stale_inbound(s, timedelta(minutes=1)) == ids[:1]
-        assert len(ops.stale_outbox(s, timedelta(minutes=1))) == 1
+        assert len(ops.stale_outbox(s, timedelta(minutes=1), timedelta(minutes=30))) == 1
 
 
 def test_ticket_requires_a_citizen(db_url: str) -> None:

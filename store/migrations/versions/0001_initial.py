@@ -96,6 +96,8 @@ def upgrade() -> None:
         sa.Column("ticket_id", Id, sa.ForeignKey("tickets.id")),
         sa.Column("inbound_id", Id, sa.ForeignKey("inbound_messages.id")),
         sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.Column("not_before", TS),
         sa.Column("sent_at", TS),
     )
     op.create_index("ix_outbox_chat_status", "outbox", ["chat_key", "status", "id"])
