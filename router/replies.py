@@ -88,9 +88,13 @@ class _Recorder:
             batch, self.queued = self.queued, []
             if not batch:
                 return  # the writer before us took ours along
-            with db.session() as session:
-                ops.mark_outboxes(session, [change for _, chat_changes in batch for change in chat_changes])
-            self.free([done for done, _ in batch])
+            # In a thread: while it waits for the database, the loop goes on sending and queueing.
+            await asyncio.to_thread(self._write, batch)
+
+    def _write(self, batch: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        with db.session() as session:
+            ops.mark_outboxes(session, [change for _, chat_changes in batch for change in chat_changes])
+        self.free([chat for chat, _ in batch])
 
     def free(self, chats: list[str]) -> None:
         """Release these chats' locks (only if still ours)."""
