@@ -37,7 +37,3 @@ def get(channel: str) -> Sender:
         _senders[channel] = cls(_configs.get(channel, {}))
     return _senders[channel]
 
-
-def register(channel: str, sender: Sender) -> None:
-    """Install a ready sender (used by tests and embedding code)."""
-    _senders[channel] = sender
