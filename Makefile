@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench migrate clean
+MODEL := nlp/model/crophub.json
+
+.PHONY: install run test bench migrate model clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,14 +17,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The classifier is built from the repository: again whenever its data, taxonomy or trainer change.
+$(MODEL): $(STAMP) $(wildcard nlp/data/train/*.jsonl) nlp/data/categories.yaml nlp/classify.py
+	$(BIN)/crophub train
+
+model: $(MODEL)
+
+run: $(STAMP) $(MODEL)
 	$(BIN)/crophub run
 
-test: $(STAMP)
+test: $(STAMP) $(MODEL)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(MODEL)
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/nlp.py
 
 migrate: $(STAMP)
 	$(BIN)/crophub migrate

@@ -198,6 +198,51 @@ def _supervise(settings: Settings, url: str, children: list, check: Callable[[],
     return 0
 
 
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    """Train the category classifier from nlp/data/train into nlp/model (seeded, repeatable)."""
+    from nlp import classify
+
+    meta = classify.train(seed=args.seed, taxonomy_path=settings.nlp.categories_file or classify.DEFAULT_TAXONOMY)
+    log.info("trained on %d examples in %.1fs → %s", meta["examples"], meta["seconds"], classify.MODEL_DIR)
+    return 0
+
+
+def _classifier(settings: Settings):  # type: ignore[no-untyped-def]
+    from nlp import classify
+    from nlp.rules import Taxonomy
+
+    if not classify.is_current():
+        log.warning("nlp: the classifier model is missing or stale; run `crophub train` (make does it for you)")
+    taxonomy = Taxonomy.load(settings.nlp.categories_file)
+    return classify.Classifier(taxonomy=taxonomy, threshold=settings.nlp.confidence_threshold)
+
+
+def cmd_analyse(settings: Settings, args: argparse.Namespace) -> int:
+    """Read JSON Lines reports (file or stdin); write one JSON line per input with category and place."""
+    import json
+
+    from nlp.analyse import analyse_lines
+
+    classifier = _classifier(settings)
+    source = open(args.path, encoding="utf-8") if args.path and args.path != "-" else sys.stdin
+    errors = 0
+    with source:
+        for result in analyse_lines(source, classifier):
+            if "error" in result:
+                errors += 1
+                log.warning("line %d rejected: %s", result["line"], result["error"])
+            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return 1 if errors and args.strict else 0
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Evaluate classifier and geocoder on the labelled CSVs in PATH."""
+    from nlp import evaluate
+
+    evaluate.run(Path(args.path), _classifier(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(prog="crophub", description="Citizen-report hub for Jakarta's CROP.")
@@ -210,10 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("listen", help="run channel listeners (Telegram long polling)")
     sub.add_parser("web", help="serve the web app (health, Telegram webhook)")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    t = sub.add_parser("train", help="train the category classifier from nlp/data/train (offline, seeded)")
+    t.add_argument("--seed", type=int, default=0)
+    a = sub.add_parser("analyse", help="category and place for JSON Lines reports ({\"text\", \"lat\", \"lon\"})")
+    a.add_argument("path", nargs="?", help="input file (default: standard input)")
+    a.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
+    e = sub.add_parser("eval", help="evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
+    e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
     return parser
 
 
-COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate}
+COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate,
+            "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,7 @@ def router_config(settings: Settings) -> RouterConfig:
         max_retry_after=settings.outbox.max_retry_after,
         lock_wait=settings.outbox.lock_wait,
         job_timeout=settings.workers.job_timeout,
+        confidence_threshold=settings.nlp.confidence_threshold,
     )
 
 

@@ -104,6 +104,7 @@ class WebSettings(_Section):
 
 class NlpSettings(_Section):
     categories_file: Path | None = None
+    confidence_threshold: float = Field(0.5, ge=0, le=1)
 
     @field_validator("categories_file")
     @classmethod

@@ -1,4 +1,4 @@
-"""The keyword-rule layer: unambiguous phrases decide a category with high precision."""
+"""The category taxonomy, kept as data: names, reply labels, rule phrases, and small-talk words."""
 from __future__ import annotations
 
 import re
@@ -26,27 +26,12 @@ class Category:
         return self.label_en if language == "en" else self.label_id
 
 
-@dataclass(frozen=True)
-class RuleMatch:
-    """A category decided by a rule, and the phrase that decided it."""
-
-    category: str
-    phrase: str
-
-
 class Taxonomy:
     """Categories kept as data, with a compiled matcher over their phrases."""
 
     def __init__(self, categories: list[Category], chit_chat: set[str]) -> None:
         self.categories = {c.name: c for c in categories}
         self.chit_chat = chit_chat
-        # One alternation, longest phrases first so "banjir rob" wins over "banjir"; the order of
-        # categories in the file is the precedence when phrases of several match.
-        phrases = sorted({(k.lower(), c.name) for c in categories for k in c.keywords}, key=lambda p: -len(p[0]))
-        self._rank = {c.name: i for i, c in enumerate(categories)}
-        self._owner = {p: name for p, name in phrases}
-        alternation = "|".join(re.escape(p) for p, _ in phrases) or r"(?!x)x"
-        self._pattern = re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])")
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Taxonomy":
@@ -59,14 +44,6 @@ class Taxonomy:
             for c in data["categories"]
         ]
         return cls(cats, {w.lower() for w in data.get("chit_chat", [])})
-
-    def match(self, text: str) -> RuleMatch | None:
-        """The highest-precedence category whose phrase occurs in `text`, if any."""
-        found = {m.group(0) for m in self._pattern.finditer(_normalise(text))}
-        if not found:
-            return None
-        phrase = min(found, key=lambda p: (self._rank[self._owner[p]], -len(p)))
-        return RuleMatch(self._owner[phrase], phrase)
 
     def is_chit_chat(self, text: str) -> bool:
         """True when the text is only greetings/thanks (and at least one word)."""

@@ -1,12 +1,17 @@
 """What router jobs need from the process they run in: tunables and the Redis connection."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from redis import Redis
 from rq import Queue
 
 from ingest.intake import OUTBOX_QUEUE
+from nlp import classify
+from nlp.classify import Classifier
+from nlp.rules import Taxonomy
 
 
 @dataclass
@@ -20,16 +25,19 @@ class RouterConfig:
     max_retry_after: float = 30.0
     lock_wait: float = 30.0
     job_timeout: int = 120
+    confidence_threshold: float = 0.5
 
 
 _config = RouterConfig()
 _redis: Redis | None = None
+_classifier: Classifier | None = None
+log = logging.getLogger(__name__)
 
 
 def configure(config: RouterConfig, redis: Redis) -> None:
     """Set this process's router config and Redis connection (hub does this at start)."""
-    global _config, _redis
-    _config, _redis = config, redis
+    global _config, _redis, _classifier
+    _config, _redis, _classifier = config, redis, None
 
 
 def config() -> RouterConfig:
@@ -47,3 +55,17 @@ def redis() -> Redis:
 def outbox_queue() -> Queue:
     """The queue send jobs go on."""
     return Queue(OUTBOX_QUEUE, connection=redis())
+
+
+def classifier() -> Classifier:
+    """This process's category classifier, loaded on first use (trained first if it was never built)."""
+    global _classifier
+    if _classifier is None:
+        if not classify.is_current():
+            # Built from the repository in seconds; `make` normally has done it already.
+            log.warning("nlp: classifier model missing or stale; training it now (`crophub train`)")
+            classify.train(taxonomy_path=Path(_config.categories_file) if _config.categories_file
+                           else classify.DEFAULT_TAXONOMY)
+        _classifier = Classifier(taxonomy=Taxonomy.load(Path(_config.categories_file) if _config.categories_file
+                                                        else None), threshold=_config.confidence_threshold)
+    return _classifier

@@ -10,14 +10,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ingest.message import Message
+from nlp.classify import Prediction
+from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
-from nlp.rules import taxonomy
+from nlp.rules import Taxonomy, taxonomy
 from router import commands, context, replies
 from router.templates import render
 from store import db, ops
 from store.models import Ticket, utcnow
 
 log = logging.getLogger(__name__)
+# A message the model calls "not a report" gets no ticket only when it is this sure: a report wrongly
+# dropped is worse than a greeting filed as a ticket (the classifier is still below its targets).
+NOT_REPORT_SURE = 0.9
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Item:
     msg: Message
     citizen_id: int
     language: str
+    prediction: Prediction
 
 
 def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
@@ -45,7 +51,9 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
             {"channel": m.channel, "external_id": m.sender.id, "display_name": m.sender.name,
              "username": m.sender.username, "language": m.language_hint} for _, m in messages
         ])
-        items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint)) for i, m in messages]
+        predictions = context.classifier().predict([m.text for _, m in messages])
+        items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint), p)
+                 for (i, m), p in zip(messages, predictions)]
         rows, failed = _handle_all(session, items)
         # Reports are filed before the rest: put replies back in the order the messages came.
         outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"]))
@@ -56,7 +64,7 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
 def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int]:
     """Plain new reports are filed together (the common case, in a few statements); the rest one by one."""
     tax = taxonomy(context.config().categories_file)
-    plain = [i for i in items if _is_plain_report(i, tax.is_chit_chat)]
+    plain = [i for i in items if _is_plain_report(i, tax)]
     rest = [i for i in items if i not in plain]
     rows: list[dict[str, Any]] = []
     try:
@@ -77,10 +85,17 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
     return rows, failed
 
 
-def _is_plain_report(item: Item, is_chit_chat: Any) -> bool:
+def _is_plain_report(item: Item, tax: Taxonomy) -> bool:
     msg = item.msg
-    return (not msg.command and not msg.reply_to and bool(msg.text.strip())
-            and bool(msg.location or msg.media or not is_chit_chat(msg.text)))
+    return not msg.command and not msg.reply_to and bool(msg.text.strip()) and not _small_talk(item, tax)
+
+
+def _small_talk(item: Item, tax: Taxonomy) -> bool:
+    """Greetings, thanks, questions, news: no photo or location, and clearly not a report."""
+    if item.msg.location or item.msg.media:
+        return False
+    p = item.prediction
+    return tax.is_chit_chat(item.msg.text) or (p.category == "not_report" and p.confidence >= NOT_REPORT_SURE)
 
 
 def handle(session: Session, item: Item) -> list[dict[str, Any]]:
@@ -102,41 +117,76 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
             what = "what_both" if msg.location and msg.media else "what_location" if msg.location else "what_photo"
             return [_reply(item, render("attached", ticket.language, what=render(what, ticket.language),
                                         ticket=ticket.public_id), ticket.id)]
-    if not msg.location and not msg.media and taxonomy(cfg.categories_file).is_chit_chat(msg.text):
+    if _small_talk(item, taxonomy(cfg.categories_file)):
         return [_reply(item, render("chit_chat", language))]
     return file_reports(session, [item])
 
 
 def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
-    """File a ticket for each report, with its audit event and acknowledgement."""
+    """File a ticket for each report (category, place), with its audit event and acknowledgement."""
     if not items:
         return []
     cfg = context.config()
     tax = taxonomy(cfg.categories_file)
-    rules = [tax.match(i.msg.text) if i.msg.text else None for i in items]
+    places = [_place(i.msg) for i in items]
+    categories = [i.prediction.category if i.prediction.category != "not_report" else None for i in items]
     made = ops.create_tickets(session, cfg.ticket_prefix, [
         {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
-         "language": i.language, "category": rule.category if rule else None,
-         "category_confidence": 1.0 if rule else None,
-         "lat": i.msg.location.lat if i.msg.location else None, "lon": i.msg.location.lon if i.msg.location else None,
-         "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
+         "language": i.language, "category": category,
+         "category_confidence": round(i.prediction.confidence, 4) if category else None,
+         **_place_columns(place), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
          "reply_address": i.msg.address.model_dump(mode="json")}
-        for i, rule in zip(items, rules)
+        for i, category, place in zip(items, categories, places)
     ])
     ops.add_events(session, [
         {"ticket_id": ticket_id, "kind": "created", "actor": f"citizen:{i.citizen_id}", "inbound_id": i.inbound_id,
-         "data": {"category": rule.category if rule else None, "rule": rule.phrase if rule else None}}
-        for (ticket_id, _), i, rule in zip(made, items, rules)
+         "data": {"category": category, "confidence": round(i.prediction.confidence, 4),
+                  "category_source": i.prediction.source, "geocode_source": place.source if place else None}}
+        for (ticket_id, _), i, category, place in zip(made, items, categories, places)
     ])
     rows = []
-    for (ticket_id, public_id), item, rule in zip(made, items, rules):
+    for (ticket_id, public_id), item, category, place in zip(made, items, categories, places):
+        lang = item.language
         if not item.msg.text.strip():
-            text = render("ack_needs_detail", item.language, ticket=public_id)
+            text = render("ack_needs_detail", lang, ticket=public_id)
         else:
-            category = tax.label(rule.category, item.language) if rule else render("category_unknown", item.language)
-            text = render("ack", item.language, ticket=public_id, category=category)
+            label = tax.label(category, lang) if category else render("category_unknown", lang)
+            if category and item.prediction.needs_confirmation:
+                label += render("category_unsure", lang)
+            where = _describe(place) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
+            text = render("ack", lang, ticket=public_id, category=label,
+                          place=where or render("place_unknown", lang))
         rows.append(_reply(item, text, ticket_id))
     return rows
+
+
+def _place(msg: Message) -> Place | None:
+    """Where a message is: its shared point if any, else the place its text names."""
+    if msg.location:
+        return reverse_place(msg.location.lat, msg.location.lon)
+    return text_place(msg.text) if msg.text else None
+
+
+def _place_columns(place: Place | None) -> dict[str, Any]:
+    if place is None:
+        return {"lat": None, "lon": None, "place_text": None, "kelurahan_kode": None, "kecamatan_kode": None,
+                "kab_kota_kode": None, "geocode_source": None}
+    f = place.fields()
+    return {"lat": f["lat"], "lon": f["lon"], "place_text": (f["place_text"] or None) and f["place_text"][:255],
+            "kelurahan_kode": f["kelurahan_kode"], "kecamatan_kode": f["kecamatan_kode"],
+            "kab_kota_kode": f["kab_kota_kode"], "geocode_source": place.source}
+
+
+def _describe(place: Place) -> str:
+    """'Kel. Cipinang Muara, Kec. Jatinegara, Kota Administrasi Jakarta Timur' (as far as known)."""
+    parts = []
+    if place.kelurahan:
+        parts.append(f"Kel. {place.kelurahan.nama}")
+    if place.kecamatan:
+        parts.append(f"Kec. {place.kecamatan.nama}")
+    if place.kab_kota:
+        parts.append(place.kab_kota.nama)
+    return ", ".join(parts)
 
 
 def _reply(item: Item, text: str, ticket_id: int | None = None) -> dict[str, Any]:
@@ -147,8 +197,11 @@ def _attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
     msg = item.msg
     data = {"text": msg.text or None, "photo": msg.media[0].file_id if msg.media else None,
             "lat": msg.location.lat if msg.location else None, "lon": msg.location.lon if msg.location else None}
-    if msg.location and ticket.lat is None:
-        ticket.lat, ticket.lon = msg.location.lat, msg.location.lon
+    if msg.location and (ticket.lat is None or ticket.geocode_source != "point"):
+        # A shared point is better than a place named in text: it replaces it.
+        for column, value in _place_columns(reverse_place(msg.location.lat, msg.location.lon)).items():
+            if column != "place_text":
+                setattr(ticket, column, value)
     if msg.media and ticket.photo_file_id is None:
         ticket.photo_file_id = msg.media[0].file_id
     ticket.updated_at = utcnow()

@@ -7,13 +7,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "ack": {
         "id": "Terima kasih, laporan Anda sudah kami terima dengan nomor tiket {ticket}.\n"
               "Kategori: {category}.\n"
+              "Lokasi: {place}.\n"
               "Laporan diteruskan ke petugas; kami kabari setiap ada perkembangan. "
               "Cek status kapan saja dengan /status {ticket}",
         "en": "Thank you, we have received your report as ticket {ticket}.\n"
               "Category: {category}.\n"
+              "Location: {place}.\n"
               "It goes to the officers now; we will tell you of every change. "
               "Check its status any time with /status {ticket}",
     },
+    "category_unsure": {"id": " (belum pasti; petugas akan memeriksa)", "en": " (not certain; an officer will check)"},
+    "place_unknown": {"id": "belum diketahui — balas dengan alamat atau kelurahan, atau bagikan lokasi Anda",
+                      "en": "not known yet — reply with the address or kelurahan, or share your location"},
     "ack_needs_detail": {
         "id": "Laporan Anda tercatat dengan nomor tiket {ticket}. Mohon ceritakan masalahnya dan lokasinya "
               "(alamat, kelurahan, atau bagikan lokasi) agar petugas bisa menindaklanjuti.",

@@ -98,6 +98,7 @@ class Ticket(Base):
     kelurahan_kode: Mapped[str | None] = mapped_column(String(16))
     kecamatan_kode: Mapped[str | None] = mapped_column(String(16))
     kab_kota_kode: Mapped[str | None] = mapped_column(String(16))
+    geocode_source: Mapped[str | None] = mapped_column(String(32))
     photo_file_id: Mapped[str | None] = mapped_column(String(255))
     reply_address: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="open")

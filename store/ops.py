@@ -109,7 +109,7 @@ def create_tickets(session: Session, prefix: str, rows: list[dict[str, Any]]) ->
     if not rows:
         return []
     now = utcnow()
-    rows = [{"created_at": now, "updated_at": now, "status": "open", "place_text": None, **r} for r in rows]
+    rows = [{"created_at": now, "updated_at": now, "status": "open", **r} for r in rows]
     ids = list(session.scalars(insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows))
     # The row id is unique and monotonic across processes; the year makes ids readable.
     made = [(ticket_id, f"{prefix}-{row['created_at'].year}-{ticket_id:06d}") for ticket_id, row in zip(ids, rows)]

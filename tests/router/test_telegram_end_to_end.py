@@ -74,6 +74,10 @@ async def test_a_message_becomes_a_ticket_and_an_indonesian_ack(
     assert sent["chat_id"] == 52710031 and sent["reply_to"] == 201
     assert ticket.public_id in sent["text"] and "laporan Anda sudah kami terima" in sent["text"]
     assert "banjir" in sent["text"].lower()
+    # The place the text names is geocoded offline, and the ack says what was understood.
+    assert (ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode) == ("31.75.07.1003", "31.75.07", "31.75")
+    assert ticket.geocode_source == "text:kelurahan" and ticket.lat is not None
+    assert "Lokasi: Kel. Klender, Kec. Duren Sawit, Kota Administrasi Jakarta Timur." in sent["text"]
     with db.session() as s:
         row = s.scalars(select(Outbox)).one()
         assert row.status == "sent" and row.provider_message_id == str(sent["message"]["message_id"])
@@ -140,7 +144,8 @@ async def test_photo_location_and_reply_follow_up_a_ticket(
     await poll(telegram_config, redis_conn)
     work(redis_conn)
     [ticket] = tickets()
-    assert (ticket.lat, ticket.lon) == (-6.225014, 106.900447)
+    assert (ticket.lat, ticket.lon) == (-6.225014, 106.900447)  # the shared point, reverse-geocoded
+    assert ticket.kelurahan_kode == "31.75.07.1002" and ticket.geocode_source == "point"  # Pondok Bambu
     with db.session() as s:
         kinds = [e.kind for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))]
     assert kinds == ["created", "citizen_attachment", "citizen_comment"]
@@ -154,7 +159,8 @@ async def test_a_location_with_no_recent_ticket_files_one_and_asks_for_details(
 ) -> None:
     await deliver(fake_api, telegram_config, redis_conn, update("location"))
     [ticket] = tickets()
-    assert ticket.lat == -6.225014 and ticket.category is None
+    assert ticket.lat == -6.225014 and ticket.category is None  # no text: nothing to classify yet
+    assert ticket.kelurahan_kode == "31.75.07.1002"
     assert "Mohon ceritakan masalahnya" in fake_api.sent[0]["text"]
 
 

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("kelurahan_kode", sa.String(16)),
         sa.Column("kecamatan_kode", sa.String(16)),
         sa.Column("kab_kota_kode", sa.String(16)),
+        sa.Column("geocode_source", sa.String(32)),
         sa.Column("photo_file_id", sa.String(255)),
         sa.Column("reply_address", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
