@@ -211,7 +211,7 @@ def _classifier(settings: Settings):  # type: ignore[no-untyped-def]
     from nlp import classify
     from nlp.rules import Taxonomy
 
-    if not classify.is_current():
+    if not classify.is_current(taxonomy=settings.nlp.categories_file or classify.DEFAULT_TAXONOMY):
         log.warning("nlp: the classifier model is missing or stale; run `crophub train` (make does it for you)")
     taxonomy = Taxonomy.load(settings.nlp.categories_file)
     return classify.Classifier(taxonomy=taxonomy, threshold=settings.nlp.confidence_threshold)

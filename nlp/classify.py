@@ -172,12 +172,13 @@ def train(out_dir: Path = MODEL_DIR, train_dir: Path = TRAIN_DIR, taxonomy_path:
     return meta
 
 
-def is_current(model_dir: Path = MODEL_DIR) -> bool:
-    """True when a model exists and was built from the data as it is now."""
+def is_current(model_dir: Path = MODEL_DIR, taxonomy: Path = DEFAULT_TAXONOMY) -> bool:
+    """True when a model exists and was built from the data (and taxonomy) as they are now."""
     meta = model_dir / "crophub.json"
     if not meta.exists():
         return False
-    return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == training_fingerprint()
+    fingerprint = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
+    return fingerprint == training_fingerprint(taxonomy=taxonomy)
 
 
 class Classifier:

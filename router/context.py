@@ -61,11 +61,10 @@ def classifier() -> Classifier:
     """This process's category classifier, loaded on first use (trained first if it was never built)."""
     global _classifier
     if _classifier is None:
-        if not classify.is_current():
+        taxonomy = Path(_config.categories_file) if _config.categories_file else classify.DEFAULT_TAXONOMY
+        if not classify.is_current(taxonomy=taxonomy):
             # Built from the repository in seconds; `make` normally has done it already.
             log.warning("nlp: classifier model missing or stale; training it now (`crophub train`)")
-            classify.train(taxonomy_path=Path(_config.categories_file) if _config.categories_file
-                           else classify.DEFAULT_TAXONOMY)
-        _classifier = Classifier(taxonomy=Taxonomy.load(Path(_config.categories_file) if _config.categories_file
-                                                        else None), threshold=_config.confidence_threshold)
+            classify.train(taxonomy_path=taxonomy)
+        _classifier = Classifier(taxonomy=Taxonomy.load(taxonomy), threshold=_config.confidence_threshold)
     return _classifier
