@@ -1,4 +1,4 @@
-"""Category classifier: a spaCy textcat (bag of n-grams) trained from nlp/data/train, plus a phrase layer.
+"""Category classifier: a spaCy textcat (bag of words) trained from nlp/data/train, plus a phrase layer.
 
 The model is built from the repository by `crophub train` (and by `make` when it is missing or
 stale) into nlp/model/; it loads offline. Unambiguous phrases from the taxonomy ("parkir liar",
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_DIR = Path(__file__).parent / "data" / "train"
 MODEL_DIR = Path(__file__).parent / "model"
-TRAIN_VERSION = 2  # bump when the way we train changes, so `make` rebuilds the model
+TRAIN_VERSION = 3  # bump when the way we train changes, so `make` rebuilds the model
 DEFAULT_THRESHOLD = 0.5
 RULE_CONFIDENCE = 0.9  # a phrase match is this sure at least
 
@@ -131,10 +131,13 @@ class InformalIndonesian(Indonesian):
 
 
 def blank_pipeline(labels: Iterable[str]) -> Language:
-    """A blank Indonesian pipeline with an exclusive bag-of-n-grams textcat (fast: no vectors needed)."""
+    """A blank Indonesian pipeline with an exclusive bag-of-words textcat (fast: no vectors needed).
+
+    Words, not bigrams: on the dev sets bigrams learnt the phrasing of our written examples and
+    generalised worse to real reports (macro-F1 0.51 against 0.57)."""
     nlp = spacy.blank("id_informal")
     textcat = nlp.add_pipe("textcat", config={"model": {
-        "@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True, "ngram_size": 2,
+        "@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True, "ngram_size": 1,
         "no_output_layer": False, "length": 262144,
     }})
     for label in labels:
@@ -143,7 +146,7 @@ def blank_pipeline(labels: Iterable[str]) -> Language:
 
 
 def train(out_dir: Path = MODEL_DIR, train_dir: Path = TRAIN_DIR, taxonomy_path: Path = DEFAULT_TAXONOMY,
-          epochs: int = 20, seed: int = 0) -> dict[str, object]:
+          epochs: int = 10, seed: int = 0) -> dict[str, object]:
     """Train, seeded and repeatable, and save the model with its fingerprint; returns its meta."""
     started = time.perf_counter()
     spacy.util.fix_random_seed(seed)
@@ -162,7 +165,7 @@ def train(out_dir: Path = MODEL_DIR, train_dir: Path = TRAIN_DIR, taxonomy_path:
     for _ in range(epochs):
         rng.shuffle(examples)
         for batch in spacy.util.minibatch(examples, size=16):
-            nlp.update(batch, sgd=optimizer, drop=0.1)
+            nlp.update(batch, sgd=optimizer, drop=0.2)
     out_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out_dir)
     (out_dir / "vocabulary.txt").write_text("\n".join(sorted(vocabulary)), encoding="utf-8")
@@ -206,7 +209,7 @@ class Classifier:
         """Predictions, streamed; the texts go through nlp.pipe in batches."""
         texts = list(texts)
         normalised = [normalise(t, self.vocabulary) for t in texts]
-        # A text with no words (empty, only a URL or emoji spacing) gives the n-gram model nothing to read.
+        # A text with no words (empty, only a URL or emoji spacing) gives the bag-of-words model nothing to read.
         docs = iter(self.nlp.pipe((t for t in normalised if t.strip()), batch_size=batch_size))
         for text in normalised:
             yield self._decide(next(docs)) if text.strip() else Prediction("not_report", 0.0, True, "model")
