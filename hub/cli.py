@@ -157,6 +157,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if settings.database.auto_migrate:
             migrate.upgrade(settings.database_url)
+        from nlp import classify
+
+        # Once here, rather than in every worker as it starts.
+        classify.ensure_model(settings.nlp.categories_file or classify.DEFAULT_TAXONOMY)
         env = _child_env(url)
         children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), env)
                     for i in range(settings.workers.processes)]

@@ -7,6 +7,7 @@ the rest. Every prediction carries a confidence; below the threshold it needs th
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -182,6 +183,18 @@ def is_current(model_dir: Path = MODEL_DIR, taxonomy: Path = DEFAULT_TAXONOMY) -
         return False
     fingerprint = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
     return fingerprint == training_fingerprint(taxonomy=taxonomy)
+
+
+def ensure_model(taxonomy: Path = DEFAULT_TAXONOMY, model_dir: Path = MODEL_DIR) -> bool:
+    """Train unless a current model exists; processes starting together train it once. True if trained."""
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(model_dir.parent / f".{model_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_current(model_dir, taxonomy):
+            return False
+        log.warning("nlp: classifier model missing or stale; training it now (`crophub train`)")
+        train(model_dir, taxonomy_path=taxonomy)
+        return True
 
 
 class Classifier:

@@ -1,7 +1,6 @@
 """What router jobs need from the process they run in: tunables and the Redis connection."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,6 @@ class RouterConfig:
 _config = RouterConfig()
 _redis: Redis | None = None
 _classifier: Classifier | None = None
-log = logging.getLogger(__name__)
 
 
 def configure(config: RouterConfig, redis: Redis) -> None:
@@ -62,9 +60,6 @@ def classifier() -> Classifier:
     global _classifier
     if _classifier is None:
         taxonomy = Path(_config.categories_file) if _config.categories_file else classify.DEFAULT_TAXONOMY
-        if not classify.is_current(taxonomy=taxonomy):
-            # Built from the repository in seconds; `make` normally has done it already.
-            log.warning("nlp: classifier model missing or stale; training it now (`crophub train`)")
-            classify.train(taxonomy_path=taxonomy)
+        classify.ensure_model(taxonomy)  # `make` (or `crophub run`) has normally built it already
         _classifier = Classifier(taxonomy=Taxonomy.load(taxonomy), threshold=_config.confidence_threshold)
     return _classifier
