@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,16 +23,22 @@ def save_inbound(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Insert inbound rows, skipping replays; return the ids of new rows still to be processed."""
     if not rows:
         return []
-    # A multi-row VALUES takes its columns from the first row: give every row every column.
+    # An executemany takes its columns from the first row: give every row every column.
     columns = {key for row in rows for key in row}
     rows = [{key: row.get(key) for key in columns} for row in rows]
+    table = InboundMessage.__table__
     stmt = (
-        _insert(session, InboundMessage)
-        .values(rows)
+        _insert(session, table)
         .on_conflict_do_nothing(index_elements=["channel", "key"])
-        .returning(InboundMessage.id, InboundMessage.status)
+        .returning(table.c.id, table.c.status)
     )
-    return sorted(row.id for row in session.execute(stmt) if row.status == "received")
+    return sorted(row.id for row in _executemany(session, stmt, rows) if row.status == "received")
+
+
+def _executemany(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> Any:
+    # One compiled statement, batched by SQLAlchemy's "insertmanyvalues" (RETURNING included): a
+    # multi-row VALUES would be compiled afresh for every batch size, which costs more than the insert.
+    return session.connection().execute(stmt, rows)
 
 
 def claim_inbound(session: Session, ids: Iterable[int]) -> list[tuple[int, dict[str, Any]]]:
@@ -92,12 +98,13 @@ def upsert_citizens(session: Session, people: list[dict[str, Any]]) -> dict[tupl
     now = utcnow()
     rows = [{**p, "display_name": _clip(p.get("display_name")), "username": _clip(p.get("username")),
              "language": _clip(p.get("language"), 8), "created_at": now, "last_seen_at": now} for p in latest.values()]
-    stmt = _insert(session, Citizen).values(rows)
+    table = Citizen.__table__
+    stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["channel", "external_id"],
         set_={col: stmt.excluded[col] for col in ("display_name", "username", "language", "last_seen_at")},
-    ).returning(Citizen.id, Citizen.channel, Citizen.external_id)
-    return {(row.channel, row.external_id): row.id for row in session.execute(stmt)}
+    ).returning(table.c.id, table.c.channel, table.c.external_id)
+    return {(row.channel, row.external_id): row.id for row in _executemany(session, stmt, rows)}
 
 
 def _clip(value: str | None, size: int = 255) -> str | None:
@@ -110,10 +117,13 @@ def create_tickets(session: Session, prefix: str, rows: list[dict[str, Any]]) ->
         return []
     now = utcnow()
     rows = [{"created_at": now, "updated_at": now, "status": "open", **r} for r in rows]
-    ids = list(session.scalars(insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows))
+    table = Ticket.__table__
+    inserted = _executemany(session, insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    ids = [row.id for row in inserted]
     # The row id is unique and monotonic across processes; the year makes ids readable.
     made = [(ticket_id, f"{prefix}-{row['created_at'].year}-{ticket_id:06d}") for ticket_id, row in zip(ids, rows)]
-    session.execute(update(Ticket), [{"id": ticket_id, "public_id": public_id} for ticket_id, public_id in made])
+    set_public_id = update(table).where(table.c.id == bindparam("ticket_id")).values(public_id=bindparam("public"))
+    session.connection().execute(set_public_id, [{"ticket_id": i, "public": p} for i, p in made])
     return made
 
 
@@ -166,10 +176,9 @@ def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     rows = [{"created_at": now, "status": "pending", "attempts": 0, "ticket_id": None, "inbound_id": None, **r}
             for r in rows]
     rows = [{"updated_at": r["created_at"], **r} for r in rows]
-    stmt = (
-        _insert(session, Outbox).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Outbox.id)
-    )
-    return sorted(session.scalars(stmt))
+    table = Outbox.__table__
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    return sorted(row.id for row in _executemany(session, stmt, rows))
 
 
 def outbox_chats(session: Session, ids: Iterable[int]) -> dict[str, int]:
@@ -227,5 +236,8 @@ def mark_outboxes(session: Session, changes: list[dict[str, Any]]) -> None:
     by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
     for change in changes:
         by_columns.setdefault(frozenset(change), []).append(change)
+    table = Outbox.__table__
+    by_id = update(table).where(table.c.id == bindparam("outbox_id"))
     for group in by_columns.values():  # one executemany per shape: absent columns stay as they are
-        session.execute(update(Outbox), group)
+        session.connection().execute(by_id, [{"outbox_id": c["id"], **{k: v for k, v in c.items() if k != "id"}}
+                                             for c in group])
