@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import spacy
 from spacy.lang.id import Indonesian
@@ -215,17 +215,12 @@ class Classifier:
         self._rank = {name: i for i, name in enumerate(self.taxonomy.categories)}
 
     def predict(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
-        """One prediction per text (empty texts get not_report with confidence 0)."""
-        return list(self.iter_predict(texts, batch_size))
-
-    def iter_predict(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[Prediction]:
-        """Predictions, streamed; the texts go through nlp.pipe in batches."""
-        texts = list(texts)
+        """One prediction per text, through nlp.pipe in batches (empty texts: not_report, confidence 0)."""
         normalised = [normalise(t, self.vocabulary) for t in texts]
         # A text with no words (empty, only a URL or emoji spacing) gives the bag-of-words model nothing to read.
         docs = iter(self.nlp.pipe((t for t in normalised if t.strip()), batch_size=batch_size))
-        for text in normalised:
-            yield self._decide(next(docs)) if text.strip() else Prediction("not_report", 0.0, True, "model")
+        return [self._decide(next(docs)) if t.strip() else Prediction("not_report", 0.0, True, "model")
+                for t in normalised]
 
     def _decide(self, doc: spacy.tokens.Doc) -> Prediction:
         scores = doc.cats

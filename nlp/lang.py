@@ -10,7 +10,7 @@ _EN = frozenset(
     "not no near street road since from has have been be can could would will i we you they".split()
 )
 _ID = frozenset(
-    "yang di ke dari dan ada tidak nggak gak ga udah sudah sudah belum ini itu tolong mohon pak bu min "
+    "yang di ke dari dan ada tidak nggak gak ga udah sudah belum ini itu tolong mohon pak bu min "
     "jalan jl kel kec dengan untuk sangat banget sekali karena saya kami kita depan dekat sini sana "
     "lagi mau bisa juga tapi atau sama aja kok ya dong deh nih sih".split()
 )

@@ -41,8 +41,6 @@ LEVEL_WORDS = {
     "kota": "kab_kota", "kab": "kab_kota", "kabupaten": "kab_kota", "wilayah": "kab_kota",
 }
 STREET_WORDS = {"jl", "jln", "jalan", "gg", "gang", "jl.", "komplek", "komp", "perumahan", "perum", "apartemen"}
-LANDMARK_WORDS = {"halte", "stasiun", "st", "rs", "rsud", "rumah", "terminal", "pasar", "mall", "plaza", "spbu",
-                  "puskesmas", "itc", "busway"}
 # Titles and fillers inside street names ("jl. raya", "jl. h. domang", "jl. jend. sudirman").
 STREET_FILLERS = {"raya", "h", "haji", "hj", "kh", "dr", "ir", "jend", "jenderal", "letjen", "mayjen", "brigjen",
                   "kol", "kolonel", "kapt", "prof", "mh", "lkr", "lingkar", "ry"}
@@ -58,7 +56,6 @@ class Mention:
     """A place named in the text, with every area (or landmark) it can mean."""
 
     text: str
-    start: int  # token index
     areas: list[Area] = field(default_factory=list)
     landmarks: list[Landmark] = field(default_factory=list)
     level_hint: str | None = None
@@ -145,10 +142,10 @@ class PlaceIndex:
             if len(words) == 1 and hint is None and (key in COMMON_WORDS or len(key) < 4):
                 continue
             if key in self.areas:
-                return Mention(" ".join(words), i, list(self.areas[key]), [], hint)
+                return Mention(" ".join(words), list(self.areas[key]), [], hint)
         for words in spans:
             if len(words) > 1 and _key(words) in self.landmarks:
-                return Mention(" ".join(words), i, [], list(self.landmarks[_key(words)]), hint)
+                return Mention(" ".join(words), [], list(self.landmarks[_key(words)]), hint)
         return None
 
 

@@ -27,7 +27,7 @@ class Category:
 
 
 class Taxonomy:
-    """Categories kept as data, with a compiled matcher over their phrases."""
+    """Categories kept as data: reply labels, rule phrases (matched by nlp.classify), small-talk words."""
 
     def __init__(self, categories: list[Category], chit_chat: set[str]) -> None:
         self.categories = {c.name: c for c in categories}
@@ -47,18 +47,13 @@ class Taxonomy:
 
     def is_chit_chat(self, text: str) -> bool:
         """True when the text is only greetings/thanks (and at least one word)."""
-        words = _WORD.findall(_normalise(text))
+        words = _WORD.findall(text.lower())
         return bool(words) and all(w in self.chit_chat for w in words)
 
     def label(self, name: str | None, language: str) -> str:
         """A category's reply label; the raw name for categories not in the taxonomy."""
         cat = self.categories.get(name or "")
         return cat.label(language) if cat else (name or "?")
-
-
-def _normalise(text: str) -> str:
-    # "3in1", "3-in-1" and "3 in 1" are all written; fold case and runs of spaces only.
-    return re.sub(r"\s+", " ", text.lower())
 
 
 @lru_cache(maxsize=4)

@@ -10,7 +10,7 @@ from rq import Queue
 from ingest.intake import OUTBOX_QUEUE
 from nlp import classify
 from nlp.classify import Classifier
-from nlp.rules import Taxonomy
+from nlp import rules
 
 
 @dataclass
@@ -61,5 +61,6 @@ def classifier() -> Classifier:
     if _classifier is None:
         taxonomy = Path(_config.categories_file) if _config.categories_file else classify.DEFAULT_TAXONOMY
         classify.ensure_model(taxonomy)  # `make` (or `crophub run`) has normally built it already
-        _classifier = Classifier(taxonomy=Taxonomy.load(taxonomy), threshold=_config.confidence_threshold)
+        _classifier = Classifier(taxonomy=rules.taxonomy(_config.categories_file),
+                                 threshold=_config.confidence_threshold)
     return _classifier

@@ -64,8 +64,10 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
 def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int]:
     """Plain new reports are filed together (the common case, in a few statements); the rest one by one."""
     tax = taxonomy(context.config().categories_file)
-    plain = [i for i in items if _is_plain_report(i, tax)]
-    rest = [i for i in items if i not in plain]
+    plain: list[Item] = []
+    rest: list[Item] = []
+    for item in items:  # one pass: comparing Items (whole messages) for membership would cost O(n²)
+        (plain if _is_plain_report(item, tax) else rest).append(item)
     rows: list[dict[str, Any]] = []
     try:
         with session.begin_nested():
