@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -33,8 +34,11 @@ def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return ops.add_outboxes(session, rows)
 
 
-def enqueue_send(outbox_ids: list[int], at: datetime | None = None) -> None:
-    """Enqueue a send job for stored replies (after their transaction has committed), now or at `at`."""
+def enqueue_send(outbox_ids: list[int], at: datetime | None = None, chat: str | None = None) -> None:
+    """Enqueue a send job for stored replies (after their transaction has committed), now or at `at`.
+
+    A job scheduled for a waiting chat gets an id from the chat and the time, so every job that finds
+    the chat waiting replaces that one scheduled job instead of adding another."""
     if not outbox_ids:
         return
     cfg = context.config()
@@ -46,6 +50,9 @@ def enqueue_send(outbox_ids: list[int], at: datetime | None = None) -> None:
         if at is None:
             context.outbox_queue().enqueue(SEND_JOB, outbox_ids, **options)
         else:
+            if chat is not None:
+                digest = hashlib.sha1(chat.encode()).hexdigest()[:16]
+                options["job_id"] = f"crophub-wait-{digest}-{int(at.timestamp())}"
             context.outbox_queue().enqueue_at(at, SEND_JOB, outbox_ids, **options)
     except Exception as exc:  # the rows are stored: the sweep will enqueue them again
         log.error("outbox: could not enqueue %d reply(ies): %s; the sweep will retry", len(outbox_ids), exc)
@@ -148,7 +155,7 @@ async def _send_chat(chat: str, rows: list[Outbox], recorder: _Recorder, start: 
     for row in rows:
         if row.not_before and row.not_before > utcnow():
             # The channel asked us to wait: the job scheduled for then sends this chat's replies.
-            enqueue_send([r.id for r in rows], at=row.not_before)
+            enqueue_send([r.id for r in rows], at=row.not_before, chat=chat)
             break
         change = await _send_one(row, start)
         changes.append(change)
@@ -156,7 +163,7 @@ async def _send_chat(chat: str, rows: list[Outbox], recorder: _Recorder, start: 
             if change["not_before"] is None:
                 again = True  # RQ's Retry runs the job again
             else:  # a long wait gets its own job, scheduled for when the channel allows sending
-                enqueue_send([r.id for r in rows], at=change["not_before"])
+                enqueue_send([r.id for r in rows], at=change["not_before"], chat=chat)
             break  # later replies must not overtake this one
     await recorder.record(chat, changes)
     return sum(c.get("status") == "sent" for c in changes), again

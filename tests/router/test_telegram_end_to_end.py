@@ -244,6 +244,7 @@ async def test_a_long_429_leaves_the_chat_waiting_and_schedules_a_job_for_when_i
 
     assert send_outbox([r.id for r in rows]) == {"sent": 0}  # too early: nothing goes out
     assert fake_api.sent == []
+    assert len(scheduled.get_job_ids()) == 1  # the early job replaced the scheduled one, added none
 
 
 async def test_a_failing_send_stays_in_the_outbox_and_keeps_chat_order(
