@@ -11,6 +11,10 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
 from nlp.gazetteer import Area, Gazetteer, Landmark, gazetteer
 
 # Word-level abbreviations seen in reports → the gazetteer's word.
@@ -59,48 +63,98 @@ class Mention:
     areas: list[Area] = field(default_factory=list)
     landmarks: list[Landmark] = field(default_factory=list)
     level_hint: str | None = None
+    words: int = 1  # tokens the mention spans
 
 
 def _key(words: list[str]) -> str:
     return "".join(words)
 
 
-def _variants(name: str) -> set[str]:
-    """Spellings of a gazetteer name as space-free keys: abbreviations, with and without spaces."""
-    words = re.findall(r"[a-z0-9]+", name.lower())
+def _forms(name: str, splits: dict[str, list[str]] | None = None) -> list[list[str]]:
+    """Spellings of a gazetteer name as word lists, with the abbreviations citizens use and, from
+    `splits`, a run-together name written apart ("kramatjati" as "kramat jati")."""
     forms: list[list[str]] = [[]]
+    for word in re.findall(r"[a-z0-9]+", name.lower()):
+        options = [[word], *([a] for a in ABBREVIATIONS.get(word, []))]
+        if splits and word in splits:
+            options.append(splits[word])
+        forms = [f + o for f in forms for o in options][:64]
+    return forms
+
+
+def _splits(names: list[str]) -> dict[str, list[str]]:
+    """Run-together name words that split into two other name words ("kramatjati" → kramat, jati)."""
+    words = {w for n in names for w in re.findall(r"[a-z]+", n.lower()) if len(w) >= 3}
+    out = {}
     for word in words:
-        options = [word, *ABBREVIATIONS.get(word, [])]
-        forms = [f + [o] for f in forms for o in options][:64]
-    return {_key(f) for f in forms}
+        for cut in range(3, len(word) - 2):
+            if word[:cut] in words and word[cut:] in words:
+                out[word] = [word[:cut], word[cut:]]
+                break
+    return out
+
+
+def _joinings(words: list[str]) -> list[list[str]]:
+    """Every way of writing the words with or without the spaces between them ("kramat jati",
+    "kramatjati"), so the matcher finds names however they are spaced."""
+    out: list[list[str]] = [[words[0]]] if words else []
+    for word in words[1:]:
+        out = [o + [word] for o in out] + [o[:-1] + [o[-1] + word] for o in out]
+    return out
 
 
 class PlaceIndex:
-    """Every spelling of every area and landmark name, keyed without spaces."""
+    """spaCy PhraseMatchers over every spelling of every area and landmark name."""
 
     def __init__(self, gaz: Gazetteer) -> None:
         self.gaz = gaz
+        self.vocab = Vocab()
         self.areas: dict[str, list[Area]] = {}
         self.landmarks: dict[str, list[Landmark]] = {}
+        self.area_matcher = PhraseMatcher(self.vocab)
+        self.landmark_matcher = PhraseMatcher(self.vocab)
+        splits = _splits([a.nama for a in gaz.areas.values()])
+        area_patterns: dict[str, list[list[str]]] = {}
         for area in gaz.areas.values():
             name = re.sub(r"^(kota|kabupaten) administrasi ", "", area.nama.lower())
-            keys = _variants(name) | ({_key(s.split()) for s in KOTA_SHORT.get(area.kode, [])})
-            for key in keys:
+            forms = _forms(name, splits) + [s.split() for s in KOTA_SHORT.get(area.kode, [])]
+            for form in forms:
+                key = _key(form)
                 self.areas.setdefault(key, []).append(area)
+                area_patterns.setdefault(key, []).extend(_joinings(form))
+        landmark_patterns: dict[str, list[list[str]]] = {}
         for mark in gaz.landmarks:
             name = mark.name.lower()
-            keys = _variants(name)
+            forms = _forms(name)
             if mark.kind == "halte" and not name.startswith("halte"):
-                keys |= {"halte" + k for k in keys}
+                forms += [["halte", *f] for f in forms]
             if name.startswith("rumah sakit"):
-                keys |= {"rs" + k.removeprefix("rumahsakit") for k in keys}
-            for key in keys:
-                if len(key) >= 6:
+                forms += [["rs", *f[2:]] for f in forms if f[:2] == ["rumah", "sakit"]]
+            for form in forms:
+                key = _key(form)
+                if len(key) >= 6 and len(form) > 1:  # a one-word landmark name is too often an ordinary word
                     self.landmarks.setdefault(key, []).append(mark)
+                    landmark_patterns.setdefault(key, []).append(form)
+        for patterns, matcher in ((area_patterns, self.area_matcher), (landmark_patterns, self.landmark_matcher)):
+            for key, words in patterns.items():
+                unique = {tuple(w) for w in words}
+                matcher.add(key, [Doc(self.vocab, words=list(w)) for w in unique])
 
     def find(self, text: str) -> list[Mention]:
         """Place mentions in `text`, longest match first, left to right."""
         tokens = _TOKEN.findall(text.lower())
+        if not tokens:
+            return []
+        doc = Doc(self.vocab, words=tokens)
+        strings = self.vocab.strings
+        # start → [(end, key)], longest first; matches never contain punctuation tokens.
+        area_at: dict[int, list[tuple[int, str]]] = {}
+        landmark_at: dict[int, list[tuple[int, str]]] = {}
+        for at, matcher in ((area_at, self.area_matcher), (landmark_at, self.landmark_matcher)):
+            for match_id, start, end in matcher(doc):
+                at.setdefault(start, []).append((end, strings[match_id]))
+            for spans in at.values():
+                spans.sort(reverse=True)
         mentions: list[Mention] = []
         street: int | None = None  # words of a street name read so far, None outside one
         i = 0
@@ -115,7 +169,8 @@ class PlaceIndex:
                 i += 1
                 continue
             hint = LEVEL_WORDS.get(tokens[i - 1]) if i else None
-            found = None if token in LEVEL_WORDS or not token.isalnum() else self._match(tokens, i, hint)
+            found = None if token in LEVEL_WORDS or not token.isalnum() else self._match(
+                tokens, i, hint, area_at.get(i, []), landmark_at.get(i, []))
             if found and street == 0 and found.areas:
                 # The first words after "jl." name the street ("jl. kebon jeruk raya"), not the area;
                 # an area after the street's own name ("jl. paus rawamangun") is a place again.
@@ -125,7 +180,7 @@ class PlaceIndex:
                 mentions.append(found)
             if found:
                 # A landmark's name may contain an area name ("halte cawang sutoyo"): read on inside it.
-                step = 1 if found.landmarks and not found.areas else len(found.text.split())
+                step = 1 if found.landmarks and not found.areas else found.words
                 street = None if street is None else street + step
                 i += step
                 continue
@@ -133,19 +188,18 @@ class PlaceIndex:
             i += 1
         return mentions
 
-    def _match(self, tokens: list[str], i: int, hint: str | None) -> Mention | None:
+    def _match(self, tokens: list[str], i: int, hint: str | None,
+               areas: list[tuple[int, str]], landmarks: list[tuple[int, str]]) -> Mention | None:
         """The longest area name starting at token i; else the longest landmark name."""
-        spans = [tokens[i:i + n] for n in range(min(_MAX_WORDS, len(tokens) - i), 0, -1)]
-        spans = [words for words in spans if all(w.isalnum() for w in words)]
-        for words in spans:
-            key = _key(words)
-            if len(words) == 1 and hint is None and (key in COMMON_WORDS or len(key) < 4):
+        for end, key in areas:
+            if end - i > _MAX_WORDS:
                 continue
-            if key in self.areas:
-                return Mention(" ".join(words), list(self.areas[key]), [], hint)
-        for words in spans:
-            if len(words) > 1 and _key(words) in self.landmarks:
-                return Mention(" ".join(words), [], list(self.landmarks[_key(words)]), hint)
+            if end - i == 1 and hint is None and (key in COMMON_WORDS or len(key) < 4):
+                continue
+            return Mention(" ".join(tokens[i:end]), list(self.areas[key]), [], hint, end - i)
+        for end, key in landmarks:
+            if end - i > 1:
+                return Mention(" ".join(tokens[i:end]), [], list(self.landmarks[key]), hint, end - i)
         return None
 
 
