@@ -226,12 +226,15 @@ def cmd_analyse(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from nlp.analyse import analyse_lines
+    from nlp.nominatim import NominatimFallback
 
     classifier = _classifier(settings)
+    fallback = NominatimFallback(settings.nlp.nominatim_url, settings.nlp.nominatim_user_agent,
+                                 settings.nlp.nominatim_timeout) if settings.nlp.nominatim_url else None
     source = open(args.path, encoding="utf-8") if args.path and args.path != "-" else sys.stdin
     errors = 0
     with source:
-        for result in analyse_lines(source, classifier):
+        for result in analyse_lines(source, classifier, fallback):
             if "error" in result:
                 errors += 1
                 log.warning("line %d rejected: %s", result["line"], result["error"])

@@ -38,6 +38,9 @@ def router_config(settings: Settings) -> RouterConfig:
         lock_wait=settings.outbox.lock_wait,
         job_timeout=settings.workers.job_timeout,
         confidence_threshold=settings.nlp.confidence_threshold,
+        nominatim_url=settings.nlp.nominatim_url,
+        nominatim_user_agent=settings.nlp.nominatim_user_agent,
+        nominatim_timeout=settings.nlp.nominatim_timeout,
     )
 
 

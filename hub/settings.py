@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +106,16 @@ class WebSettings(_Section):
 class NlpSettings(_Section):
     categories_file: Path | None = None
     confidence_threshold: float = Field(0.5, ge=0, le=1)
+    nominatim_url: str | None = None
+    nominatim_user_agent: str = "crophub"
+    nominatim_timeout: float = Field(3.0, gt=0, le=30)
+
+    @field_validator("nominatim_url")
+    @classmethod
+    def _is_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"expected http(s)://host[:port][/path], got {url!r}")
+        return url
 
     @field_validator("categories_file")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator
 
 from nlp.classify import Classifier
 from nlp.geocode import reverse_place, text_place
+from nlp.nominatim import NominatimFallback
 
 MAX_TEXT = 10_000  # characters; a longer "report" is a paste or an attack, not a report
 BATCH = 256
@@ -53,9 +54,11 @@ def parse_line(line: str) -> Report:
     return Report(text, lat, lon)
 
 
-def analyse_report(report: Report, prediction: Any) -> dict[str, Any]:
+def analyse_report(report: Report, prediction: Any, fallback: NominatimFallback | None = None) -> dict[str, Any]:
     """The output object for one report and its category prediction."""
     named = text_place(report.text)
+    if fallback is not None and report.lat is None:
+        named = fallback.refine(report.text, named)
     place = reverse_place(report.lat, report.lon) if report.lat is not None else named
     out: dict[str, Any] = {
         "category": prediction.category, "confidence": round(prediction.confidence, 4),
@@ -72,7 +75,8 @@ def analyse_report(report: Report, prediction: Any) -> dict[str, Any]:
     return out
 
 
-def analyse_lines(lines: Iterable[str], classifier: Classifier) -> Iterator[dict[str, Any]]:
+def analyse_lines(lines: Iterable[str], classifier: Classifier,
+                  fallback: NominatimFallback | None = None) -> Iterator[dict[str, Any]]:
     """One output object per input line, in order: the analysis, or {"line": n, "error": reason}."""
     batch: list[tuple[int, Report | LineError]] = []
     for number, line in enumerate(lines, 1):
@@ -83,16 +87,17 @@ def analyse_lines(lines: Iterable[str], classifier: Classifier) -> Iterator[dict
         except LineError as exc:
             batch.append((number, exc))
         if len(batch) >= BATCH:
-            yield from _flush(batch, classifier)
+            yield from _flush(batch, classifier, fallback)
             batch = []
-    yield from _flush(batch, classifier)
+    yield from _flush(batch, classifier, fallback)
 
 
-def _flush(batch: list[tuple[int, Report | LineError]], classifier: Classifier) -> Iterator[dict[str, Any]]:
+def _flush(batch: list[tuple[int, Report | LineError]], classifier: Classifier,
+           fallback: NominatimFallback | None) -> Iterator[dict[str, Any]]:
     reports = [item for _, item in batch if isinstance(item, Report)]
     predictions = iter(classifier.predict([r.text for r in reports]))
     for number, item in batch:
         if isinstance(item, LineError):
             yield {"line": number, "error": str(item)}
         else:
-            yield analyse_report(item, next(predictions))
+            yield analyse_report(item, next(predictions), fallback)

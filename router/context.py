@@ -11,6 +11,7 @@ from ingest.intake import OUTBOX_QUEUE
 from nlp import classify
 from nlp.classify import Classifier
 from nlp import rules
+from nlp.nominatim import NominatimFallback
 
 
 @dataclass
@@ -25,17 +26,23 @@ class RouterConfig:
     lock_wait: float = 30.0
     job_timeout: int = 120
     confidence_threshold: float = 0.5
+    nominatim_url: str | None = None
+    nominatim_user_agent: str = "crophub"
+    nominatim_timeout: float = 3.0
 
 
 _config = RouterConfig()
 _redis: Redis | None = None
 _classifier: Classifier | None = None
+_nominatim: NominatimFallback | None = None
 
 
 def configure(config: RouterConfig, redis: Redis) -> None:
     """Set this process's router config and Redis connection (hub does this at start)."""
-    global _config, _redis, _classifier
+    global _config, _redis, _classifier, _nominatim
     _config, _redis, _classifier = config, redis, None
+    _nominatim = NominatimFallback(config.nominatim_url, config.nominatim_user_agent, config.nominatim_timeout) \
+        if config.nominatim_url else None
 
 
 def config() -> RouterConfig:
@@ -64,3 +71,8 @@ def classifier() -> Classifier:
         _classifier = Classifier(taxonomy=rules.taxonomy(_config.categories_file),
                                  threshold=_config.confidence_threshold)
     return _classifier
+
+
+def nominatim() -> NominatimFallback | None:
+    """The street-level geocoding fallback, when one is configured."""
+    return _nominatim

@@ -166,7 +166,11 @@ def _place(msg: Message) -> Place | None:
     """Where a message is: its shared point if any, else the place its text names."""
     if msg.location:
         return reverse_place(msg.location.lat, msg.location.lon)
-    return text_place(msg.text) if msg.text else None
+    if not msg.text:
+        return None
+    named = text_place(msg.text)
+    fallback = context.nominatim()
+    return fallback.refine(msg.text, named) if fallback else named
 
 
 def _place_columns(place: Place | None) -> dict[str, Any]:

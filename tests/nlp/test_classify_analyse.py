@@ -9,27 +9,8 @@ import pytest
 from nlp import classify
 from nlp.analyse import MAX_TEXT, analyse_lines
 from nlp.classify import Classifier
+from tests.nlp.conftest import EXAMPLES
 
-EXAMPLES = {
-    "flood": ["banjir sepinggang di gang kami", "air masuk rumah warga sejak subuh", "jalanan tergenang air hujan",
-              "flooded street near the market", "banjir lagi min, motor gak bisa lewat"],
-    "garbage": ["sampah numpuk di pinggir kali", "tumpukan sampah belum diangkut 3 hari", "bau sampah di tps",
-                "garbage piling up near the school", "warga buang sampah sembarangan"],
-    "illegal_parking": ["parkir liar di trotoar", "mobil parkir di bahu jalan bikin sempit", "jukir liar minta uang",
-                        "cars parked on the sidewalk again", "motor parkir sembarangan depan ruko"],
-    "not_report": ["terima kasih min", "selamat pagi", "gimana cara lapor?", "thanks a lot", "halo admin"],
-}
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    train_dir = tmp_path_factory.mktemp("train")
-    for category, texts in EXAMPLES.items():
-        (train_dir / f"{category}.jsonl").write_text(
-            "".join(json.dumps({"text": t, "category": category}) + "\n" for t in texts), encoding="utf-8")
-    out = tmp_path_factory.mktemp("model")
-    classify.train(out, train_dir, epochs=15, seed=0)
-    return out
 
 
 def test_training_is_repeatable_and_loads_offline(model: Path, tmp_path: Path) -> None:
@@ -39,7 +20,7 @@ def test_training_is_repeatable_and_loads_offline(model: Path, tmp_path: Path) -
     for category, texts in EXAMPLES.items():
         (train_dir / f"{category}.jsonl").write_text(
             "".join(json.dumps({"text": t, "category": category}) + "\n" for t in texts), encoding="utf-8")
-    classify.train(tmp_path / "again", train_dir, epochs=15, seed=0)
+    classify.train(tmp_path / "again", train_dir, epochs=30, seed=0)
     again = Classifier(tmp_path / "again").predict(["sampah numpuk di gang", "banjir di rumah"])
     assert first == again
     assert [p.category for p in first] == ["garbage", "flood"]

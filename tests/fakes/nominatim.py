@@ -1,0 +1,58 @@
+"""A fake Nominatim server on 127.0.0.1 speaking the real /search JSON protocol (for geopy's client)."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class FakeNominatim:
+    """Answers /search from a table of query → (lat, lon); records every request; can be told to fail."""
+
+    def __init__(self, streets: dict[str, tuple[float, float]]) -> None:
+        self.streets = {k.lower(): v for k, v in streets.items()}
+        self.requests: list[dict[str, Any]] = []
+        self.fail_with: int | None = None
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                url = urlsplit(self.path)
+                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                fake.requests.append({"path": url.path, "params": params,
+                                      "user_agent": self.headers.get("User-Agent")})
+                if fake.fail_with:
+                    self._send(fake.fail_with, {"error": "fake failure"})
+                elif url.path != "/search":
+                    self._send(404, {"error": "unknown path"})
+                else:
+                    point = fake.streets.get(params.get("q", "").lower())
+                    hits = [] if point is None else [{
+                        "place_id": 1, "lat": str(point[0]), "lon": str(point[1]), "display_name": params["q"],
+                        "class": "highway", "type": "residential", "importance": 0.5}]
+                    self._send(200, hits)
+
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeNominatim":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
