@@ -39,6 +39,8 @@ def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"outbox": {"retry_intervals": []}}, "outbox.retry_intervals: list should have at least 1 item"),
         ({"outbox": {"retry_intervals": [5, -1]}}, "outbox.retry_intervals.1: input should be greater than 0"),
         ({"nlp": {"categories_file": "/nonexistent/categories.yaml"}}, "nlp.categories_file: value error, cannot use"),
+        ({"nlp": {"nominatim_url": "nominatim.local"}}, "nlp.nominatim_url: value error, expected http(s)://host"),
+        ({"nlp": {"nominatim_timeout": 0}}, "nlp.nominatim_timeout: input should be greater than 0"),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_was_expected(data: dict, expected: str) -> None:

@@ -16,10 +16,13 @@ from sqlalchemy import select
 from sqlalchemy import update as update_
 
 from bots.telegram.poll import Poller
+from router import context
+from router.context import RouterConfig
 from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Intake
 from store import db
 from store.models import Cursor, InboundMessage, Outbox, Ticket, TicketEvent, utcnow
 from tests.conftest import fixture
+from tests.fakes.nominatim import FakeNominatim
 from tests.fakes.telegram_api import FakeBotAPI
 
 pytestmark = pytest.mark.usefixtures("hub")
@@ -340,3 +343,18 @@ async def test_two_workers_on_the_same_messages_file_one_ticket_each(
         t.join()
     assert sorted(r["handled"] for r in results) == [0, 20]
     assert len(tickets()) == 20
+
+
+async def test_a_street_only_report_is_placed_through_the_configured_nominatim(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    with FakeNominatim({"Jalan pemuda asli, Jakarta": (-6.1800, 106.8860)}) as server:  # in Kel. Kayu Putih
+        context.configure(RouterConfig(retry_intervals=[1, 2], nominatim_url=server.url), redis_conn)
+        try:
+            await deliver(fake_api, telegram_config, redis_conn,
+                          update("text_message", text="lampu jalan mati di jl. pemuda asli no 5"))
+        finally:
+            context.configure(RouterConfig(retry_intervals=[1, 2]), redis_conn)
+    [ticket] = tickets()
+    assert ticket.geocode_source == "nominatim" and ticket.kelurahan_kode == "31.75.02.1006"
+    assert "Kel. Kayu Putih" in fake_api.sent[0]["text"]
