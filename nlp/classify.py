@@ -139,12 +139,10 @@ class InformalIndonesian(Indonesian):
 
 
 def blank_pipeline(labels: Iterable[str]) -> Language:
-    """A blank Indonesian pipeline with an exclusive textcat: spaCy's ensemble of a bag-of-words model
-    and a small CNN over hashed word pieces (no vectors needed, nothing downloaded).
-
-    The CNN reads the word's normal form, first letter, last three letters and shape, so typos,
-    affixes and slang spellings share features; on the dev sets it lifted macro-F1 by about 0.05 over
-    bag-of-words alone. It is kept small (width 32, one layer) so `analyse` stays above 5,000 msg/s."""
+    """A blank Indonesian pipeline with an exclusive textcat (bag of words + small CNN; no vectors)."""
+    # The CNN reads each word's normal form, first letter, last three letters and shape, so typos,
+    # affixes and slang spellings share features; on the dev sets it lifted macro-F1 by about 0.05 over
+    # bag-of-words alone. It is kept small (width 32, one layer) so `analyse` stays above 5,000 msg/s.
     nlp = spacy.blank("id_informal")
     textcat = nlp.add_pipe("textcat", config={"model": {
         "@architectures": "spacy.TextCatEnsemble.v2", "nO": None,

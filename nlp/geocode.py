@@ -23,7 +23,7 @@ class Place:
     kab_kota: Area | None
     lat: float | None
     lon: float | None
-    source: str  # point | point_near | outside | text:kelurahan | text:kecamatan | text:kab_kota | landmark
+    source: str  # point | point_near | outside | text:kelurahan | text:kecamatan | text:kab_kota | landmark | nominatim
     place_text: str | None = None
     distance_m: float | None = None
 

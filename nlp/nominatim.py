@@ -1,9 +1,11 @@
 """Optional street-level fallback: ask a Nominatim server (through geopy) where "jl. X" is.
 
 Off unless `nlp.nominatim_url` is set. Used only when the text names a street and the offline
-gazetteer found no kelurahan; Nominatim's point is then reverse-geocoded offline, and it is kept only
-if it lies inside whatever coarser area the text did name. An unreachable server costs one timeout,
-then is left alone for `RETRY_AFTER` seconds, so reports never wait on it message after message.
+gazetteer found no kelurahan; Nominatim's points are then reverse-geocoded offline and kept only if
+they agree on one kecamatan inside whatever coarser area the text did name. Each request is tried
+once (no retries); a failure, a malformed answer or an answer slower than `SLOW` seconds pauses the
+fallback for `RETRY_AFTER` seconds, so reports never wait on it message after message. Answers and
+misses are cached for the life of the process (streets do not move).
 """
 from __future__ import annotations
 
@@ -12,38 +14,52 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from functools import partial
 from urllib.parse import urlsplit
 
-from geopy.exc import GeopyError
+from geopy.adapters import RequestsAdapter
 from geopy.geocoders import Nominatim
 
 from nlp.geocode import Place, reverse_place
+from nlp.places import STREET_END, STREET_FILLERS
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = 60.0  # seconds to leave an unreachable or failing server alone
+RETRY_AFTER = 60.0  # seconds to leave an unreachable, failing or slow server alone
+SLOW = 1.0  # seconds; a slower answer is used, but then the server is left alone like a failing one
 CACHE_SIZE = 4096  # street queries remembered (answers and misses), per process
+CANDIDATES = 5  # hits asked for; they must agree on one kecamatan (street names repeat across Jakarta)
 # DKI Jakarta's mainland bounding box (lat, lon corners): answers outside it are someone else's street.
 VIEWBOX = ((-6.08, 106.68), (-6.38, 106.98))
 
-_STREET = re.compile(
-    r"\b(?:jl|jln|jalan)\b\.?\s*((?:[a-z0-9']+\.?\s*){1,5}?)"
-    r"(?=\s*(?:[,;:!?()/\n]|\.\s|\bno\b|\bnomor\b|\brt\b|\brw\b|\bkel\b|\bkelurahan\b|\bkec\b|\bkecamatan\b|"
-    r"\bdepan\b|\bdekat\b|\bsamping\b|\bsebelah\b|\bdi\b|\bdan\b|\bjakarta\b|\bjkt\b|$))")
-_FILLERS = {"raya", "no"}
-# Words after "jalan" that make it the noun "road" ("lampu jalan mati", "jalan rusak"), not a street name.
+_TOKENS = re.compile(r"[a-z0-9']+|[.,;:!?()/\n]")
+_STREET = {"jl", "jln", "jalan"}
+# Words that cannot be (the start of) a street's name: after "jalan" they make it the noun "road"
+# ("lampu jalan mati"); after a name they start the rest of the sentence ("jl. x sejak pagi").
 _NOT_A_NAME = {"mati", "rusak", "berlubang", "bolong", "macet", "licin", "ditutup", "tergenang", "banjir", "nya",
                "yang", "yg", "ini", "itu", "sini", "situ", "umum", "kaki", "tol", "masuk", "keluar", "utama",
-               "kecil", "besar", "gelap", "sempit", "padat", "sepi", "menuju", "arah", "ke", "dari", "di"}
+               "kecil", "besar", "gelap", "sempit", "padat", "sepi", "menuju", "amblas", "tidak", "tdk", "gak",
+               "ga", "bisa", "sejak", "banyak", "ada", "sudah", "sdh", "udah", "belum", "blm", "tolong", "mohon",
+               "parah", "lagi", "terus", "pagi", "siang", "sore", "malam", "sampah", "blok", "gg", "gang", "kav",
+               "km", "sepanjang", "dan", "tapi", "karena", "krn", "jl", "jln", "jalan", "lampu", "pohon", "air"}
+_MAX_NAME = 4  # words
 
 
 def street_of(text: str) -> str | None:
     """The street a text names ("jl. kemuning raya no 5" → "Jalan kemuning raya"), or None."""
-    for match in _STREET.finditer(text.lower()):
-        words = re.findall(r"[a-z0-9']+", match.group(1))
-        name = " ".join(words)
-        if words and words[0] not in _NOT_A_NAME and name not in _FILLERS and len(name) >= 3:
-            return f"Jalan {name}"
+    tokens = _TOKENS.findall(text.lower())
+    for i, token in enumerate(tokens):
+        if token not in _STREET:
+            continue
+        words: list[str] = []
+        for word in tokens[i + 1:]:
+            if word == "." and (not words or words[-1] in STREET_FILLERS):
+                continue  # "jl." and titles ("jl. h. domang")
+            if not word[0].isalnum() or word in STREET_END or word in _NOT_A_NAME or len(words) == _MAX_NAME:
+                break
+            words.append(word)
+        if any(w not in STREET_FILLERS for w in words):
+            return "Jalan " + " ".join(words)
     return None
 
 
@@ -55,35 +71,44 @@ class NominatimFallback:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"nominatim url must be http(s)://host[:port][/path], got {url!r}")
         domain = parts.netloc + parts.path.rstrip("/")
-        self.client = Nominatim(domain=domain, scheme=parts.scheme, user_agent=user_agent, timeout=timeout)
+        # geopy's requests adapter retries twice by default: three timeouts for one unreachable server.
+        adapter = partial(RequestsAdapter, max_retries=0)
+        self.client = Nominatim(domain=domain, scheme=parts.scheme, user_agent=user_agent, timeout=timeout,
+                                adapter_factory=adapter)
         self.url = url
-        self._cache: OrderedDict[str, tuple[float, float] | None] = OrderedDict()
+        self._cache: OrderedDict[str, list[tuple[float, float]]] = OrderedDict()
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
-    def point(self, query: str) -> tuple[float, float] | None:
-        """Nominatim's point for a street query inside Jakarta; None when unknown or the server fails."""
+    def points(self, query: str) -> list[tuple[float, float]] | None:
+        """Nominatim's points for a street query inside Jakarta ([] when unknown); None when unavailable."""
         with self._lock:
             if query in self._cache:
                 self._cache.move_to_end(query)
                 return self._cache[query]
             if time.monotonic() < self._paused_until:
                 return None
+        started = time.monotonic()
         try:
-            found = self.client.geocode(f"{query}, Jakarta", exactly_one=True, country_codes="id",
-                                        viewbox=VIEWBOX, bounded=True)
-        except GeopyError as exc:
-            log.warning("nominatim: %s failed (%s: %s); not asking again for %.0f s",
-                        self.url, type(exc).__name__, exc, RETRY_AFTER)
-            with self._lock:
-                self._paused_until = time.monotonic() + RETRY_AFTER
+            found = self.client.geocode(f"{query}, Jakarta", exactly_one=False, limit=CANDIDATES,
+                                        country_codes="id", viewbox=VIEWBOX, bounded=True) or []
+            points = [(float(f.latitude), float(f.longitude)) for f in found]
+        except Exception as exc:  # noqa: BLE001 (optional service: any failure, malformed answers too, just pauses it)
+            self._pause(f"failed ({type(exc).__name__}: {exc})")
             return None
-        point = (float(found.latitude), float(found.longitude)) if found is not None else None
+        elapsed = time.monotonic() - started
+        if elapsed > SLOW:
+            self._pause(f"answered in {elapsed:.1f} s")
         with self._lock:
-            self._cache[query] = point
+            self._cache[query] = points
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return point
+        return points
+
+    def _pause(self, why: str) -> None:
+        log.warning("nominatim: %s %s; not asking again for %.0f s", self.url, why, RETRY_AFTER)
+        with self._lock:
+            self._paused_until = time.monotonic() + RETRY_AFTER
 
     def refine(self, text: str, offline: Place | None) -> Place | None:
         """The offline place, or a street-level place from Nominatim when the offline one has no kelurahan."""
@@ -92,14 +117,17 @@ class NominatimFallback:
         street = street_of(text)
         if street is None:
             return offline
-        point = self.point(street)
-        if point is None:
+        points = self.points(street)
+        if not points:
             return offline
-        found = reverse_place(*point)
-        if found.kelurahan is None:
-            return offline
-        if offline is not None and not _within(found, offline):
-            return offline  # the street of that name elsewhere in Jakarta, not the one the citizen meant
+        places = [reverse_place(*point) for point in points]
+        if offline is not None:
+            # Only hits inside the area the text names: the same street name elsewhere is not meant.
+            places = [p for p in places if _within(p, offline)]
+        kecamatans = {p.kecamatan.kode if p.kecamatan else None for p in places}
+        if not places or len(kecamatans) != 1 or None in kecamatans or places[0].kelurahan is None:
+            return offline  # unknown, outside Jakarta, or a street name found in several kecamatan
+        found, point = places[0], (places[0].lat, places[0].lon)
         return Place(found.kelurahan, found.kecamatan, found.kab_kota, point[0], point[1], "nominatim",
                      street.lower().replace("jalan ", "jl. ", 1), found.distance_m)
 

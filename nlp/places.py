@@ -52,7 +52,6 @@ STREET_FILLERS = {"raya", "h", "haji", "hj", "kh", "dr", "ir", "jend", "jenderal
 STREET_END = {"di", "dekat", "depan", "kel", "kelurahan", "kec", "kecamatan", "rt", "rw", "no", "arah", "ke", "dari",
               "samping", "belakang", "sebelah", "seberang", "sekitar", "wilayah", "kota", "daerah", "kawasan"}
 _TOKEN = re.compile(r"[a-z]+|[0-9]+|[,;:!?()\n/]")  # "no.1semper" → "no", "1", "semper"
-_MAX_WORDS = 5
 
 
 @dataclass
@@ -70,28 +69,23 @@ def _key(words: list[str]) -> str:
     return "".join(words)
 
 
-def _forms(name: str, splits: dict[str, list[str]] | None = None) -> list[list[str]]:
+def _forms(name: str, splits: dict[str, list[list[str]]] | None = None) -> list[list[str]]:
     """Spellings of a gazetteer name as word lists, with the abbreviations citizens use and, from
     `splits`, a run-together name written apart ("kramatjati" as "kramat jati")."""
     forms: list[list[str]] = [[]]
     for word in re.findall(r"[a-z0-9]+", name.lower()):
         options = [[word], *([a] for a in ABBREVIATIONS.get(word, []))]
         if splits and word in splits:
-            options.append(splits[word])
+            options += splits[word]
         forms = [f + o for f in forms for o in options][:64]
     return forms
 
 
-def _splits(names: list[str]) -> dict[str, list[str]]:
-    """Run-together name words that split into two other name words ("kramatjati" → kramat, jati)."""
-    words = {w for n in names for w in re.findall(r"[a-z]+", n.lower()) if len(w) >= 3}
-    out = {}
-    for word in words:
-        for cut in range(3, len(word) - 2):
-            if word[:cut] in words and word[cut:] in words:
-                out[word] = [word[:cut], word[cut:]]
-                break
-    return out
+def _splits(names: list[str]) -> dict[str, list[list[str]]]:
+    """Every two-part split of a run-together name word ("kramatjati" → kramat jati, "palmeriam" → pal
+    meriam, ...), parts of 3+ letters: citizens write such names apart."""
+    words = {w for n in names for w in re.findall(r"[a-z]+", n.lower()) if len(w) >= 6}
+    return {w: [[w[:cut], w[cut:]] for cut in range(3, len(w) - 2)] for w in words}
 
 
 def _joinings(words: list[str]) -> list[list[str]]:
@@ -120,7 +114,8 @@ class PlaceIndex:
             forms = _forms(name, splits) + [s.split() for s in KOTA_SHORT.get(area.kode, [])]
             for form in forms:
                 key = _key(form)
-                self.areas.setdefault(key, []).append(area)
+                if area not in self.areas.setdefault(key, []):
+                    self.areas[key].append(area)
                 area_patterns.setdefault(key, []).extend(_joinings(form))
         landmark_patterns: dict[str, list[list[str]]] = {}
         for mark in gaz.landmarks:
@@ -133,11 +128,14 @@ class PlaceIndex:
             for form in forms:
                 key = _key(form)
                 if len(key) >= 6 and len(form) > 1:  # a one-word landmark name is too often an ordinary word
-                    self.landmarks.setdefault(key, []).append(mark)
-                    landmark_patterns.setdefault(key, []).append(form)
+                    if mark not in self.landmarks.setdefault(key, []):
+                        self.landmarks[key].append(mark)
+                    landmark_patterns.setdefault(key, []).append(form)  # as spaced: joinings cost seconds
+        self.words: set[str] = set()  # every word of every pattern; other words need not enter the vocab
         for patterns, matcher in ((area_patterns, self.area_matcher), (landmark_patterns, self.landmark_matcher)):
             for key, words in patterns.items():
                 unique = {tuple(w) for w in words}
+                self.words.update(w for u in unique for w in u)
                 matcher.add(key, [Doc(self.vocab, words=list(w)) for w in unique])
 
     def find(self, text: str) -> list[Mention]:
@@ -145,7 +143,9 @@ class PlaceIndex:
         tokens = _TOKEN.findall(text.lower())
         if not tokens:
             return []
-        doc = Doc(self.vocab, words=tokens)
+        # Words in no name become one placeholder: a long-lived worker's vocab would otherwise keep
+        # every phone number and typo it ever saw.
+        doc = Doc(self.vocab, words=[t if t in self.words else "_" for t in tokens])
         strings = self.vocab.strings
         # start → [(end, key)], longest first; matches never contain punctuation tokens.
         area_at: dict[int, list[tuple[int, str]]] = {}
@@ -171,7 +171,7 @@ class PlaceIndex:
             hint = LEVEL_WORDS.get(tokens[i - 1]) if i else None
             found = None if token in LEVEL_WORDS or not token.isalnum() else self._match(
                 tokens, i, hint, area_at.get(i, []), landmark_at.get(i, []))
-            if found and street == 0 and found.areas:
+            if found and street == 0:
                 # The first words after "jl." name the street ("jl. kebon jeruk raya"), not the area;
                 # an area after the street's own name ("jl. paus rawamangun") is a place again.
                 found.areas = []
@@ -192,8 +192,6 @@ class PlaceIndex:
                areas: list[tuple[int, str]], landmarks: list[tuple[int, str]]) -> Mention | None:
         """The longest area name starting at token i; else the longest landmark name."""
         for end, key in areas:
-            if end - i > _MAX_WORDS:
-                continue
             if end - i == 1 and hint is None and (key in COMMON_WORDS or len(key) < 4):
                 continue
             return Mention(" ".join(tokens[i:end]), list(self.areas[key]), [], hint, end - i)

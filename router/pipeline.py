@@ -163,7 +163,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
 
 
 def _place(msg: Message) -> Place | None:
-    """Where a message is: its shared point if any, else the place its text names."""
+    """Where a message is: its shared point if any, else the place its text names (street via Nominatim if set)."""
     if msg.location:
         return reverse_place(msg.location.lat, msg.location.lon)
     if not msg.text:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +16,9 @@ class FakeNominatim:
         self.streets = {k.lower(): v for k, v in streets.items()}
         self.requests: list[dict[str, Any]] = []
         self.fail_with: int | None = None
+        self.body: Any = None  # when set, answered as is (a malformed answer)
+        self.delay = 0.0  # seconds before answering
+        self.also: list[tuple[float, float]] = []  # more hits for every known street (a repeated name)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,16 +27,18 @@ class FakeNominatim:
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 fake.requests.append({"path": url.path, "params": params,
                                       "user_agent": self.headers.get("User-Agent")})
+                time.sleep(fake.delay)
                 if fake.fail_with:
                     self._send(fake.fail_with, {"error": "fake failure"})
                 elif url.path != "/search":
                     self._send(404, {"error": "unknown path"})
                 else:
                     point = fake.streets.get(params.get("q", "").lower())
-                    hits = [] if point is None else [{
-                        "place_id": 1, "lat": str(point[0]), "lon": str(point[1]), "display_name": params["q"],
-                        "class": "highway", "type": "residential", "importance": 0.5}]
-                    self._send(200, hits)
+                    points = [] if point is None else [point, *fake.also]
+                    hits = [{"place_id": n, "lat": str(lat), "lon": str(lon), "display_name": params["q"],
+                             "class": "highway", "type": "residential", "importance": 0.5}
+                            for n, (lat, lon) in enumerate(points[:int(params.get("limit", 1))], 1)]
+                    self._send(200, hits if fake.body is None else fake.body)
 
             def _send(self, status: int, body: Any) -> None:
                 data = json.dumps(body).encode()

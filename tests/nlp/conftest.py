@@ -1,4 +1,4 @@
-"""The NLP tests' own small training set, and a model trained from it once per session."""
+"""A classifier model trained once per session from the NLP tests' own small examples."""
 from __future__ import annotations
 
 import json
@@ -8,16 +8,7 @@ import pytest
 
 from nlp import classify
 from nlp.classify import Classifier
-
-EXAMPLES = {
-    "flood": ["banjir sepinggang di gang kami", "air masuk rumah warga sejak subuh", "jalanan tergenang air hujan",
-              "flooded street near the market", "banjir lagi min, motor gak bisa lewat"],
-    "garbage": ["sampah numpuk di pinggir kali", "tumpukan sampah belum diangkut 3 hari", "bau sampah di tps",
-                "garbage piling up near the school", "warga buang sampah sembarangan"],
-    "illegal_parking": ["parkir liar di trotoar", "mobil parkir di bahu jalan bikin sempit", "jukir liar minta uang",
-                        "cars parked on the sidewalk again", "motor parkir sembarangan depan ruko"],
-    "not_report": ["terima kasih min", "selamat pagi", "gimana cara lapor?", "thanks a lot", "halo admin"],
-}
+from tests.nlp.examples import EXAMPLES
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ import pytest
 from nlp import classify
 from nlp.analyse import MAX_TEXT, analyse_lines
 from nlp.classify import Classifier
-from tests.nlp.conftest import EXAMPLES
-
+from tests.nlp.examples import EXAMPLES
 
 
 def test_training_is_repeatable_and_loads_offline(model: Path, tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy import update as update_
 
 from bots.telegram.poll import Poller
+from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Intake
 from router import context
 from router.context import RouterConfig
-from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Intake
 from store import db
 from store.models import Cursor, InboundMessage, Outbox, Ticket, TicketEvent, utcnow
 from tests.conftest import fixture
