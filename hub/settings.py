@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,8 +112,10 @@ class NlpSettings(_Section):
     @field_validator("nominatim_url")
     @classmethod
     def _is_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"expected http(s)://host[:port][/path], got {url!r}")
+        from nlp.nominatim import split_url  # the same rule the client applies
+
+        if url is not None:
+            split_url(url)
         return url
 
     @field_validator("categories_file")

@@ -14,8 +14,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from functools import partial
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from geopy.adapters import RequestsAdapter
 from geopy.geocoders import Nominatim
@@ -63,13 +64,19 @@ def street_of(text: str) -> str | None:
     return None
 
 
+def split_url(url: str) -> SplitResult:
+    """The parts of a Nominatim server URL; ValueError unless it is http(s)://host[:port][/path]."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected http(s)://host[:port][/path] for the nominatim url, got {url!r}")
+    return parts
+
+
 class NominatimFallback:
     """geopy's Nominatim client against a configured server, with a cache and a pause after failures."""
 
     def __init__(self, url: str, user_agent: str = "crophub", timeout: float = 3.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"nominatim url must be http(s)://host[:port][/path], got {url!r}")
+        parts = split_url(url)
         domain = parts.netloc + parts.path.rstrip("/")
         # geopy's requests adapter retries twice by default: three timeouts for one unreachable server.
         adapter = partial(RequestsAdapter, max_retries=0)
@@ -127,9 +134,7 @@ class NominatimFallback:
         kecamatans = {p.kecamatan.kode if p.kecamatan else None for p in places}
         if not places or len(kecamatans) != 1 or None in kecamatans or places[0].kelurahan is None:
             return offline  # unknown, outside Jakarta, or a street name found in several kecamatan
-        found, point = places[0], (places[0].lat, places[0].lon)
-        return Place(found.kelurahan, found.kecamatan, found.kab_kota, point[0], point[1], "nominatim",
-                     street.lower().replace("jalan ", "jl. ", 1), found.distance_m)
+        return replace(places[0], source="nominatim", place_text=street.lower().replace("jalan ", "jl. ", 1))
 
 
 def _within(found: Place, named: Place) -> bool:
