@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_DIR = Path(__file__).parent / "data" / "train"
 MODEL_DIR = Path(__file__).parent / "model"
-TRAIN_VERSION = 4  # bump when the way we train changes, so `make` rebuilds the model
+TRAIN_VERSION = 5  # bump when the way we train changes, so `make` rebuilds the model
 DEFAULT_THRESHOLD = 0.5
 RULE_CONFIDENCE = 0.9  # a phrase match is this sure at least
 
@@ -42,6 +42,7 @@ _MENTION = re.compile(r"@\w+")
 _REPEAT = re.compile(r"(\w)\1{2,}")  # "bangettt" → "banget"
 _HASHTAG = re.compile(r"#(\w+)")
 _WORD = re.compile(r"[a-z]+")
+_SPACE = re.compile(r"\s+")
 _PREFIXES = ("meng", "meny", "mem", "men", "me", "peng", "peny", "pem", "pen", "pe", "ber", "ter", "di", "ke", "se")
 _SUFFIXES = ("nya", "lah", "kah", "kan", "an", "i")
 
@@ -73,9 +74,13 @@ def split_compound(word: str, vocabulary: frozenset[str]) -> list[str]:
 
 
 def normalise(text: str, vocabulary: frozenset[str] = frozenset()) -> str:
-    """Lower-case; drop URLs and @handles; squash repeated letters; split hashtags into words; and
-    append word stems, so "banjirnya", "kebanjiran" and "#banjir" share features with "banjir"."""
+    """Lower-case; drop URLs and @handles; squash repeated letters and runs of spaces and line breaks;
+    split hashtags into words; and append word stems, so "banjirnya", "kebanjiran" and "#banjir" share
+    features with "banjir"."""
     text = _MENTION.sub(" ", _URL.sub(" ", text.lower()))
+    # An app caption's line breaks and doubled spaces become whitespace tokens that the model would
+    # read as words; they say how the citizen typed, not what about.
+    text = _SPACE.sub(" ", text).strip()
     text = _REPEAT.sub(r"\1", text)
     text = _HASHTAG.sub(lambda m: " ".join(split_compound(m.group(1), vocabulary)), text)
     stems = [s for w in _WORD.findall(text) if (s := stem(w)) != w]

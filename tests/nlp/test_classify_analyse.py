@@ -73,3 +73,10 @@ def test_analyse_round_trips_and_rejects_bad_lines_one_by_one(model: Path) -> No
     assert last["kelurahan"] == "Pondok Bambu" and (last["lat"], last["lon"]) == (-6.225014, 106.900447)
     assert set(last) >= {"category", "confidence", "needs_confirmation", "place_text", "kelurahan_kode",
                          "kecamatan_kode", "kab_kota_kode", "lat", "lon", "geocode_source"}
+
+
+def test_layout_does_not_change_the_prediction(model: Path) -> None:
+    typed = ["sampah numpuk di gang", "banjir di rumah"]
+    laid_out = ["sampah  numpuk\n\ndi gang  ", "\tbanjir di\r\nrumah"]
+    assert Classifier(model).predict(laid_out) == Classifier(model).predict(typed)
+    assert classify.normalise("a \n\n b  ") == "a b"
