@@ -47,6 +47,55 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     migrate.upgrade(settings.database_url)
     log.info("database at newest schema: %s", settings.database_url.split("@")[-1])
+    runtime.sync_officers(settings)
+    return 0
+
+
+def cmd_officer(settings: Settings, args: argparse.Namespace) -> int:
+    """Add, list or remove officers (the roster beside routing.officers in the config)."""
+    from pydantic import ValidationError
+
+    from hub.settings import OfficerSettings
+    from store import db, migrate
+    from store import officers as roster
+
+    if settings.database.auto_migrate and not migrate.is_current(settings.database_url):
+        migrate.upgrade(settings.database_url)
+    db.configure(settings.database_url)
+    if args.action == "add":
+        try:
+            spec = OfficerSettings(name=args.name, telegram_id=args.telegram_id, role=args.role,
+                                   areas=args.area or [], agencies=args.agency or [])
+        except ValidationError as exc:
+            print("crophub: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+                  file=sys.stderr)
+            return 2
+        unknown = [a for a in spec.agencies if a not in settings.routing.agencies]
+        if unknown:
+            print(f"crophub: unknown agency {', '.join(unknown)}; known: {', '.join(settings.routing.agencies)}",
+                  file=sys.stderr)
+            return 2
+        if not spec.areas and not spec.agencies and spec.role != "supervisor":
+            print("crophub: give --area and/or --agency: an officer with neither may act on no ticket", file=sys.stderr)
+            return 2
+        with db.session() as session:
+            roster.add(session, spec.model_dump())
+        print(f"officer {spec.name} ({spec.telegram_id}) added as {spec.role}")
+        return 0
+    if args.action == "remove":
+        with db.session() as session:
+            removed = roster.remove(session, str(args.telegram_id))
+        if not removed:
+            print(f"crophub: no active officer with Telegram id {args.telegram_id}", file=sys.stderr)
+            return 1
+        print(f"officer {args.telegram_id} removed")
+        return 0
+    with db.session() as session:
+        people = roster.all_officers(session)
+        print(f"{'telegram_id':>12}  {'role':12}  {'source':6}  {'name':24}  areas / agencies")
+        for o in people:
+            print(f"{o.telegram_id:>12}  {o.role:12}  {o.source:6}  {o.name[:24]:24}  "
+                  f"{','.join(o.areas) or '*'} / {','.join(o.agencies) or '*'}")
     return 0
 
 
@@ -157,6 +206,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if settings.database.auto_migrate:
             migrate.upgrade(settings.database_url)
+        runtime.sync_officers(settings)
         from nlp import classify
 
         # Once here, rather than in every worker as it starts.
@@ -267,13 +317,24 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyse", help="category and place for JSON Lines reports ({\"text\", \"lat\", \"lon\"})")
     a.add_argument("path", nargs="?", help="input file (default: standard input)")
     a.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
+    o = sub.add_parser("officer", help="add, list or remove officers (besides routing.officers in the config)")
+    osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
+    oa = osub.add_parser("add", help="add an officer, or update the one with this Telegram id")
+    oa.add_argument("--name", required=True)
+    oa.add_argument("--telegram-id", required=True, help="the officer's numeric Telegram user id")
+    oa.add_argument("--role", default="petugas", help="petugas | lurah | camat | agency_staff | agency_head | supervisor")
+    oa.add_argument("--area", action="append", help="kota, kecamatan or kelurahan code, e.g. 31.75.03.1001 (repeatable)")
+    oa.add_argument("--agency", action="append", help="agency code from routing.agencies, e.g. dsda (repeatable)")
+    osub.add_parser("list", help="list active officers")
+    orm = osub.add_parser("remove", help="deactivate an officer (kept in ticket histories)")
+    orm.add_argument("telegram_id")
     e = sub.add_parser("eval", help="evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
     e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate,
-            "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval}
+            "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval, "officer": cmd_officer}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from bots import registry
 from hub.settings import Settings
 from router import context
 from router.context import RouterConfig
-from store import db
+from store import db, officers
 
 log = logging.getLogger("crophub")
 
@@ -41,7 +41,17 @@ def router_config(settings: Settings) -> RouterConfig:
         nominatim_url=settings.nlp.nominatim_url,
         nominatim_user_agent=settings.nlp.nominatim_user_agent,
         nominatim_timeout=settings.nlp.nominatim_timeout,
+        routing=settings.routing.model_dump(mode="json", exclude={"officers"}),
     )
+
+
+def sync_officers(settings: Settings) -> None:
+    """Apply routing.officers from the config to the roster in the database."""
+    db.configure(settings.database_url)
+    with db.session() as session:
+        officers.sync_config(session, [o.model_dump() for o in settings.routing.officers])
+    if settings.routing.officers:
+        log.info("officers: %d from the config applied", len(settings.routing.officers))
 
 
 def setup(settings: Settings, redis_url: str) -> Redis:

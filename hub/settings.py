@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
+                      model_validator)
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -132,6 +134,87 @@ class NlpSettings(_Section):
         return path
 
 
+ROLES = ("petugas", "lurah", "camat", "agency_staff", "agency_head", "supervisor")
+_AREA = r"^31(\.\d{2}){1,2}(\.\d{4})?$"  # a kota, kecamatan or kelurahan code: 31.75, 31.75.03, 31.75.03.1001
+
+
+class AgencySettings(_Section):
+    name: str = Field(min_length=1)
+    telegram_chat_id: str | None = None  # the agency's group chat, when it runs one
+
+
+class UnitSettings(_Section):
+    name: str = Field(min_length=1)
+    telegram_chat_id: str | None = None  # the unit's group chat (e.g. a kelurahan's PPSU group)
+
+
+class OfficerSettings(_Section):
+    name: str = Field(min_length=1)
+    telegram_id: str = Field(pattern=r"^\d{1,20}$")
+    role: Literal[ROLES] = "petugas"  # type: ignore[valid-type]
+    areas: list[str] = []
+    agencies: list[str] = []
+
+    @field_validator("telegram_id", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value  # YAML reads a bare id as a number
+
+    @field_validator("areas")
+    @classmethod
+    def _codes(cls, areas: list[str]) -> list[str]:
+        return [_area_code(a) for a in areas]
+
+
+def _area_code(code: str) -> str:
+    if not re.match(_AREA, code):
+        raise ValueError(f"{code!r} is not a DKI Jakarta area code (31.75, 31.75.03 or 31.75.03.1001)")
+    return code
+
+
+DEFAULT_AGENCIES = {
+    "dsda": AgencySettings(name="Dinas Sumber Daya Air"),
+    "dlh": AgencySettings(name="Dinas Lingkungan Hidup"),
+    "dishub": AgencySettings(name="Dinas Perhubungan"),
+    "satpolpp": AgencySettings(name="Satpol PP (bersama Kepolisian)"),
+    "binamarga": AgencySettings(name="Dinas Bina Marga"),
+    "distamhut": AgencySettings(name="Dinas Pertamanan dan Hutan Kota"),
+    "dinsos": AgencySettings(name="Dinas Sosial"),
+    "kelurahan": AgencySettings(name="Kelurahan (PPSU)"),
+}
+DEFAULT_CATEGORY_AGENCY = {
+    "flood": "dsda", "drainage": "dsda", "garbage": "dlh", "illegal_parking": "dishub", "traffic": "dishub",
+    "jockey_3in1": "satpolpp", "billboard": "satpolpp", "road_damage": "binamarga", "street_light": "binamarga",
+    "tree": "distamhut", "beggars": "dinsos", "other": "kelurahan",
+}
+
+
+class RoutingSettings(_Section):
+    agencies: dict[str, AgencySettings] = Field(default_factory=lambda: dict(DEFAULT_AGENCIES))
+    categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORY_AGENCY))
+    default_agency: str = "kelurahan"
+    units: dict[str, UnitSettings] = {}
+    officers: list[OfficerSettings] = []
+
+    @field_validator("units")
+    @classmethod
+    def _unit_codes(cls, units: dict[str, UnitSettings]) -> dict[str, UnitSettings]:
+        return {_area_code(code): unit for code, unit in units.items()}
+
+    @model_validator(mode="after")
+    def _known_agencies(self) -> "RoutingSettings":
+        named = [("default_agency", self.default_agency)]
+        named += [(f"categories.{c}", a) for c, a in self.categories.items()]
+        named += [(f"officers[{i}].agencies", a) for i, o in enumerate(self.officers) for a in o.agencies]
+        unknown = [f"{where}: {agency!r}" for where, agency in named if agency not in self.agencies]
+        if unknown:
+            raise ValueError(f"agencies not defined under routing.agencies: {', '.join(unknown)}")
+        ids = [o.telegram_id for o in self.officers]
+        if len(ids) != len(set(ids)):
+            raise ValueError("an officer's telegram_id appears twice in routing.officers")
+        return self
+
+
 class Settings(_Section):
     hub: HubSettings = HubSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -142,8 +225,19 @@ class Settings(_Section):
     telegram: TelegramSettings = TelegramSettings()
     web: WebSettings = WebSettings()
     nlp: NlpSettings = NlpSettings()
+    routing: RoutingSettings = RoutingSettings()
 
     source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _routed_categories(self) -> "Settings":
+        from nlp.rules import taxonomy
+
+        known = set(taxonomy(str(self.nlp.categories_file) if self.nlp.categories_file else None).categories)
+        unknown = sorted(set(self.routing.categories) - known)
+        if unknown:
+            raise ValueError(f"routing.categories names categories the taxonomy does not have: {unknown}")
+        return self
 
     @property
     def database_url(self) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
 from rq import Queue
@@ -12,6 +13,12 @@ from nlp import classify
 from nlp.classify import Classifier
 from nlp import rules
 from nlp.nominatim import NominatimFallback
+
+
+def _default_routing() -> dict[str, Any]:
+    from hub.settings import RoutingSettings  # hub.settings imports nothing of the router
+
+    return RoutingSettings().model_dump(mode="json", exclude={"officers"})
 
 
 @dataclass
@@ -29,6 +36,7 @@ class RouterConfig:
     nominatim_url: str | None = None
     nominatim_user_agent: str = "crophub"
     nominatim_timeout: float = 3.0
+    routing: dict[str, Any] = field(default_factory=_default_routing)  # routing: in config.yaml, officers aside
 
 
 _config = RouterConfig()

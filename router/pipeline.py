@@ -14,7 +14,7 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import commands, context, replies
+from router import commands, context, replies, routing
 from router.templates import render
 from store import db, ops
 from store.models import Ticket, utcnow
@@ -137,8 +137,12 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
          "language": i.language, "category": category,
          "category_confidence": round(i.prediction.confidence, 4) if category else None,
          **_place_columns(place), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
-         "reply_address": i.msg.address.model_dump(mode="json")}
+         "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category)}
         for i, category, place in zip(items, categories, places)
+    ])
+    ops.add_reporters(session, [
+        {"ticket_id": ticket_id, "citizen_id": i.citizen_id, "reply_address": i.msg.address.model_dump(mode="json"),
+         "language": i.language} for (ticket_id, _), i in zip(made, items)
     ])
     ops.add_events(session, [
         {"ticket_id": ticket_id, "kind": "created", "actor": f"citizen:{i.citizen_id}", "inbound_id": i.inbound_id,

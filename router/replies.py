@@ -23,10 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def reply(address: Address, text: str, dedupe_key: str, ticket_id: int | None = None,
-          inbound_id: int | None = None) -> dict[str, Any]:
-    """An outbox row for `text` to `address`; dedupe_key names the event it answers (one reply each)."""
+          inbound_id: int | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An outbox row for `text` to `address`; dedupe_key names the event it answers (one reply each).
+
+    `extras` is what a channel shows beside the text (store/models.py's Outbox.extras)."""
     return {"dedupe_key": dedupe_key, "channel": address.channel, "chat_key": address.chat_key,
-            "address": address.model_dump(mode="json"), "text": text, "ticket_id": ticket_id, "inbound_id": inbound_id}
+            "address": address.model_dump(mode="json"), "text": text, "ticket_id": ticket_id,
+            "inbound_id": inbound_id, "extras": extras}
 
 
 def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:

@@ -77,12 +77,37 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "what_location": {"id": "Lokasi", "en": "Location"},
     "what_photo": {"id": "Foto", "en": "Photo"},
     "what_both": {"id": "Foto dan lokasi", "en": "Photo and location"},
+    # Citizen updates: one per ticket status change, to every reporter.
+    "update_assigned": {"id": "Tiket {ticket}: laporan Anda sudah diambil petugas {agency}.",
+                        "en": "Ticket {ticket}: an officer of {agency} has taken your report."},
+    "update_in_progress": {"id": "Tiket {ticket}: sedang ditangani petugas.{note}",
+                           "en": "Ticket {ticket}: an officer is working on it.{note}"},
+    "update_resolved": {"id": "Tiket {ticket}: petugas menyatakan masalah sudah ditangani.{note}\n"
+                               "Apakah sudah beres? Balas \"sudah\" atau \"belum\".",
+                        "en": "Ticket {ticket}: the officer reports the problem is fixed.{note}\n"
+                              "Is it fixed? Reply \"yes\" or \"no\"."},
+    "update_closed": {"id": "Tiket {ticket} ditutup. Terima kasih atas laporan Anda!",
+                      "en": "Ticket {ticket} is closed. Thank you for your report!"},
+    "update_reopened": {"id": "Tiket {ticket} dibuka kembali dan dikirim lagi ke petugas.{note}",
+                        "en": "Ticket {ticket} is reopened and sent back to the officers.{note}"},
+    "update_rejected": {"id": "Tiket {ticket} tidak dapat ditindaklanjuti.{note}",
+                        "en": "Ticket {ticket} cannot be acted on.{note}"},
+    "update_open": {"id": "Tiket {ticket}: laporan diteruskan ke petugas.{note}",
+                    "en": "Ticket {ticket}: your report goes to the officers.{note}"},
+    "update_note": {"id": "\nCatatan petugas: {note}", "en": "\nOfficer's note: {note}"},
 }
 
 STATUS_LABELS: dict[str, dict[str, str]] = {
+    "received": {"id": "diterima", "en": "received"},
+    "needs_info": {"id": "menunggu keterangan dari Anda", "en": "waiting for details from you"},
     "open": {"id": "diterima, menunggu petugas", "en": "received, waiting for an officer"},
+    "assigned": {"id": "sudah diambil petugas", "en": "taken by an officer"},
     "in_progress": {"id": "sedang ditangani petugas", "en": "being handled by an officer"},
-    "closed": {"id": "selesai", "en": "resolved"},
+    "resolved": {"id": "sudah ditangani, menunggu konfirmasi Anda", "en": "handled, waiting for your confirmation"},
+    "closed": {"id": "selesai", "en": "closed"},
+    "reopened": {"id": "dibuka kembali", "en": "reopened"},
+    "rejected": {"id": "ditolak", "en": "rejected"},
+    "duplicate": {"id": "digabung dengan laporan lain", "en": "merged with another report"},
 }
 
 

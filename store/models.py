@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -81,7 +81,10 @@ class Ticket(Base):
     """A report filed for CROP: what, where, its status, and where to reply."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_citizen_created", "citizen_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_tickets_citizen_created", "citizen_id", "created_at"),
+        Index("ix_tickets_status_category", "status", "category"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     public_id: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -101,10 +104,46 @@ class Ticket(Base):
     geocode_source: Mapped[str | None] = mapped_column(String(32))
     photo_file_id: Mapped[str | None] = mapped_column(String(255))
     reply_address: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # see router/lifecycle.py
+    agency: Mapped[str | None] = mapped_column(String(32))
+    assigned_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", name="fk_tickets_officer"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", name="fk_tickets_duplicate_of"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolution_photo_file_id: Mapped[str | None] = mapped_column(String(255))
     closed_at: Mapped[datetime | None]
+
+
+class TicketReporter(Base):
+    """Everyone who reported a ticket (the filer and the reports it absorbed), told of every change."""
+
+    __tablename__ = "ticket_reporters"
+    __table_args__ = (Index("ix_ticket_reporters_citizen", "citizen_id"),)
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), primary_key=True)
+    reply_address: Mapped[dict[str, Any]]
+    language: Mapped[str] = mapped_column(String(8))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Officer(Base):
+    """A petugas, lurah, camat or agency member who acts on tickets from Telegram."""
+
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    telegram_id: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    areas: Mapped[list[str]] = mapped_column(JSON)  # kota, kecamatan or kelurahan codes
+    agencies: Mapped[list[str]] = mapped_column(JSON)  # agency codes from routing.agencies
+    source: Mapped[str] = mapped_column(String(8))  # "config" (routing.officers) | "cli" (crophub officer add)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TicketEvent(Base):
@@ -134,6 +173,9 @@ class Outbox(Base):
     chat_key: Mapped[str] = mapped_column(String(255))
     address: Mapped[dict[str, Any]]
     text: Mapped[str] = mapped_column(Text)
+    # What a channel shows beside the text, as plain data: {"photo": file id, "buttons": [[{"label",
+    # "value"}]], "ask_location": label}; a channel without buttons gets a numbered menu in the text.
+    extras: Mapped[dict[str, Any] | None]
     # pending → sent | failed
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,7 +8,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Citizen, Cursor, InboundMessage, Outbox, Ticket, TicketEvent, utcnow
+from store.models import Citizen, Cursor, InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, utcnow
 
 
 def _insert(session: Session, model: type) -> Any:
@@ -127,6 +127,19 @@ def create_tickets(session: Session, prefix: str, rows: list[dict[str, Any]]) ->
     return made
 
 
+def add_reporters(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Add reporters to tickets (ticket_id, citizen_id, reply_address, language); one row per person per
+    ticket, so a citizen who reports the same thing twice is told once. → rows added."""
+    if not rows:
+        return 0
+    now = utcnow()
+    rows = [{"joined_at": now, **r} for r in rows]
+    table = TicketReporter.__table__
+    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"])
+            .returning(table.c.ticket_id))
+    return len(list(_executemany(session, stmt, rows)))
+
+
 def add_events(session: Session, events: list[dict[str, Any]]) -> None:
     """Append to tickets' audit trails (ticket_id, kind, actor, data, inbound_id)."""
     if events:
@@ -173,8 +186,8 @@ def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     now = utcnow()
-    rows = [{"created_at": now, "status": "pending", "attempts": 0, "ticket_id": None, "inbound_id": None, **r}
-            for r in rows]
+    rows = [{"created_at": now, "status": "pending", "attempts": 0, "ticket_id": None, "inbound_id": None,
+             "extras": None, **r} for r in rows]
     rows = [{"updated_at": r["created_at"], **r} for r in rows]
     table = Outbox.__table__
     stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)

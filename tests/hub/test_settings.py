@@ -41,6 +41,16 @@ def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"nlp": {"categories_file": "/nonexistent/categories.yaml"}}, "nlp.categories_file: value error, cannot use"),
         ({"nlp": {"nominatim_url": "nominatim.local"}}, "nlp.nominatim_url: value error, expected http(s)://host"),
         ({"nlp": {"nominatim_timeout": 0}}, "nlp.nominatim_timeout: input should be greater than 0"),
+        ({"routing": {"categories": {"flood": "pu"}}}, "agencies not defined under routing.agencies: categories.flood: 'pu'"),
+        ({"routing": {"categories": {"floods": "dsda"}}}, "names categories the taxonomy does not have: ['floods']"),
+        ({"routing": {"default_agency": "x"}}, "default_agency: 'x'"),
+        ({"routing": {"units": {"31.75.3": {"name": "Jatinegara"}}}}, "'31.75.3' is not a dki jakarta area code"),
+        ({"routing": {"officers": [{"name": "A", "telegram_id": "@a"}]}}, "routing.officers.0.telegram_id"),
+        ({"routing": {"officers": [{"name": "A", "telegram_id": 1, "role": "boss"}]}}, "routing.officers.0.role"),
+        ({"routing": {"officers": [{"name": "A", "telegram_id": 1, "agencies": ["pu"]}]}},
+         "officers[0].agencies: 'pu'"),
+        ({"routing": {"officers": [{"name": "A", "telegram_id": 1}, {"name": "B", "telegram_id": "1"}]}},
+         "telegram_id appears twice"),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_was_expected(data: dict, expected: str) -> None:

@@ -1,0 +1,95 @@
+"""The ticket lifecycle: which status may follow which, and one audited change at a time.
+
+received → needs_info → open → assigned → in_progress → resolved → closed, plus reopened, rejected and
+duplicate. Every change writes a ticket event (who, when, note, photo) and tells every reporter.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.message import Address
+from router import replies, routing
+from router.templates import TEMPLATES, render
+from store import ops
+from store.models import Ticket, TicketReporter, utcnow
+
+STATUSES = ("received", "needs_info", "open", "assigned", "in_progress", "resolved", "closed", "reopened",
+            "rejected", "duplicate")
+# status → the statuses it may change to (assigned → assigned is a reassignment).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "received": frozenset({"needs_info", "open", "rejected", "duplicate"}),
+    "needs_info": frozenset({"open", "rejected", "duplicate"}),
+    "open": frozenset({"needs_info", "assigned", "in_progress", "resolved", "rejected", "duplicate"}),
+    "assigned": frozenset({"assigned", "open", "in_progress", "resolved", "rejected"}),
+    "in_progress": frozenset({"assigned", "in_progress", "resolved", "rejected"}),
+    "resolved": frozenset({"closed", "reopened"}),
+    "reopened": frozenset({"assigned", "in_progress", "resolved", "rejected"}),
+    "closed": frozenset({"reopened"}),
+    "rejected": frozenset({"reopened"}),
+    "duplicate": frozenset(),
+}
+ACTIVE = frozenset({"received", "needs_info", "open", "assigned", "in_progress", "reopened"})
+# The officer's side of the ticket is waiting on the citizen: the SLA clock does not run.
+WAITING_FOR_CITIZEN = frozenset({"needs_info", "resolved"})
+
+
+class TransitionError(ValueError):
+    """A status change the lifecycle does not allow (e.g. closing a ticket nobody resolved)."""
+
+
+def can_change(current: str, to: str) -> bool:
+    """True when a ticket in `current` may change to `to`."""
+    return to in TRANSITIONS.get(current, frozenset())
+
+
+def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str | None = None,
+           photo: str | None = None, officer_id: int | None = None, inbound_id: int | None = None,
+           at: datetime | None = None) -> list[dict[str, Any]]:
+    """Change the ticket's status with its audit event; return the updates for every reporter (outbox rows)."""
+    if not can_change(ticket.status, to):
+        raise TransitionError(f"ticket {ticket.public_id} is {ticket.status}: it cannot become {to}")
+    now = at or utcnow()
+    before = ticket.status
+    ticket.status, ticket.updated_at = to, now
+    if actor.startswith("officer:") and ticket.first_response_at is None:
+        ticket.first_response_at = now
+    if to == "assigned" and officer_id is not None:
+        ticket.assigned_officer_id = officer_id
+    if to == "resolved":
+        ticket.resolved_at, ticket.resolution_photo_file_id = now, photo or ticket.resolution_photo_file_id
+    if to == "closed":
+        ticket.closed_at = now
+    if to == "reopened":
+        ticket.resolved_at = ticket.closed_at = None
+    ops.add_events(session, [{"ticket_id": ticket.id, "kind": "status", "actor": actor, "inbound_id": inbound_id,
+                              "data": {"from": before, "to": to, "note": note, "photo": photo,
+                                       "officer_id": officer_id}, "created_at": now}])
+    session.flush()
+    return citizen_updates(session, ticket, to, note, photo, event_key=f"{before}->{to}@{now.isoformat()}")
+
+
+def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
+    """Everyone to tell about a ticket, first reporter first."""
+    stmt = select(TicketReporter).where(TicketReporter.ticket_id == ticket_id).order_by(TicketReporter.joined_at)
+    return list(session.scalars(stmt))
+
+
+def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | None, photo: str | None,
+                    event_key: str) -> list[dict[str, Any]]:
+    """One outbox row per reporter telling them of `status`, in their language, with the officer's photo."""
+    key = f"update_{status}"
+    if key not in TEMPLATES:
+        return []  # e.g. needs_info: the dialogue asks its own question
+    rows = []
+    for reporter in reporters(session, ticket.id):
+        lang = reporter.language
+        text = render(key, lang, ticket=ticket.public_id, agency=routing.agency_name(ticket.agency) or "",
+                      note=render("update_note", lang, note=note) if note else "")
+        rows.append(replies.reply(Address(**reporter.reply_address), text,
+                                  f"update:{ticket.id}:{reporter.citizen_id}:{event_key}", ticket.id,
+                                  extras={"photo": photo} if photo and status == "resolved" else None))
+    return rows
