@@ -16,8 +16,8 @@ _senders: dict[str, "Sender"] = {}
 class Sender(Protocol):
     """What every channel's sender offers."""
 
-    async def send(self, address: Address, text: str) -> str:
-        """Send `text` to `address`; return the provider's message id."""
+    async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
+        """Send `text` to `address` (with what `extras` asks, as far as the channel can); return the message id."""
 
 
 def configure(configs: dict[str, dict[str, Any]]) -> None:

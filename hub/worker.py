@@ -8,7 +8,7 @@ import threading
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE
+from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +18,10 @@ def work(conn: Redis, burst: bool = False) -> bool:
     # RQ's default Worker forks for every job (~60 jobs/s here); jobs are idempotent plain
     # functions over batches, so running them in-process is safe and far faster.
     # Each job carries its own timeout (workers.job_timeout, set when it is enqueued).
-    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE)]
+    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
     worker = SimpleWorker(queues, connection=conn, name=f"crophub-{os.uname().nodename}-{os.getpid()}")
-    # Outbox first: a reply waiting to go out is further along than a message waiting to be read.
+    # Outbox first: a reply waiting to go out is further along than a message waiting to be read;
+    # then new messages (citizens wait for their acknowledgement), then cards to officers.
     return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 

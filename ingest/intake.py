@@ -18,9 +18,11 @@ log = logging.getLogger(__name__)
 
 INTAKE_QUEUE = "crophub-intake"
 OUTBOX_QUEUE = "crophub-outbox"
+CROP_QUEUE = "crophub-crop"  # tickets sent to officers (cards), SLA checks
 # Jobs are enqueued by dotted name, so producers never import their consumers.
 PROCESS_JOB = "router.pipeline.process_inbound"
 SEND_JOB = "router.replies.send_outbox"
+DISPATCH_JOB = "router.crop.dispatch_tickets"
 PROCESS_RETRY = Retry(max=3, interval=[1, 10, 60])
 
 

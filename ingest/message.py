@@ -18,6 +18,7 @@ class Address(_Part):
     chat_id: str
     bot: str | None = None  # which of our accounts received it, when a channel runs several
     reply_to: str | None = None  # provider message id to thread the reply under
+    callback_id: str | None = None  # a button press to acknowledge (Telegram callback query) when replying
 
     @property
     def chat_key(self) -> str:

@@ -57,8 +57,8 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
     ticket.status, ticket.updated_at = to, now
     if actor.startswith("officer:") and ticket.first_response_at is None:
         ticket.first_response_at = now
-    if to == "assigned" and officer_id is not None:
-        ticket.assigned_officer_id = officer_id
+    if officer_id is not None and to in ("assigned", "in_progress", "resolved"):
+        ticket.assigned_officer_id = officer_id  # whoever works on it is who a reopened ticket goes back to
     if to == "resolved":
         ticket.resolved_at, ticket.resolution_photo_file_id = now, photo or ticket.resolution_photo_file_id
     if to == "closed":
@@ -69,7 +69,9 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
                               "data": {"from": before, "to": to, "note": note, "photo": photo,
                                        "officer_id": officer_id}, "created_at": now}])
     session.flush()
-    return citizen_updates(session, ticket, to, note, photo, event_key=f"{before}->{to}@{now.isoformat()}")
+    # The router sending a ticket to officers is "gone to the officers"; an officer taking it is "taken".
+    key = "dispatched" if to == "assigned" and actor == "router" else to
+    return citizen_updates(session, ticket, key, note, photo, event_key=f"{before}->{to}@{now.isoformat()}")
 
 
 def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
@@ -80,7 +82,8 @@ def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
 
 def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | None, photo: str | None,
                     event_key: str) -> list[dict[str, Any]]:
-    """One outbox row per reporter telling them of `status`, in their language, with the officer's photo."""
+    """One outbox row per reporter telling them of `status` (or "dispatched"), in their language, with the
+    officer's photo and a fixed / not fixed question when resolved."""
     key = f"update_{status}"
     if key not in TEMPLATES:
         return []  # e.g. needs_info: the dialogue asks its own question
@@ -89,7 +92,12 @@ def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | N
         lang = reporter.language
         text = render(key, lang, ticket=ticket.public_id, agency=routing.agency_name(ticket.agency) or "",
                       note=render("update_note", lang, note=note) if note else "")
+        extras: dict[str, Any] = {}
+        if status == "resolved":  # the officer's photo, and the question whether it is fixed
+            extras = {**({"photo": photo} if photo else {}), "buttons": [[
+                {"label": render("btn_fixed", lang), "value": f"/beres {ticket.public_id}"},
+                {"label": render("btn_not_fixed", lang), "value": f"/belum {ticket.public_id}"}]]}
         rows.append(replies.reply(Address(**reporter.reply_address), text,
                                   f"update:{ticket.id}:{reporter.citizen_id}:{event_key}", ticket.id,
-                                  extras={"photo": photo} if photo and status == "resolved" else None))
+                                  extras=extras or None))
     return rows

@@ -14,7 +14,7 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import commands, context, replies, routing
+from router import commands, context, crop, lifecycle, replies, routing
 from router.templates import render
 from store import db, ops
 from store.models import Ticket, utcnow
@@ -56,8 +56,10 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
                  for (i, m), p in zip(messages, predictions)]
         rows, failed = _handle_all(session, items)
         # Reports are filed before the rest: put replies back in the order the messages came.
-        outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"]))
+        outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"] or 0))
     replies.enqueue_send(outbox_ids)
+    # Tickets these messages filed or completed go to officers (the job skips any not open).
+    crop.enqueue_dispatch(sorted({row["ticket_id"] for row in rows if row["ticket_id"]}))
     return {"handled": len(items) - failed, "failed": failed, "replies": len(outbox_ids)}
 
 
@@ -104,6 +106,10 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     """Act on one message of any kind; return the reply rows it produces."""
     msg, language = item.msg, item.language
     cfg = context.config()
+    if msg.command or msg.reply_to:
+        answered = _crop_message(session, item)
+        if answered is not None:
+            return answered
     if msg.command:
         return [_reply(item, commands.answer(session, msg, item.citizen_id, language))]
     if msg.reply_to:
@@ -117,11 +123,35 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
         if ticket is not None:
             _attach(session, ticket, item, "citizen_attachment")
             what = "what_both" if msg.location and msg.media else "what_location" if msg.location else "what_photo"
-            return [_reply(item, render("attached", ticket.language, what=render(what, ticket.language),
+            rows = [_reply(item, render("attached", ticket.language, what=render(what, ticket.language),
                                         ticket=ticket.public_id), ticket.id)]
+            located = ticket.geocode_source == "point" or ticket.kelurahan_kode or ticket.kecamatan_kode
+            if ticket.status == "needs_info" and located and ticket.category:
+                # The place was all it lacked: it opens (process_inbound then sends it to officers).
+                rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}",
+                                         inbound_id=item.inbound_id)
+            return rows
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [_reply(item, render("chit_chat", language))]
     return file_reports(session, [item])
+
+
+def _crop_message(session: Session, item: Item) -> list[dict[str, Any]] | None:
+    """An officer acting on a ticket, or a reporter confirming a fix; None for anything else."""
+    msg = item.msg
+    replied = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to) if msg.reply_to else None
+    on_card = replied is not None and bool((replied.extras or {}).get("card"))
+    action = crop.officer_action(msg)
+    if action is not None and (on_card or msg.command in crop.OFFICER_COMMANDS):
+        return crop.handle_officer(session, msg, item.inbound_id, action, replied, item.language)
+    if on_card:
+        log.info("pipeline: a reply to a card that names no action (message %d); ignored", item.inbound_id)
+        return []
+    answer = crop.citizen_answer(msg)
+    if answer is not None:
+        return crop.handle_citizen_answer(session, msg, item.inbound_id, item.citizen_id, answer, replied,
+                                          item.language)
+    return None
 
 
 def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
@@ -137,7 +167,9 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
          "language": i.language, "category": category,
          "category_confidence": round(i.prediction.confidence, 4) if category else None,
          **_place_columns(place), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
-         "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category)}
+         "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category),
+         # Officers need a place to go to: without one, the citizen is asked first.
+         "status": "open" if _located(place) else "needs_info"}
         for i, category, place in zip(items, categories, places)
     ])
     ops.add_reporters(session, [
@@ -162,7 +194,8 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
             where = _describe(place) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
             text = render("ack", lang, ticket=public_id, category=label,
                           place=where or render("place_unknown", lang))
-        rows.append(_reply(item, text, ticket_id))
+        ask = None if _located(place) else {"ask_location": render("btn_share_location", lang)}
+        rows.append(_reply(item, text, ticket_id, ask))
     return rows
 
 
@@ -199,8 +232,13 @@ def _describe(place: Place) -> str:
     return ", ".join(parts)
 
 
-def _reply(item: Item, text: str, ticket_id: int | None = None) -> dict[str, Any]:
-    return replies.reply(item.msg.address, text, f"reply:{item.inbound_id}", ticket_id, item.inbound_id)
+def _located(place: Place | None) -> bool:
+    """True when officers can find the place: a point, or at least a kelurahan or kecamatan."""
+    return place is not None and (place.source == "point" or place.kelurahan is not None or place.kecamatan is not None)
+
+
+def _reply(item: Item, text: str, ticket_id: int | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    return replies.reply(item.msg.address, text, f"reply:{item.inbound_id}", ticket_id, item.inbound_id, extras)
 
 
 def _attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:

@@ -180,7 +180,7 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
     attempts = row.attempts + 1  # a 429 is not a failed attempt: only errors count
     while True:
         try:
-            provider_id = await registry.get(row.channel).send(Address(**row.address), row.text)
+            provider_id = await registry.get(row.channel).send(Address(**row.address), row.text, row.extras)
         except RateLimited as exc:
             budget = cfg.job_timeout * 0.5 - (loop.time() - start)
             if exc.retry_after <= min(cfg.max_retry_after, budget):

@@ -78,6 +78,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "what_photo": {"id": "Foto", "en": "Photo"},
     "what_both": {"id": "Foto dan lokasi", "en": "Photo and location"},
     # Citizen updates: one per ticket status change, to every reporter.
+    "update_dispatched": {"id": "Tiket {ticket}: laporan Anda sudah diteruskan ke petugas {agency}.",
+                          "en": "Ticket {ticket}: your report has gone to the officers of {agency}."},
     "update_assigned": {"id": "Tiket {ticket}: laporan Anda sudah diambil petugas {agency}.",
                         "en": "Ticket {ticket}: an officer of {agency} has taken your report."},
     "update_in_progress": {"id": "Tiket {ticket}: sedang ditangani petugas.{note}",
@@ -92,8 +94,40 @@ TEMPLATES: dict[str, dict[str, str]] = {
                         "en": "Ticket {ticket} is reopened and sent back to the officers.{note}"},
     "update_rejected": {"id": "Tiket {ticket} tidak dapat ditindaklanjuti.{note}",
                         "en": "Ticket {ticket} cannot be acted on.{note}"},
-    "update_open": {"id": "Tiket {ticket}: laporan diteruskan ke petugas.{note}",
-                    "en": "Ticket {ticket}: your report goes to the officers.{note}"},
+    # Officers' side (Indonesian first: officers use the city's language).
+    "card": {"id": "📋 Laporan {ticket} — {category}\nLokasi: {place}\nPeta: {map}\nPelapor: {reporters} orang\n\n"
+                   "{text}\n\nBalas kartu ini: \"ambil\", \"proses <catatan>\", \"selesai\" (dengan foto hasil), "
+                   "\"tolak <alasan>\", atau \"alihkan <kode dinas>\".",
+             "en": "📋 Report {ticket} — {category}\nPlace: {place}\nMap: {map}\nReporters: {reporters}\n\n"
+                   "{text}\n\nReply to this card: \"take\", \"progress <note>\", \"done\" (with a photo of the "
+                   "result), \"reject <reason>\", or \"reassign <agency code>\"."},
+    "card_reopened": {"id": "🔁 Dibuka kembali oleh pelapor: ", "en": "🔁 Reopened by the reporter: "},
+    "btn_share_location": {"id": "📍 Bagikan lokasi", "en": "📍 Share location"},
+    "btn_take": {"id": "Ambil", "en": "Take"},
+    "btn_progress": {"id": "Sedang dikerjakan", "en": "In progress"},
+    "btn_done": {"id": "Selesai (kirim foto)", "en": "Done (send a photo)"},
+    "btn_reject": {"id": "Tolak", "en": "Reject"},
+    "btn_fixed": {"id": "Sudah beres ✅", "en": "It is fixed ✅"},
+    "btn_not_fixed": {"id": "Belum ❌", "en": "Not yet ❌"},
+    "officer_done": {"id": "Tiket {ticket}: {status}. Pelapor sudah diberi tahu.",
+                     "en": "Ticket {ticket}: {status}. The reporters have been told."},
+    "officer_need_photo": {"id": "Untuk menyelesaikan {ticket}, kirim foto hasil pekerjaan sebagai balasan kartu "
+                                 "ini dengan teks \"selesai\".",
+                           "en": "To close {ticket}, reply to its card with a photo of the result and the word \"done\"."},
+    "officer_need_reason": {"id": "Tuliskan alasan penolakan, contoh: \"tolak bukan wilayah DKI\".",
+                            "en": "Give the reason, e.g. \"reject outside Jakarta\"."},
+    "officer_need_agency": {"id": "Tuliskan kode dinas tujuan: {agencies}.",
+                            "en": "Name the agency code to send it to: {agencies}."},
+    "officer_not_allowed": {"id": "Maaf, Anda tidak terdaftar sebagai petugas untuk tiket {ticket}. "
+                                  "Hubungi admin bila ini keliru.",
+                            "en": "Sorry, you are not registered as an officer for ticket {ticket}. "
+                                  "Contact the admin if this is a mistake."},
+    "officer_cannot": {"id": "Tiket {ticket} berstatus \"{status}\"; tindakan itu tidak bisa dilakukan sekarang.",
+                       "en": "Ticket {ticket} is \"{status}\"; that action is not possible now."},
+    "officer_unknown_ticket": {"id": "Tiket tidak ditemukan. Balas kartu laporan, atau tulis nomornya, contoh: "
+                                     "/ambil JKT-2026-000123",
+                               "en": "Ticket not found. Reply to the report's card, or give its number, e.g. "
+                                     "/take JKT-2026-000123"},
     "update_note": {"id": "\nCatatan petugas: {note}", "en": "\nOfficer's note: {note}"},
 }
 

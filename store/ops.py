@@ -153,10 +153,10 @@ def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
 
 
 def recent_open_ticket(session: Session, citizen_id: int, since: datetime) -> Ticket | None:
-    """The citizen's newest open ticket created after `since`."""
+    """The citizen's newest ticket created after `since` that is not yet with an officer."""
     stmt = (
         select(Ticket)
-        .where(Ticket.citizen_id == citizen_id, Ticket.status == "open", Ticket.created_at >= since)
+        .where(Ticket.citizen_id == citizen_id, Ticket.status.in_(("needs_info", "open")), Ticket.created_at >= since)
         .order_by(Ticket.id.desc())
         .limit(1)
     )
@@ -171,6 +171,12 @@ def ticket_for_reply(session: Session, chat_key: str, provider_message_id: str) 
         .where(Outbox.chat_key == chat_key, Outbox.provider_message_id == provider_message_id)
         .limit(1)
     )
+    return session.scalars(stmt).first()
+
+
+def outbox_for_reply(session: Session, chat_key: str, provider_message_id: str) -> Outbox | None:
+    """Our sent message (card, update, acknowledgement) a message in this chat replies to or pressed a button on."""
+    stmt = select(Outbox).where(Outbox.chat_key == chat_key, Outbox.provider_message_id == provider_message_id).limit(1)
     return session.scalars(stmt).first()
 
 

@@ -105,6 +105,7 @@ def fake_api(bot_api: FakeBotAPI) -> FakeBotAPI:
         bot_api.updates.clear()
         bot_api.sent.clear()
         bot_api.calls.clear()
+        bot_api.answered.clear()
         bot_api.errors.clear()
         bot_api.served_at.clear()
         bot_api.webhook = None

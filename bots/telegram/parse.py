@@ -100,6 +100,37 @@ def _from_message(update: Update, raw: dict[str, Any], key: str, bot_id: str, re
     )
 
 
+def _from_callback(update: Update, raw: dict[str, Any], key: str, bot_id: str, received_at: datetime) -> Message | Skipped:
+    """A button press under one of our messages: its value is read as if the presser had typed it, as a
+    reply to that message (so "/ambil JKT-..." from a card's button is the same as typing it)."""
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return _reject(raw, "callback_query has no sender", key)
+    msg = query.message
+    if msg is None or msg.chat is None:
+        return Skipped(CHANNEL, key, "ignored", "button press on an inline message (no chat)", raw)
+    data = query.data or ""
+    if not data.strip():
+        return Skipped(CHANNEL, key, "ignored", "button press without data", raw)
+    user = query.from_user
+    command = data.split(maxsplit=1)[0].lower() if data.startswith("/") else None
+    return Message(
+        channel=CHANNEL,
+        key=key,
+        sender=Sender(id=str(user.id), name=user.full_name or None, username=user.username, is_bot=user.is_bot),
+        address=Address(channel=CHANNEL, chat_id=str(msg.chat.id), bot=bot_id, reply_to=str(msg.message_id),
+                        callback_id=query.id),
+        text=data,
+        provider_message_id=None,
+        reply_to=str(msg.message_id),
+        command=command,
+        language_hint=user.language_code,
+        sent_at=None,
+        received_at=received_at,
+        raw=raw,
+    )
+
+
 _Handler = Callable[[Update, dict[str, Any], str, str, datetime], Message | Skipped]
 # Update kind → handler; kinds not in this table are named and ignored.
-_HANDLERS: dict[str, _Handler] = {"message": _from_message}
+_HANDLERS: dict[str, _Handler] = {"message": _from_message, "callback_query": _from_callback}

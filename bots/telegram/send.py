@@ -5,7 +5,8 @@ import asyncio
 import os
 from typing import Any
 
-from telegram import Bot, ReplyParameters
+from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
+                      ReplyParameters)
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
@@ -42,15 +43,28 @@ class TelegramSender:
         # Requests beyond the pool would queue inside httpcore, whose queue costs O(n²) to serve.
         self.slots = asyncio.Semaphore(pool)
 
-    async def send(self, address: Address, text: str) -> str:
-        """Send `text` to the chat in `address`, threaded under its message; return the message id."""
+    async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
+        """Send `text` to the chat in `address`, threaded under its message, with a photo, inline buttons or
+        a share-location button from `extras`; return the message id."""
+        extras = extras or {}
         reply = None
         if address.reply_to and address.reply_to.isdigit():
             reply = ReplyParameters(message_id=int(address.reply_to), allow_sending_without_reply=True)
         chat: int | str = int(address.chat_id) if address.chat_id.lstrip("-").isdigit() else address.chat_id
+        markup = _markup(extras)
         try:
             async with self.slots:
-                sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply)
+                if address.callback_id:
+                    await self._answer(address.callback_id)
+                photo = extras.get("photo")
+                if photo and len(text) <= CAPTION_LIMIT:
+                    sent = await self.bot.send_photo(chat_id=chat, photo=photo, caption=text, reply_parameters=reply,
+                                                     reply_markup=markup)
+                else:
+                    if photo:  # a caption this long is refused: the photo goes first, the text under it
+                        await self.bot.send_photo(chat_id=chat, photo=photo, reply_parameters=reply)
+                    sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply,
+                                                       reply_markup=markup)
         except RetryAfter as exc:
             raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
         except (Forbidden, InvalidToken, BadRequest) as exc:  # BadRequest is a NetworkError: check it first
@@ -58,3 +72,25 @@ class TelegramSender:
         except (NetworkError, TelegramError) as exc:
             raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
         return str(sent.message_id)
+
+    async def _answer(self, callback_id: str) -> None:
+        # Stops the button's spinner. Telegram refuses answers to presses older than a few minutes; the
+        # reply itself still matters then, so that refusal is not an error.
+        try:
+            await self.bot.answer_callback_query(callback_id)
+        except BadRequest:
+            pass
+
+
+CAPTION_LIMIT = 1024  # Bot API limit for a photo caption
+
+
+def _markup(extras: dict[str, Any]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    """Inline buttons (their value comes back as a callback) or a one-time share-location keyboard."""
+    if extras.get("buttons"):
+        return InlineKeyboardMarkup([[InlineKeyboardButton(b["label"], callback_data=b["value"]) for b in row]
+                                     for row in extras["buttons"]])
+    if extras.get("ask_location"):
+        return ReplyKeyboardMarkup([[KeyboardButton(extras["ask_location"], request_location=True)]],
+                                   one_time_keyboard=True, resize_keyboard=True)
+    return None

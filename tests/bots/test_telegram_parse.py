@@ -84,9 +84,24 @@ def test_sticker_is_named_and_ignored() -> None:
     assert skip.reason == "unsupported message content: sticker"
 
 
-def test_callback_query_is_named_and_ignored() -> None:
-    skip = parse("callback_query")
-    assert isinstance(skip, Skipped) and skip.status == "ignored" and "callback_query" in skip.reason
+def test_callback_query_is_read_as_a_reply_to_the_message_with_the_button() -> None:
+    msg = parse("callback_query")
+    assert isinstance(msg, Message)
+    assert msg.text == "rate:5" and msg.command is None and msg.reply_to == "1002"
+    assert msg.address.callback_id == "4382bfdwdsb323b2d9" and msg.address.chat_id == "52710031"
+    assert msg.sender.id == "52710031" and msg.key == f"{BOT}:700000111"
+
+
+def test_callback_query_card_button_is_a_command() -> None:
+    msg = parse("callback_query_card")
+    assert isinstance(msg, Message)
+    assert msg.command == "/ambil" and msg.text == "/ambil JKT-2026-000042"
+    assert msg.address.chat_id == "-1009876543210" and msg.reply_to == "2044" and msg.sender.id == "88120001"
+
+
+def test_callback_query_inline_is_named_and_ignored() -> None:
+    skip = parse("callback_query_inline")
+    assert isinstance(skip, Skipped) and skip.status == "ignored" and "inline message" in skip.reason
 
 
 def test_malformed_chat_is_rejected_with_reason() -> None:

@@ -30,6 +30,7 @@ class FakeBotAPI:
         self.pushed_at: dict[int, float] = {}  # update_id → when push() queued it
         self.sent: list[dict[str, Any]] = []
         self.calls: list[str] = []
+        self.answered: list[dict[str, Any]] = []  # answerCallbackQuery calls
         self.webhook: dict[str, Any] | None = None
         self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._message_ids = itertools.count(1000)
@@ -170,7 +171,7 @@ class FakeBotAPI:
                    "chat": {"id": chat_id, "type": "private"}, **content}
         reply = params.get("reply_parameters")
         record = {"chat_id": chat_id, "reply_to": (reply or {}).get("message_id"), "at": time.perf_counter(),
-                  "message": message, **content}
+                  "message": message, "reply_markup": params.get("reply_markup"), **content}
         with self._lock:
             self.sent.append(record)
         return message
@@ -188,6 +189,13 @@ class FakeBotAPI:
         if params.get("caption"):
             content["caption"] = str(params["caption"])
         return self._message(params, **content)
+
+    async def m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        if not params.get("callback_query_id"):
+            raise _ApiError(400, "Bad Request: query id is empty")
+        with self._lock:
+            self.answered.append(dict(params))
+        return True
 
     async def m_getFile(self, params: dict[str, Any]) -> Any:
         file_id = params.get("file_id")

@@ -32,7 +32,8 @@ def test_a_ticket_goes_from_open_to_closed_with_an_event_and_updates_each_step(h
         rows += lifecycle.change(s, t, "in_progress", "officer:7", note="pompa dikirim")
         assert "pompa dikirim" in rows[-2]["text"]
         rows += lifecycle.change(s, t, "resolved", "officer:7", photo="PHOTO-1")
-        assert rows[-1]["extras"] == {"photo": "PHOTO-1"}
+        assert rows[-1]["extras"]["photo"] == "PHOTO-1"
+        assert [b["value"] for b in rows[-1]["extras"]["buttons"][0]] == [f"/beres {t.public_id}", f"/belum {t.public_id}"]
         assert t.resolved_at and t.resolution_photo_file_id == "PHOTO-1" and t.first_response_at
         rows += lifecycle.change(s, t, "closed", "citizen:1")
         assert t.closed_at is not None
@@ -41,7 +42,7 @@ def test_a_ticket_goes_from_open_to_closed_with_an_event_and_updates_each_step(h
         assert events == [("status", "officer:7", "open", "assigned"), ("status", "officer:7", "assigned", "in_progress"),
                           ("status", "officer:7", "in_progress", "resolved"), ("status", "citizen:1", "resolved", "closed")]
         stored = s.scalars(select(Outbox).order_by(Outbox.id)).all()
-        assert len(stored) == 8 and stored[5].extras == {"photo": "PHOTO-1"}
+        assert len(stored) == 8 and stored[5].extras["photo"] == "PHOTO-1"
 
 
 def test_changes_the_lifecycle_does_not_allow_are_refused(hub: str) -> None:

@@ -1,0 +1,250 @@
+"""CROP: tickets go to officers as cards; officers act by replying to a card (or its buttons, or a
+command with the ticket number); reporters confirm a fix or reopen the ticket.
+
+Every change goes through router.lifecycle, so each one is audited and told to every reporter.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rq import Queue, Retry
+from sqlalchemy.orm import Session
+
+from ingest.intake import CROP_QUEUE, DISPATCH_JOB
+from ingest.message import Address, Message
+from nlp.rules import taxonomy
+from router import context, lifecycle, replies, routing
+from router.lifecycle import TransitionError
+from router.templates import render, status_label
+from store import officers as roster
+from store import db, ops
+from store.models import Officer, Outbox, Ticket
+
+log = logging.getLogger(__name__)
+
+# First word of an officer's reply or command → action. Commands come from typing or from a card's buttons.
+OFFICER_WORDS = {
+    "ambil": "take", "take": "take",
+    "proses": "progress", "dikerjakan": "progress", "progress": "progress",
+    "selesai": "done", "beres": "done", "done": "done",
+    "tolak": "reject", "reject": "reject",
+    "alihkan": "reassign", "reassign": "reassign",
+}
+# A reporter's answer to "is it fixed?" (a reply to the update, a button, or /beres|/belum <ticket>).
+CITIZEN_WORDS = {
+    "sudah": "fixed", "udah": "fixed", "ya": "fixed", "yes": "fixed", "fixed": "fixed", "beres": "fixed",
+    "belum": "not_fixed", "tidak": "not_fixed", "no": "not_fixed", "masih": "not_fixed", "not": "not_fixed",
+}
+OFFICER_COMMANDS = {"/ambil", "/take", "/proses", "/progress", "/selesai", "/done", "/tolak", "/reject",
+                    "/alihkan", "/reassign"}
+CITIZEN_COMMANDS = {"/beres": "fixed", "/belum": "not_fixed"}
+_TICKET_ID = re.compile(r"\b[A-Z]{2,8}-\d{4}-\d{6,}\b", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a message asks to do to which ticket."""
+
+    verb: str
+    public_id: str | None  # named in the text; else the ticket of the message it replies to
+    rest: str  # the note, reason or agency code after the verb and ticket number
+
+
+def officer_action(msg: Message) -> Action | None:
+    """The officer action a message asks for, if any."""
+    return _action(msg, OFFICER_WORDS, {c: OFFICER_WORDS[c[1:]] for c in OFFICER_COMMANDS})
+
+
+def citizen_answer(msg: Message) -> Action | None:
+    """A reporter's "fixed" / "not fixed", if the message is one."""
+    return _action(msg, CITIZEN_WORDS, CITIZEN_COMMANDS)
+
+
+def _action(msg: Message, words: dict[str, str], commands: dict[str, str]) -> Action | None:
+    text = msg.text.strip()
+    if msg.command:
+        verb = commands.get(msg.command)
+        text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
+    else:
+        first = _WORD.match(text.lower())
+        verb = words.get(first.group(0)) if first else None
+        text = text[first.end():] if first else text
+    if verb is None:
+        return None
+    found = _TICKET_ID.search(text)
+    public_id = found.group(0).upper() if found else None
+    rest = (text[:found.start()] + text[found.end():]) if found else text
+    return Action(verb, public_id, rest.strip(" \t\n:-,."))
+
+
+# --- sending tickets to officers ------------------------------------------------------------------
+
+def enqueue_dispatch(ticket_ids: list[int]) -> None:
+    """Enqueue the job that sends new tickets to officers (after their transaction has committed)."""
+    if not ticket_ids:
+        return
+    cfg = context.config()
+    try:
+        Queue(CROP_QUEUE, connection=context.redis()).enqueue(
+            DISPATCH_JOB, ticket_ids, retry=Retry(max=len(cfg.retry_intervals), interval=cfg.retry_intervals),
+            job_timeout=cfg.job_timeout, result_ttl=0, failure_ttl=7 * 86400)
+    except Exception as exc:  # the tickets are stored as open: the sweep dispatches them later
+        log.error("crop: could not enqueue dispatch of %d ticket(s): %s; the sweep will retry", len(ticket_ids), exc)
+
+
+def dispatch_tickets(ticket_ids: list[int]) -> dict[str, int]:
+    """Job: send open tickets to their officers; a ticket already dispatched is left alone (idempotent)."""
+    with db.session() as session:
+        officers = roster.all_officers(session)
+        rows: list[dict[str, Any]] = []
+        sent = 0
+        for ticket_id in ticket_ids:
+            ticket = session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is not None and ticket.status == "open" and ticket.category:
+                made = dispatch(session, ticket, officers=officers)
+                sent += bool(made)
+                rows += made
+        outbox_ids = replies.store(session, rows)
+    replies.enqueue_send(outbox_ids)
+    return {"dispatched": sent}
+
+
+def dispatch(session: Session, ticket: Ticket, language: str = "id",
+             officers: list[Officer] | None = None) -> list[dict[str, Any]]:
+    """Send the ticket's card to the officers who should act (or the unit's group chat) and mark it assigned;
+    → outbox rows (cards and reporters' updates). With nobody to send it to, it stays open and is logged."""
+    if ticket.category is None or ticket.status not in ("open", "reopened"):
+        return []
+    targets = routing.responders(officers if officers is not None else roster.all_officers(session), ticket)
+    chats = [o.telegram_id for o in targets] or [c for c in [routing.unit_chat(ticket)] if c]
+    if not chats:
+        log.warning("crop: no officer or unit chat covers ticket %s (agency %s, kelurahan %s); it waits in the queue",
+                    ticket.public_id, ticket.agency, ticket.kelurahan_kode)
+        return []
+    bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
+    rows = [card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
+    rows += lifecycle.change(session, ticket, "assigned", "router")
+    log.info("crop: ticket %s sent to %s", ticket.public_id,
+             ", ".join(o.name for o in targets) or f"unit chat {chats[0]}")
+    return rows
+
+
+def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "") -> dict[str, Any]:
+    """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
+    tax = taxonomy(context.config().categories_file)
+    place = ", ".join(p for p in (ticket.place_text, ticket.kelurahan_kode) if p) or "-"
+    link = (f"https://www.openstreetmap.org/?mlat={ticket.lat:.5f}&mlon={ticket.lon:.5f}#map=18/{ticket.lat:.5f}/"
+            f"{ticket.lon:.5f}") if ticket.lat is not None and ticket.lon is not None else "-"
+    text = prefix + render("card", language, ticket=ticket.public_id, category=tax.label(ticket.category, language),
+                           place=place, map=link, reporters=_reporter_count(ticket), text=ticket.text[:2000])
+    pid = ticket.public_id
+    buttons = [[{"label": render("btn_take", language), "value": f"/ambil {pid}"},
+                {"label": render("btn_progress", language), "value": f"/proses {pid}"}],
+               [{"label": render("btn_done", language), "value": f"/selesai {pid}"},
+                {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
+    photo = ticket.photo_file_id if ticket.channel == "telegram" else None  # file ids are per bot
+    extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}
+    return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}", ticket.id,
+                         extras=extras)
+
+
+def _reporter_count(ticket: Ticket) -> int:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(ticket)
+    return len(lifecycle.reporters(session, ticket.id)) if session else 1
+
+
+# --- officers acting -------------------------------------------------------------------------------
+
+def handle_officer(session: Session, msg: Message, inbound_id: int, action: Action, replied: Outbox | None,
+                   language: str) -> list[dict[str, Any]]:
+    """Carry out an officer's action on a ticket, if they may; → replies to them and updates to reporters."""
+    answer = lambda text: replies.reply(msg.address, text, f"reply:{inbound_id}", ticket.id if ticket else None,  # noqa: E731
+                                        inbound_id)
+    ticket = ops.ticket_by_public_id(session, action.public_id) if action.public_id else (
+        session.get(Ticket, replied.ticket_id) if replied is not None and replied.ticket_id else None)
+    if ticket is None:
+        return [answer(render("officer_unknown_ticket", language))]
+    officer = roster.by_telegram_id(session, msg.sender.id) if msg.channel == "telegram" else None
+    if officer is None or not routing.may_act(officer, ticket):
+        log.warning("crop: %s:%s (%s) may not act on ticket %s; refused %r", msg.channel, msg.sender.id,
+                    officer.name if officer else "not an officer", ticket.public_id, action.verb)
+        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": f"{msg.channel}:{msg.sender.id}",
+                                  "inbound_id": inbound_id, "data": {"action": action.verb}}])
+        return [answer(render("officer_not_allowed", language, ticket=ticket.public_id))]
+    try:
+        rows = _act(session, ticket, officer, action, msg, inbound_id, language)
+    except TransitionError:
+        return [answer(render("officer_cannot", language, ticket=ticket.public_id,
+                              status=status_label(ticket.status, language)))]
+    if rows and isinstance(rows[0], str):  # a question back to the officer instead of a change
+        return [answer(rows[0])]
+    return [answer(render("officer_done", language, ticket=ticket.public_id,
+                          status=status_label(ticket.status, language)))] + rows
+
+
+def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, msg: Message, inbound_id: int,
+         language: str) -> list[Any]:
+    actor = f"officer:{officer.id}"
+    common = {"officer_id": officer.id, "inbound_id": inbound_id}
+    if action.verb == "take":
+        return lifecycle.change(session, ticket, "assigned", actor, **common)
+    if action.verb == "progress":
+        return lifecycle.change(session, ticket, "in_progress", actor, note=action.rest or None, **common)
+    if action.verb == "done":
+        photo = next((m.file_id for m in msg.media if m.kind == "photo"), None)
+        if photo is None:
+            return [render("officer_need_photo", language, ticket=ticket.public_id)]
+        return lifecycle.change(session, ticket, "resolved", actor, note=action.rest or None, photo=photo, **common)
+    if action.verb == "reject":
+        if not action.rest:
+            return [render("officer_need_reason", language)]
+        return lifecycle.change(session, ticket, "rejected", actor, note=action.rest, **common)
+    # reassign: to another agency, whose officers get the card
+    agencies = context.config().routing["agencies"]
+    code = action.rest.split()[0].lower() if action.rest else ""
+    if code not in agencies:
+        return [render("officer_need_agency", language, agencies=", ".join(agencies))]
+    if not lifecycle.can_change(ticket.status, "open"):
+        raise TransitionError(ticket.status)
+    lifecycle.change(session, ticket, "open", actor, note=f"→ {code}", **common)  # reporters hear of the new agency
+    ticket.agency, ticket.assigned_officer_id = code, None
+    return dispatch(session, ticket)
+
+
+# --- reporters confirming ----------------------------------------------------------------------------
+
+def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citizen_id: int, action: Action,
+                          replied: Outbox | None, language: str) -> list[dict[str, Any]] | None:
+    """A reporter says a resolved ticket is fixed (it closes) or not (it reopens and goes back to the
+    officers); None when the message is not such an answer, so it is handled as anything else."""
+    ticket = ops.ticket_by_public_id(session, action.public_id) if action.public_id else (
+        session.get(Ticket, replied.ticket_id) if replied is not None and replied.ticket_id else None)
+    if ticket is None or ticket.status != "resolved":
+        return None
+    if citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
+        return None
+    actor = f"citizen:{citizen_id}"
+    if action.verb == "fixed":
+        rows = lifecycle.change(session, ticket, "closed", actor, inbound_id=inbound_id)
+    else:
+        rows = lifecycle.change(session, ticket, "reopened", actor, note=action.rest or None, inbound_id=inbound_id)
+        rows += _back_to_officers(session, ticket, action.rest)
+    # The answerer's own update is their reply: threaded under their message, and it settles a pressed button.
+    here = msg.address.model_dump(mode="json")
+    return [{**r, "address": here} if r["chat_key"] == msg.address.chat_key else r for r in rows]
+
+
+def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[str, Any]]:
+    """A reopened ticket's card goes again to the officer who resolved it, else to whoever dispatch picks."""
+    officer = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
+    if officer is None or not officer.active:
+        return dispatch(session, ticket)
+    bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
+    prefix = render("card_reopened", "id") + (why or "-") + "\n\n"
+    return [card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix)]

@@ -1,0 +1,171 @@
+"""Whole CROP conversations over the fake Bot API with the real client, real Redis + RQ, SQLite and
+PostgreSQL: a citizen reports, is asked where, shares a location; the officer gets a card, takes the
+ticket, closes it by replying with a photo; the citizen sees the photo and confirms, or reopens it."""
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+
+from bots.telegram.poll import Poller
+from hub.settings import RoutingSettings
+from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from router import context
+from router.context import RouterConfig
+from store import db
+from store import officers as roster
+from store.models import Ticket, TicketEvent
+from tests.fakes.telegram_api import FakeBotAPI
+
+pytestmark = pytest.mark.usefixtures("hub")
+
+CITIZEN = {"id": 52710031, "is_bot": False, "first_name": "Siti", "username": "sitirahma_jkt", "language_code": "id"}
+OFFICER = {"id": 88120001, "is_bot": False, "first_name": "Budi", "language_code": "id"}
+STRANGER = {"id": 77000001, "is_bot": False, "first_name": "Joko", "language_code": "id"}
+POINT = {"latitude": -6.225014, "longitude": 106.900447}  # Pondok Bambu, Duren Sawit (31.75.07.1002)
+_ids = itertools.count(900_000_000)
+
+
+@pytest.fixture(autouse=True)
+def crop(hub: str, redis_conn: redis.Redis) -> None:
+    """Routing defaults and one PPSU officer of Duren Sawit for SDA work."""
+    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
+    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing), redis_conn)
+    with db.session() as s:
+        roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
+                       "areas": ["31.75.07"], "agencies": ["dsda"]})
+
+
+def message(user: dict[str, Any], reply_to: int | None = None, **content: Any) -> dict[str, Any]:
+    """A Bot API Update with a message from `user` in their private chat."""
+    msg: dict[str, Any] = {"message_id": next(_ids) % 100_000, "from": user, "date": 1764036000,
+                           "chat": {"id": user["id"], "type": "private", "first_name": user["first_name"]}, **content}
+    if reply_to is not None:
+        msg["reply_to_message"] = {"message_id": reply_to, "date": 1764036000,
+                                   "chat": msg["chat"], "text": "..."}
+    return {"update_id": next(_ids), "message": msg}
+
+
+def press(user: dict[str, Any], on: dict[str, Any], value: str) -> dict[str, Any]:
+    """A Bot API Update for `user` pressing the button carrying `value` under the sent message `on`."""
+    return {"update_id": next(_ids), "callback_query": {
+        "id": f"cb{next(_ids)}", "from": user, "chat_instance": "1", "data": value, "message": on["message"]}}
+
+
+async def deliver(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, *updates: dict[str, Any]) -> None:
+    """Push updates, poll once through the real Poller, and work every queue until empty."""
+    for u in updates:
+        api.push(u)
+    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    await poller.start()
+    await poller.poll_once()
+    await poller.bot.shutdown()
+    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
+    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
+
+
+def ticket() -> Ticket:
+    with db.session() as s:
+        return s.scalars(select(Ticket)).one()
+
+
+def sent_to(api: FakeBotAPI, user: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in api.sent if str(m["chat_id"]) == str(user["id"])]
+
+
+def body(sent: dict[str, Any]) -> str:
+    return sent.get("text") or sent.get("caption") or ""
+
+
+async def report_and_share_location(api: FakeBotAPI, config: dict, conn: redis.Redis) -> dict[str, Any]:
+    """The citizen reports without a place, is asked, shares a location; → the officer's card."""
+    await deliver(api, config, conn, message(CITIZEN, text="Banjir setinggi lutut depan rumah saya, tolong pak"))
+    t = ticket()
+    assert t.status == "needs_info" and t.category == "flood" and t.agency == "dsda"
+    [ack] = sent_to(api, CITIZEN)
+    assert "belum diketahui" in ack["text"]
+    assert ack["reply_markup"]["keyboard"][0][0]["request_location"] is True  # the share-location button
+    assert sent_to(api, OFFICER) == []  # nobody can go without a place
+    await deliver(api, config, conn, message(CITIZEN, location=POINT))
+    t = ticket()
+    assert t.status == "assigned" and t.kelurahan_kode == "31.75.07.1002" and t.geocode_source == "point"
+    [card] = sent_to(api, OFFICER)
+    assert t.public_id in card["text"] and "Banjir setinggi lutut" in card["text"] and "openstreetmap.org" in card["text"]
+    values = [b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    assert values == [f"/ambil {t.public_id}", f"/proses {t.public_id}", f"/selesai {t.public_id}",
+                      f"/tolak {t.public_id}"]
+    assert "diteruskan ke petugas Dinas Sumber Daya Air" in body(sent_to(api, CITIZEN)[-1])
+    return card
+
+
+async def test_report_locate_card_take_done_with_photo_confirm_closed(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    card_id = card["message"]["message_id"]
+
+    await deliver(fake_api, telegram_config, redis_conn, press(OFFICER, card, f"/ambil {ticket().public_id}"))
+    assert ticket().status == "assigned" and ticket().assigned_officer_id is not None
+    assert fake_api.answered and "diambil petugas" in body(sent_to(fake_api, CITIZEN)[-1])
+
+    # "selesai" without a photo is not enough: the officer is asked for one and nothing changes.
+    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, reply_to=card_id, text="selesai"))
+    assert ticket().status == "assigned" and "kirim foto" in body(sent_to(fake_api, OFFICER)[-1])
+
+    photo = [{"file_id": "AgACAgUAAxk-after-photo", "file_unique_id": "after1", "width": 1280, "height": 960}]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card_id, photo=photo, caption="selesai, air sudah surut dan got dibersihkan"))
+    t = ticket()
+    assert t.status == "resolved" and t.resolution_photo_file_id == "AgACAgUAAxk-after-photo"
+    update = sent_to(fake_api, CITIZEN)[-1]
+    assert update["photo"][0]["file_id"] == "AgACAgUAAxk-after-photo"  # the officer's photo reaches the citizen
+    assert "air sudah surut" in update["caption"] and "Apakah sudah beres" in update["caption"]
+
+    await deliver(fake_api, telegram_config, redis_conn, press(CITIZEN, update, f"/beres {t.public_id}"))
+    t = ticket()
+    assert t.status == "closed" and t.closed_at is not None
+    assert "ditutup" in body(sent_to(fake_api, CITIZEN)[-1])
+    with db.session() as s:
+        trail = [(e.actor.split(":")[0], e.data["to"]) for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))
+                 if e.kind == "status"]
+    assert trail == [("citizen", "open"), ("router", "assigned"), ("officer", "assigned"),
+                     ("officer", "resolved"), ("citizen", "closed")]
+
+
+async def test_someone_who_is_not_the_officer_cannot_close_it(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    await report_and_share_location(fake_api, telegram_config, redis_conn)
+    public_id = ticket().public_id
+    photo = [{"file_id": "fake-proof", "file_unique_id": "x", "width": 10, "height": 10}]
+    with caplog.at_level(logging.WARNING, logger="router.crop"):
+        await deliver(fake_api, telegram_config, redis_conn,
+                      message(STRANGER, text=f"/selesai {public_id}", photo=photo, caption=f"/selesai {public_id}"))
+    assert ticket().status == "assigned"
+    assert "tidak terdaftar sebagai petugas" in body(sent_to(fake_api, STRANGER)[-1])
+    assert any("may not act" in r.getMessage() and str(STRANGER["id"]) in r.getMessage() for r in caplog.records)
+    with db.session() as s:
+        assert s.scalars(select(TicketEvent.kind).where(TicketEvent.kind == "refused")).all() == ["refused"]
+
+
+async def test_a_reopened_ticket_goes_back_to_the_officer(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    update = sent_to(fake_api, CITIZEN)[-1]
+    cards_before = len(sent_to(fake_api, OFFICER))
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, reply_to=update["message"]["message_id"], text="belum, air masih masuk rumah"))
+    t = ticket()
+    assert t.status == "reopened" and t.resolved_at is None
+    again = sent_to(fake_api, OFFICER)[cards_before:]
+    assert any("Dibuka kembali" in body(m) and "air masih masuk rumah" in body(m) for m in again)
+    assert "dibuka kembali" in body(sent_to(fake_api, CITIZEN)[-1])
