@@ -56,9 +56,33 @@ class OutboxSettings(_Section):
     lock_wait: float = Field(30.0, gt=0)
 
 
+class DuplicateRule(_Section):
+    radius_m: float = Field(gt=0, le=5000)
+    window_hours: float = Field(gt=0, le=24 * 30)
+
+
+DEFAULT_DUPLICATES = {
+    "default": DuplicateRule(radius_m=150, window_hours=72),
+    "flood": DuplicateRule(radius_m=500, window_hours=24),
+    "drainage": DuplicateRule(radius_m=200, window_hours=72),
+    "traffic": DuplicateRule(radius_m=300, window_hours=3),
+    "jockey_3in1": DuplicateRule(radius_m=300, window_hours=12),
+    "illegal_parking": DuplicateRule(radius_m=100, window_hours=12),
+    "tree": DuplicateRule(radius_m=50, window_hours=168),
+}
+
+
 class TicketSettings(_Section):
     prefix: str = Field("JKT", pattern=r"^[A-Z]{2,8}$")
     attach_window_minutes: int = Field(30, ge=0)
+    duplicates: dict[str, DuplicateRule] = Field(default_factory=lambda: dict(DEFAULT_DUPLICATES))
+
+    @field_validator("duplicates")
+    @classmethod
+    def _has_default(cls, rules: dict[str, DuplicateRule]) -> dict[str, DuplicateRule]:
+        if "default" not in rules:
+            raise ValueError("needs a `default` rule for categories not listed")
+        return rules
 
 
 class TelegramWebhookSettings(_Section):
@@ -237,6 +261,9 @@ class Settings(_Section):
         unknown = sorted(set(self.routing.categories) - known)
         if unknown:
             raise ValueError(f"routing.categories names categories the taxonomy does not have: {unknown}")
+        unknown = sorted(set(self.tickets.duplicates) - known - {"default"})
+        if unknown:
+            raise ValueError(f"tickets.duplicates names categories the taxonomy does not have: {unknown}")
         return self
 
     @property

@@ -21,12 +21,19 @@ def _default_routing() -> dict[str, Any]:
     return RoutingSettings().model_dump(mode="json", exclude={"officers"})
 
 
+def _default_duplicates() -> dict[str, dict[str, float]]:
+    from hub.settings import DEFAULT_DUPLICATES
+
+    return {c: r.model_dump() for c, r in DEFAULT_DUPLICATES.items()}
+
+
 @dataclass
 class RouterConfig:
     """Router tunables; documented with their defaults in config.yaml."""
 
     ticket_prefix: str = "JKT"
     attach_window_minutes: int = 30
+    duplicates: dict[str, dict[str, float]] = field(default_factory=_default_duplicates)  # tickets.duplicates
     categories_file: str | None = None
     retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
     max_retry_after: float = 30.0

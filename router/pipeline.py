@@ -14,8 +14,8 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import commands, context, crop, lifecycle, replies, routing
-from router.templates import render
+from router import commands, context, crop, duplicates, lifecycle, replies, routing
+from router.templates import render, status_label
 from store import db, ops
 from store.models import Ticket, utcnow
 
@@ -127,7 +127,11 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
                                         ticket=ticket.public_id), ticket.id)]
             located = ticket.geocode_source == "point" or ticket.kelurahan_kode or ticket.kecamatan_kode
             if ticket.status == "needs_info" and located and ticket.category:
-                # The place was all it lacked: it opens (process_inbound then sends it to officers).
+                # The place was all it lacked. Someone may have reported the same thing there already.
+                same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
+                if same is not None:
+                    return _merge_into(session, ticket, same, item)
+                # Otherwise it opens (process_inbound then sends it to officers).
                 rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}",
                                          inbound_id=item.inbound_id)
             return rows
@@ -162,6 +166,18 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
     tax = taxonomy(cfg.categories_file)
     places = [_place(i.msg) for i in items]
     categories = [i.prediction.category if i.prediction.category != "not_report" else None for i in items]
+    joined: list[dict[str, Any]] = []
+    new = []
+    for item, category, place in zip(items, categories, places):
+        existing = duplicates.find(session, category, place.lat if place else None, place.lon if place else None,
+                                   place.source if place else None)
+        if existing is None:
+            new.append((item, category, place))
+        else:
+            joined += _join(session, existing, item)
+    if not new:
+        return joined
+    items, categories, places = (list(x) for x in zip(*new))  # type: ignore[assignment]
     made = ops.create_tickets(session, cfg.ticket_prefix, [
         {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
          "language": i.language, "category": category,
@@ -196,7 +212,35 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
                           place=where or render("place_unknown", lang))
         ask = None if _located(place) else {"ask_location": render("btn_share_location", lang)}
         rows.append(_reply(item, text, ticket_id, ask))
-    return rows
+    return joined + rows
+
+
+def _merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> list[dict[str, Any]]:
+    """A ticket that turns out to duplicate an active one (once its place is known) is marked so, and its
+    reporters join that one."""
+    lifecycle.change(session, ticket, "duplicate", "router", note=same.public_id, inbound_id=item.inbound_id)
+    ticket.duplicate_of_id = same.id
+    ops.add_reporters(session, [{"ticket_id": same.id, "citizen_id": r.citizen_id, "reply_address": r.reply_address,
+                                 "language": r.language} for r in lifecycle.reporters(session, ticket.id)])
+    if same.photo_file_id is None and ticket.photo_file_id is not None:
+        same.photo_file_id = ticket.photo_file_id
+    ops.add_events(session, [{"ticket_id": same.id, "kind": "merged", "actor": "router", "inbound_id": item.inbound_id,
+                              "data": {"ticket": ticket.public_id}}])
+    lang = item.language
+    label = taxonomy(context.config().categories_file).label(same.category, lang)
+    return [_reply(item, render("merged", lang, ticket=same.public_id, category=label,
+                                status=status_label(same.status, lang)), same.id)]
+
+
+def _join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
+    """A report of something already reported: its citizen becomes a reporter of that ticket and is told."""
+    ops.add_reporters(session, [{"ticket_id": ticket.id, "citizen_id": item.citizen_id,
+                                 "reply_address": item.msg.address.model_dump(mode="json"), "language": item.language}])
+    _attach(session, ticket, item, "merged")
+    lang = item.language
+    label = taxonomy(context.config().categories_file).label(ticket.category, lang)
+    return [_reply(item, render("merged", lang, ticket=ticket.public_id, category=label,
+                                status=status_label(ticket.status, lang)), ticket.id)]
 
 
 def _place(msg: Message) -> Place | None:

@@ -25,6 +25,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Your report is filed as ticket {ticket}. Please tell us what the problem is and where "
               "(address, kelurahan, or share your location) so officers can act on it.",
     },
+    "merged": {
+        "id": "Terima kasih! Laporan yang sama ({category}) sudah ada di dekat lokasi Anda: tiket {ticket}, "
+              "status: {status}. Anda kami catat sebagai pelapor juga dan akan menerima setiap perkembangannya.",
+        "en": "Thank you! The same problem ({category}) is already reported near you: ticket {ticket}, status: "
+              "{status}. You are added as a reporter and will receive every update.",
+    },
     "attached": {
         "id": "{what} sudah ditambahkan ke tiket {ticket}. Terima kasih!",
         "en": "{what} added to ticket {ticket}. Thank you!",

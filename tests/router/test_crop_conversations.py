@@ -169,3 +169,42 @@ async def test_a_reopened_ticket_goes_back_to_the_officer(
     again = sent_to(fake_api, OFFICER)[cards_before:]
     assert any("Dibuka kembali" in body(m) and "air masih masuk rumah" in body(m) for m in again)
     assert "dibuka kembali" in body(sent_to(fake_api, CITIZEN)[-1])
+
+
+NEIGHBOUR = {"id": 52710099, "is_bot": False, "first_name": "Rudi", "language_code": "id"}
+POINT_200M = {"latitude": -6.2268, "longitude": 106.9015}  # ~230 m from POINT, same kelurahan
+
+
+async def test_two_citizens_report_the_same_flood_200_m_apart_one_ticket_both_told(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    first = ticket()
+    await deliver(fake_api, telegram_config, redis_conn, message(NEIGHBOUR, text="air sudah masuk rumah pak, banjir"))
+    await deliver(fake_api, telegram_config, redis_conn, message(NEIGHBOUR, location=POINT_200M))
+    with db.session() as s:
+        active = s.scalars(select(Ticket).where(Ticket.status != "duplicate")).all()
+        merged = s.scalars(select(Ticket).where(Ticket.status == "duplicate")).one()
+        assert [t.id for t in active] == [first.id] and merged.duplicate_of_id == first.id
+    assert f"sudah ada di dekat lokasi Anda: tiket {first.public_id}" in body(sent_to(fake_api, NEIGHBOUR)[-1])
+    assert len(sent_to(fake_api, OFFICER)) == 1  # no second card for the same flood
+
+    # Every reporter hears of every change from now on.
+    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    for who in (CITIZEN, NEIGHBOUR):
+        last = sent_to(fake_api, who)[-1]
+        assert last["photo"][0]["file_id"] == "after" and first.public_id in last["caption"]
+
+
+async def test_a_flood_far_away_is_a_ticket_of_its_own(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await report_and_share_location(fake_api, telegram_config, redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn, message(NEIGHBOUR, text="banjir di depan gang, air selutut"),
+                  )
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(NEIGHBOUR, location={"latitude": -6.2400, "longitude": 106.9100}))  # ~2 km away
+    with db.session() as s:
+        assert [t.status for t in s.scalars(select(Ticket).order_by(Ticket.id))] == ["assigned", "assigned"]
