@@ -33,6 +33,7 @@ def router_config(settings: Settings) -> RouterConfig:
         ticket_prefix=settings.tickets.prefix,
         attach_window_minutes=settings.tickets.attach_window_minutes,
         duplicates={c: r.model_dump() for c, r in settings.tickets.duplicates.items()},
+        sla={c: r.model_dump() for c, r in settings.tickets.sla.items()},
         categories_file=str(settings.nlp.categories_file) if settings.nlp.categories_file else None,
         retry_intervals=list(settings.outbox.retry_intervals),
         max_retry_after=settings.outbox.max_retry_after,

@@ -72,14 +72,31 @@ DEFAULT_DUPLICATES = {
 }
 
 
+class SlaRule(_Section):
+    response_hours: float = Field(gt=0)
+    resolution_hours: float = Field(gt=0)
+
+
+DEFAULT_SLA = {
+    "default": SlaRule(response_hours=24, resolution_hours=72),
+    "flood": SlaRule(response_hours=2, resolution_hours=24),
+    "drainage": SlaRule(response_hours=24, resolution_hours=72),
+    "traffic": SlaRule(response_hours=1, resolution_hours=6),
+    "jockey_3in1": SlaRule(response_hours=2, resolution_hours=12),
+    "illegal_parking": SlaRule(response_hours=4, resolution_hours=24),
+    "tree": SlaRule(response_hours=12, resolution_hours=72),
+}
+
+
 class TicketSettings(_Section):
     prefix: str = Field("JKT", pattern=r"^[A-Z]{2,8}$")
     attach_window_minutes: int = Field(30, ge=0)
     duplicates: dict[str, DuplicateRule] = Field(default_factory=lambda: dict(DEFAULT_DUPLICATES))
+    sla: dict[str, SlaRule] = Field(default_factory=lambda: dict(DEFAULT_SLA))
 
-    @field_validator("duplicates")
+    @field_validator("duplicates", "sla")
     @classmethod
-    def _has_default(cls, rules: dict[str, DuplicateRule]) -> dict[str, DuplicateRule]:
+    def _has_default(cls, rules: dict[str, Any]) -> dict[str, Any]:
         if "default" not in rules:
             raise ValueError("needs a `default` rule for categories not listed")
         return rules
@@ -261,9 +278,10 @@ class Settings(_Section):
         unknown = sorted(set(self.routing.categories) - known)
         if unknown:
             raise ValueError(f"routing.categories names categories the taxonomy does not have: {unknown}")
-        unknown = sorted(set(self.tickets.duplicates) - known - {"default"})
-        if unknown:
-            raise ValueError(f"tickets.duplicates names categories the taxonomy does not have: {unknown}")
+        for key in ("duplicates", "sla"):
+            unknown = sorted(set(getattr(self.tickets, key)) - known - {"default"})
+            if unknown:
+                raise ValueError(f"tickets.{key} names categories the taxonomy does not have: {unknown}")
         return self
 
     @property

@@ -23,6 +23,7 @@ CROP_QUEUE = "crophub-crop"  # tickets sent to officers (cards), SLA checks
 PROCESS_JOB = "router.pipeline.process_inbound"
 SEND_JOB = "router.replies.send_outbox"
 DISPATCH_JOB = "router.crop.dispatch_tickets"
+SLA_JOB = "router.sla.check_ticket"
 PROCESS_RETRY = Retry(max=3, interval=[1, 10, 60])
 
 

@@ -27,6 +27,12 @@ def _default_duplicates() -> dict[str, dict[str, float]]:
     return {c: r.model_dump() for c, r in DEFAULT_DUPLICATES.items()}
 
 
+def _default_sla() -> dict[str, dict[str, float]]:
+    from hub.settings import DEFAULT_SLA
+
+    return {c: r.model_dump() for c, r in DEFAULT_SLA.items()}
+
+
 @dataclass
 class RouterConfig:
     """Router tunables; documented with their defaults in config.yaml."""
@@ -34,6 +40,7 @@ class RouterConfig:
     ticket_prefix: str = "JKT"
     attach_window_minutes: int = 30
     duplicates: dict[str, dict[str, float]] = field(default_factory=_default_duplicates)  # tickets.duplicates
+    sla: dict[str, dict[str, float]] = field(default_factory=_default_sla)  # tickets.sla
     categories_file: str | None = None
     retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
     max_retry_after: float = 30.0

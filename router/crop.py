@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
 from nlp.rules import taxonomy
-from router import context, lifecycle, replies, routing
+from router import context, lifecycle, replies, routing, sla
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
@@ -110,6 +110,7 @@ def dispatch_tickets(ticket_ids: list[int]) -> dict[str, int]:
                 rows += made
         outbox_ids = replies.store(session, rows)
     replies.enqueue_send(outbox_ids)
+    sla.schedule(ticket_ids)
     return {"dispatched": sent}
 
 
@@ -122,8 +123,9 @@ def dispatch(session: Session, ticket: Ticket, language: str = "id",
     targets = routing.responders(officers if officers is not None else roster.all_officers(session), ticket)
     chats = [o.telegram_id for o in targets] or [c for c in [routing.unit_chat(ticket)] if c]
     if not chats:
-        log.warning("crop: no officer or unit chat covers ticket %s (agency %s, kelurahan %s); it waits in the queue",
-                    ticket.public_id, ticket.agency, ticket.kelurahan_kode)
+        log.warning("crop: no officer or unit chat covers ticket %s (agency %s, kelurahan %s); it waits in the "
+                    "queue and is tried again hourly", ticket.public_id, ticket.agency, ticket.kelurahan_kode)
+        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "unrouted", "actor": "router"}])
         return []
     bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
     rows = [card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
@@ -133,7 +135,7 @@ def dispatch(session: Session, ticket: Ticket, language: str = "id",
     return rows
 
 
-def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "") -> dict[str, Any]:
+def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
     """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
     tax = taxonomy(context.config().categories_file)
     place = ", ".join(p for p in (ticket.place_text, ticket.kelurahan_kode) if p) or "-"
@@ -148,7 +150,8 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "") ->
                 {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
     photo = ticket.photo_file_id if ticket.channel == "telegram" else None  # file ids are per bot
     extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}
-    return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}", ticket.id,
+    # One card per ticket, chat and moment (`key` tells apart cards sent in the same change).
+    return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,
                          extras=extras)
 
 

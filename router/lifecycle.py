@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.message import Address
-from router import replies, routing
+from router import replies, routing, sla
 from router.templates import TEMPLATES, render
 from store import ops
 from store.models import Ticket, TicketReporter, utcnow
@@ -55,6 +55,7 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
     now = at or utcnow()
     before = ticket.status
     ticket.status, ticket.updated_at = to, now
+    sla.on_change(ticket, before, to, now)
     if actor.startswith("officer:") and ticket.first_response_at is None:
         ticket.first_response_at = now
     if officer_id is not None and to in ("assigned", "in_progress", "resolved"):

@@ -14,7 +14,7 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import commands, context, crop, duplicates, lifecycle, replies, routing
+from router import commands, context, crop, duplicates, lifecycle, replies, routing, sla
 from router.templates import render, status_label
 from store import db, ops
 from store.models import Ticket, utcnow
@@ -58,8 +58,11 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
         # Reports are filed before the rest: put replies back in the order the messages came.
         outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"] or 0))
     replies.enqueue_send(outbox_ids)
-    # Tickets these messages filed or completed go to officers (the job skips any not open).
-    crop.enqueue_dispatch(sorted({row["ticket_id"] for row in rows if row["ticket_id"]}))
+    # Tickets these messages filed or completed go to officers (the job skips any not open); a ticket an
+    # officer or citizen moved gets its SLA check (re)scheduled.
+    touched = sorted({row["ticket_id"] for row in rows if row["ticket_id"]})
+    crop.enqueue_dispatch(touched)
+    sla.schedule(touched)
     return {"handled": len(items) - failed, "failed": failed, "replies": len(outbox_ids)}
 
 

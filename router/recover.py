@@ -7,10 +7,11 @@ from datetime import timedelta
 from rq import Queue
 
 from ingest.intake import INTAKE_QUEUE, PROCESS_JOB, PROCESS_RETRY
-from router import context, replies
+from router import context, crop, replies
 from store import db, ops
 
 log = logging.getLogger(__name__)
+UNROUTED_RETRY = timedelta(hours=1)  # a ticket no officer covered is offered to the roster again this often
 
 
 def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
@@ -20,6 +21,7 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     with db.session() as session:
         inbound = ops.stale_inbound(session, age)
         outbox = ops.stale_outbox(session, age, timedelta(seconds=max(cfg.retry_intervals)))
+        tickets = ops.undispatched_tickets(session, age, UNROUTED_RETRY)
     if inbound:
         log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))
         Queue(INTAKE_QUEUE, connection=context.redis()).enqueue(
@@ -27,4 +29,7 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     if outbox:
         log.warning("sweep: re-enqueueing %d pending reply(ies)", len(outbox))
         replies.enqueue_send(outbox)
-    return {"inbound": len(inbound), "outbox": len(outbox)}
+    if tickets:
+        log.warning("sweep: sending %d open ticket(s) to officers again", len(tickets))
+        crop.enqueue_dispatch(tickets)
+    return {"inbound": len(inbound), "outbox": len(outbox), "tickets": len(tickets)}

@@ -114,6 +114,12 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None]
     resolution_photo_file_id: Mapped[str | None] = mapped_column(String(255))
     closed_at: Mapped[datetime | None]
+    # The SLA clock (router/sla.py): started when officers get the ticket, paused while it waits for the
+    # citizen; sla_level counts the escalation steps taken.
+    sla_started_at: Mapped[datetime | None]
+    sla_paused_at: Mapped[datetime | None]
+    sla_paused_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    sla_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TicketReporter(Base):

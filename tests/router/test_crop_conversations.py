@@ -208,3 +208,98 @@ async def test_a_flood_far_away_is_a_ticket_of_its_own(
                   message(NEIGHBOUR, location={"latitude": -6.2400, "longitude": 106.9100}))  # ~2 km away
     with db.session() as s:
         assert [t.status for t in s.scalars(select(Ticket).order_by(Ticket.id))] == ["assigned", "assigned"]
+
+
+LURAH = {"id": 66000001, "is_bot": False, "first_name": "Lurah", "language_code": "id"}
+CAMAT = {"id": 66000002, "is_bot": False, "first_name": "Camat", "language_code": "id"}
+
+
+async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_citizen(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from rq.registry import ScheduledJobRegistry
+
+    from router import lifecycle, sla
+    from store.models import utcnow
+
+    with db.session() as s:
+        roster.add(s, {"name": "Lurah Pondok Bambu", "telegram_id": str(LURAH["id"]), "role": "lurah",
+                       "areas": ["31.75.07.1002"], "agencies": []})
+        roster.add(s, {"name": "Camat Duren Sawit", "telegram_id": str(CAMAT["id"]), "role": "camat",
+                       "areas": ["31.75.07"], "agencies": []})
+    start = utcnow()
+    clock = {"now": start}
+    monkeypatch.setattr(sla, "_now", lambda: clock["now"])
+    monkeypatch.setattr(lifecycle, "utcnow", lambda: clock["now"])
+
+    def at(hours: float) -> None:
+        clock["now"] = start + timedelta(hours=hours)
+
+    def scheduled_for(ticket_id: int) -> float:
+        registry = ScheduledJobRegistry(queue=Queue(CROP_QUEUE, connection=redis_conn))
+        when = registry.get_scheduled_time(f"crophub-sla-{ticket_id}")
+        return (when - start).total_seconds() / 3600
+
+    def run_check(ticket_id: int) -> None:  # what RQ's scheduler starts when the check falls due
+        sla.check_ticket(ticket_id)
+        SimpleWorker([Queue(OUTBOX_QUEUE, connection=redis_conn)], connection=redis_conn).work(
+            burst=True, logging_level="WARNING")
+
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    t = ticket()
+    assert scheduled_for(t.id) == pytest.approx(2, abs=0.01)  # flood: a response within 2 h
+
+    at(2.1)
+    run_check(t.id)
+    assert "Pengingat" in body(sent_to(fake_api, OFFICER)[-1])
+    assert "Eskalasi ke Anda (lurah)" in body(sent_to(fake_api, LURAH)[-1]) and sent_to(fake_api, CAMAT) == []
+    assert scheduled_for(t.id) == pytest.approx(24, abs=0.01)  # next: resolution within 24 h
+
+    at(3)  # the officer closes it; the ticket now waits for the citizen, and the clock stops
+    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    update = sent_to(fake_api, CITIZEN)[-1]
+    at(40)  # 37 hours later the citizen says it is not fixed: the clock runs again from 3 h
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, reply_to=update["message"]["message_id"], text="belum"))
+    assert ticket().status == "reopened"
+    assert scheduled_for(t.id) == pytest.approx(40 + 21, abs=0.01)
+    at(41)
+    run_check(t.id)  # early (e.g. a check left from before): nothing is due, nobody is bothered
+    assert sent_to(fake_api, CAMAT) == []
+    at(61.1)
+    run_check(t.id)
+    assert "Eskalasi ke Anda (camat)" in body(sent_to(fake_api, CAMAT)[-1])
+    with db.session() as s:
+        breaches = [e.data["level"] for e in s.scalars(select(TicketEvent).where(TicketEvent.kind == "sla_breach"))]
+    assert breaches == [1, 2]
+
+
+async def test_an_unrouted_ticket_is_offered_again_by_the_sweep(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    from router.recover import sweep
+
+    # A report in Menteng (no officer there): it stays open and says so once.
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, text="banjir di jl. teuku umar kelurahan gondangdia, air sebetis"))
+    assert ticket().status == "open" and ticket().kelurahan_kode == "31.71.06.1004"
+    assert any("no officer or unit chat covers" in r.getMessage() for r in caplog.records)
+    assert sweep(older_than_seconds=0)["tickets"] == 0  # tried just now: not again within the hour
+
+    # An officer for Menteng joins; an hour on (and with Redis emptied, as after a crash that lost any
+    # dispatch job) the sweep offers the ticket to the roster again.
+    with db.session() as s:
+        roster.add(s, {"name": "Sari", "telegram_id": "66100001", "role": "petugas", "areas": ["31.71.06"],
+                       "agencies": []})
+        s.execute(TicketEvent.__table__.delete())  # as if the hour had passed
+    redis_conn.flushdb()
+    assert sweep(older_than_seconds=0)["tickets"] == 1
+    queues = [Queue(name, connection=redis_conn) for name in (OUTBOX_QUEUE, CROP_QUEUE)]
+    SimpleWorker(queues, connection=redis_conn).work(burst=True, logging_level="WARNING")
+    assert ticket().status == "assigned"
+    assert [m["chat_id"] for m in fake_api.sent if "reply_markup" in m and m["reply_markup"]
+            and "inline_keyboard" in m["reply_markup"]] == [66100001]

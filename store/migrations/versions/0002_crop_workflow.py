@@ -40,6 +40,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("first_response_at", TS))
         batch.add_column(sa.Column("resolved_at", TS))
         batch.add_column(sa.Column("resolution_photo_file_id", sa.String(255)))
+        batch.add_column(sa.Column("sla_started_at", TS))
+        batch.add_column(sa.Column("sla_paused_at", TS))
+        batch.add_column(sa.Column("sla_paused_seconds", sa.Float(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("sla_level", sa.Integer(), nullable=False, server_default="0"))
         batch.create_index("ix_tickets_status_category", ["status", "category"])
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("extras", sa.JSON()))  # photo, buttons, location request
@@ -63,7 +67,7 @@ def downgrade() -> None:
         batch.drop_column("extras")
     with op.batch_alter_table("tickets") as batch:
         batch.drop_index("ix_tickets_status_category")
-        for column in ("resolution_photo_file_id", "resolved_at", "first_response_at", "duplicate_of_id",
+        for column in ("sla_level", "sla_paused_seconds", "sla_paused_at", "sla_started_at", "resolution_photo_file_id", "resolved_at", "first_response_at", "duplicate_of_id",
                        "assigned_officer_id", "agency"):
             batch.drop_column(column)
     op.drop_table("officers")
