@@ -32,6 +32,7 @@ def router_config(settings: Settings) -> RouterConfig:
     return RouterConfig(
         ticket_prefix=settings.tickets.prefix,
         attach_window_minutes=settings.tickets.attach_window_minutes,
+        dialogue_timeout_minutes=settings.tickets.dialogue_timeout_minutes,
         duplicates={c: r.model_dump() for c, r in settings.tickets.duplicates.items()},
         sla={c: r.model_dump() for c, r in settings.tickets.sla.items()},
         categories_file=str(settings.nlp.categories_file) if settings.nlp.categories_file else None,

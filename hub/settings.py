@@ -91,6 +91,7 @@ DEFAULT_SLA = {
 class TicketSettings(_Section):
     prefix: str = Field("JKT", pattern=r"^[A-Z]{2,8}$")
     attach_window_minutes: int = Field(30, ge=0)
+    dialogue_timeout_minutes: int = Field(60, ge=1)
     duplicates: dict[str, DuplicateRule] = Field(default_factory=lambda: dict(DEFAULT_DUPLICATES))
     sla: dict[str, SlaRule] = Field(default_factory=lambda: dict(DEFAULT_SLA))
 

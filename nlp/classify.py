@@ -36,6 +36,7 @@ MODEL_DIR = Path(__file__).parent / "model"
 TRAIN_VERSION = 5  # bump when the way we train changes, so `make` rebuilds the model
 DEFAULT_THRESHOLD = 0.5
 RULE_CONFIDENCE = 0.9  # a phrase match is this sure at least
+ALTERNATIVES = 2  # categories offered beside the predicted one when the citizen is asked to confirm
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
@@ -101,6 +102,7 @@ class Prediction:
     confidence: float
     needs_confirmation: bool
     source: str  # "model" | "rule"
+    alternatives: tuple[str, ...] = ()  # the next most likely reportable categories, best first
 
 
 def training_fingerprint(train_dir: Path = TRAIN_DIR, taxonomy: Path = DEFAULT_TAXONOMY) -> str:
@@ -243,11 +245,14 @@ class Classifier:
     def _decide(self, doc: spacy.tokens.Doc) -> Prediction:
         scores = doc.cats
         best = max(scores, key=scores.__getitem__)
+        ranked = sorted((c for c in scores if c != "not_report"), key=scores.__getitem__, reverse=True)
         matches = self.matcher(doc)
         if matches:
             # The earliest category in the taxonomy wins among phrases (its order is the precedence).
             rule = min((self.nlp.vocab.strings[m_id] for m_id, _, _ in matches), key=self._rank.__getitem__)
             confidence = max(RULE_CONFIDENCE, scores.get(rule, 0.0))
-            return Prediction(rule, confidence, confidence < self.threshold, "rule")
+            return Prediction(rule, confidence, confidence < self.threshold, "rule",
+                              tuple(c for c in ranked if c != rule)[:ALTERNATIVES])
         confidence = float(scores[best])
-        return Prediction(best, confidence, confidence < self.threshold, "model")
+        return Prediction(best, confidence, confidence < self.threshold, "model",
+                          tuple(c for c in ranked if c != best)[:ALTERNATIVES])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import commands, context, crop, duplicates, lifecycle, replies, routing, sla
+from router import commands, context, crop, dialogue, duplicates, lifecycle, replies, routing, sla
 from router.templates import render, status_label
 from store import db, ops
 from store.models import Ticket, utcnow
@@ -94,7 +94,8 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
 
 def _is_plain_report(item: Item, tax: Taxonomy) -> bool:
     msg = item.msg
-    return not msg.command and not msg.reply_to and bool(msg.text.strip()) and not _small_talk(item, tax)
+    return (not msg.command and not msg.reply_to and bool(msg.text.strip()) and not dialogue.is_number(msg.text)
+            and not _small_talk(item, tax))
 
 
 def _small_talk(item: Item, tax: Taxonomy) -> bool:
@@ -107,8 +108,12 @@ def _small_talk(item: Item, tax: Taxonomy) -> bool:
 
 def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     """Act on one message of any kind; return the reply rows it produces."""
+    if dialogue.is_number(item.msg.text):
+        item = replace(item, msg=dialogue.resolve_number(session, item.msg))
     msg, language = item.msg, item.language
     cfg = context.config()
+    if msg.command == dialogue.CHOOSE:
+        return dialogue.choose_category(session, msg, item.inbound_id, item.citizen_id, language)
     if msg.command or msg.reply_to:
         answered = _crop_message(session, item)
         if answered is not None:
@@ -137,6 +142,13 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
                 # Otherwise it opens (process_inbound then sends it to officers).
                 rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}",
                                          inbound_id=item.inbound_id)
+                if (ticket.category_confidence or 0) < cfg.confidence_threshold:
+                    # Now that the place is known, the other question: is the category right?
+                    [again] = context.classifier().predict([ticket.text])  # this message is only the place
+                    alternatives = tuple(c for c in again.alternatives if c != ticket.category)
+                    rows[0]["text"] += render("category_question", ticket.language)
+                    rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id, ticket.category,
+                                                                alternatives, ticket.language)
             return rows
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [_reply(item, render("chit_chat", language))]
@@ -214,6 +226,9 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
             text = render("ack", lang, ticket=public_id, category=label,
                           place=where or render("place_unknown", lang))
         ask = None if _located(place) else {"ask_location": render("btn_share_location", lang)}
+        if ask is None and category and item.prediction.needs_confirmation:
+            text += render("category_question", lang)
+            ask = dialogue.confirm_extras(public_id, category, item.prediction.alternatives, lang)
         rows.append(_reply(item, text, ticket_id, ask))
     return joined + rows
 

@@ -32,6 +32,16 @@ def reply(address: Address, text: str, dedupe_key: str, ticket_id: int | None = 
             "inbound_id": inbound_id, "extras": extras}
 
 
+def with_menu(text: str, extras: dict[str, Any], address: Address) -> str:
+    """`text` with its buttons as a numbered menu, for channels that cannot show buttons (the router reads
+    a bare number back as the button's value)."""
+    from router.templates import render  # templates are the router's; only this fallback needs them
+
+    labels = [b["label"] for row in extras["buttons"] for b in row]
+    lang = "en" if extras.get("language") == "en" else "id"
+    return text + "\n\n" + render("menu_hint", lang) + "\n" + "\n".join(f"{i}. {l}" for i, l in enumerate(labels, 1))
+
+
 def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Store replies in the caller's transaction; returns the ids of those not stored before."""
     return ops.add_outboxes(session, rows)
@@ -180,7 +190,11 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
     attempts = row.attempts + 1  # a 429 is not a failed attempt: only errors count
     while True:
         try:
-            provider_id = await registry.get(row.channel).send(Address(**row.address), row.text, row.extras)
+            sender = registry.get(row.channel)
+            text, extras = row.text, row.extras
+            if extras and extras.get("buttons") and not getattr(sender, "buttons", False):
+                text = with_menu(text, extras, Address(**row.address))
+            provider_id = await sender.send(Address(**row.address), text, extras)
         except RateLimited as exc:
             budget = cfg.job_timeout * 0.5 - (loop.time() - start)
             if exc.retry_after <= min(cfg.max_retry_after, budget):

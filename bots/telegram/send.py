@@ -37,6 +37,8 @@ def _seconds(value: Any) -> float:
 class TelegramSender:
     """Sends text replies; maps Bot API errors to the channel-neutral ones in bots.errors."""
 
+    buttons = True  # shows extras["buttons"] as inline buttons (other channels get a numbered menu)
+
     def __init__(self, config: dict[str, Any]) -> None:
         pool = int(config.get("connection_pool", 8))
         self.bot = make_bot(config, pool=pool)

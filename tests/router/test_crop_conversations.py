@@ -303,3 +303,37 @@ async def test_an_unrouted_ticket_is_offered_again_by_the_sweep(
     assert ticket().status == "assigned"
     assert [m["chat_id"] for m in fake_api.sent if "reply_markup" in m and m["reply_markup"]
             and "inline_keyboard" in m["reply_markup"]] == [66100001]
+
+
+async def test_an_uncertain_category_is_confirmed_by_the_citizen_and_rerouted(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    # A threshold this high makes every model prediction uncertain, so the citizen is asked.
+    context.configure(RouterConfig(retry_intervals=[1, 2], confidence_threshold=0.999,
+                                   routing=context.config().routing), redis_conn)
+    with db.session() as s:  # a Dinas Lingkungan Hidup crew in the same area
+        roster.add(s, {"name": "Andi (DLH)", "telegram_id": "66200001", "role": "petugas", "areas": ["31.75.07"],
+                       "agencies": ["dlh"]})
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="air got meluap ke jalan, bau"))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, location=POINT))
+    t = ticket()
+    attached = sent_to(fake_api, CITIZEN)[1]
+    assert "Benarkah kategorinya" in attached["text"]
+    choices = [row[0]["callback_data"] for row in attached["reply_markup"]["inline_keyboard"]]
+    assert choices[0] == f"/kategori {t.public_id} {t.category}" and len(choices) == 3
+    first_agency = t.agency
+    assert t.status == "assigned"  # it is not held up by the question
+
+    # The citizen says it is rubbish: the ticket goes to Dinas Lingkungan Hidup instead.
+    await deliver(fake_api, telegram_config, redis_conn, press(CITIZEN, attached, f"/kategori {t.public_id} garbage"))
+    t = ticket()
+    assert (t.category, t.category_confidence, t.agency, t.status) == ("garbage", 1.0, "dlh", "assigned")
+    assert first_agency != "dlh"
+    assert any("Kategori tiket" in body(m) for m in sent_to(fake_api, CITIZEN))
+    assert [m for m in fake_api.sent if str(m["chat_id"]) == "66200001" and t.public_id in body(m)]
+
+    # Once an officer has taken it, the category is theirs to change (by reassigning), not the citizen's.
+    card = [m for m in fake_api.sent if str(m["chat_id"]) == "66200001"][-1]
+    await deliver(fake_api, telegram_config, redis_conn, press({**OFFICER, "id": 66200001}, card, f"/ambil {t.public_id}"))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"/kategori {t.public_id} flood"))
+    assert ticket().category == "garbage" and "tidak bisa diubah" in body(sent_to(fake_api, CITIZEN)[-1])

@@ -1,0 +1,94 @@
+"""The router's side of the conversation: asking a citizen to confirm an uncertain category, reading the
+answer (a button, a typed command, or a number from a menu on channels without buttons)."""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.message import Message
+from nlp.rules import taxonomy
+from router import context, lifecycle, replies, routing
+from router.templates import render
+from store import ops
+from store.models import Outbox, Ticket, utcnow
+
+log = logging.getLogger(__name__)
+
+CHOOSE = "/kategori"
+_NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def confirm_extras(ticket_public_id: str, category: str, alternatives: tuple[str, ...], language: str) -> dict[str, Any]:
+    """Buttons: the category understood first, then the alternatives (each answers `/kategori <ticket> <name>`)."""
+    tax = taxonomy(context.config().categories_file)
+    rows = [[{"label": ("✅ " if i == 0 else "") + tax.label(name, language),
+              "value": f"{CHOOSE} {ticket_public_id} {name}"}] for i, name in enumerate((category, *alternatives))]
+    return {"buttons": rows, "language": language}
+
+
+def is_number(text: str) -> bool:
+    """True for a bare menu number ("2", "2.")."""
+    return bool(_NUMBER.match(text or ""))
+
+
+def resolve_number(session: Session, msg: Message) -> Message:
+    """A bare number answering a numbered menu becomes the value of that menu's item; other messages pass."""
+    found = _NUMBER.match(msg.text or "")
+    if not found or msg.command or msg.media or msg.location:
+        return msg
+    menu = _menu_for(session, msg)
+    if menu is None:
+        return msg
+    items = [b for row in (menu.extras or {}).get("buttons", []) for b in row]
+    n = int(found.group(1))
+    if not 1 <= n <= len(items):
+        return msg
+    value = items[n - 1]["value"]
+    return msg.model_copy(update={"text": value, "command": value.split()[0] if value.startswith("/") else None,
+                                  "reply_to": menu.provider_message_id or msg.reply_to})
+
+
+def _menu_for(session: Session, msg: Message) -> Outbox | None:
+    """The menu a number answers: the message it replies to, else this chat's latest menu still open."""
+    if msg.reply_to:
+        row = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to)
+        return row if row is not None and (row.extras or {}).get("buttons") else None
+    since = utcnow() - timedelta(minutes=context.config().dialogue_timeout_minutes)
+    rows = session.scalars(select(Outbox).where(Outbox.chat_key == msg.address.chat_key, Outbox.created_at >= since)
+                           .order_by(Outbox.id.desc()).limit(5))
+    return next((r for r in rows if (r.extras or {}).get("buttons")), None)
+
+
+def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id: int,
+                    language: str) -> list[dict[str, Any]]:
+    """`/kategori <ticket> <category>` from a reporter: confirm or correct the category while no officer has
+    taken the ticket; a ticket already sent to another agency goes to the right one."""
+    answer = lambda key, **v: [replies.reply(msg.address, render(key, language, **v), f"reply:{inbound_id}",  # noqa: E731
+                                             ticket.id if ticket else None, inbound_id)]
+    parts = msg.text.split()
+    ticket = ops.ticket_by_public_id(session, parts[1]) if len(parts) >= 3 else None
+    tax = taxonomy(context.config().categories_file)
+    chosen = parts[2].lower() if len(parts) >= 3 else ""
+    if ticket is None or chosen not in tax.categories or chosen == "not_report" or \
+            citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
+        return answer("category_choice_unknown")
+    if ticket.assigned_officer_id is not None or ticket.status not in ("needs_info", "open", "assigned"):
+        return answer("category_too_late", ticket=ticket.public_id)
+    before = ticket.category
+    ticket.category, ticket.category_confidence = chosen, 1.0
+    ticket.agency, ticket.updated_at = routing.agency_for(chosen), utcnow()
+    ops.add_events(session, [{"ticket_id": ticket.id, "kind": "category_confirmed", "actor": f"citizen:{citizen_id}",
+                              "inbound_id": inbound_id, "data": {"from": before, "to": chosen}}])
+    rows = answer("category_set", ticket=ticket.public_id, category=tax.label(chosen, language))
+    if chosen != before and ticket.status == "assigned":
+        # It went to the agency of the category first understood: back to open, so the dispatch job sends
+        # it to the right one (the reporter's update comes with that).
+        lifecycle.change(session, ticket, "open", f"citizen:{citizen_id}", note=f"{before} → {chosen}",
+                         inbound_id=inbound_id)
+        log.info("dialogue: ticket %s re-routed: %s → %s by its reporter", ticket.public_id, before, chosen)
+    return rows
