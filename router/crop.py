@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rq import Queue, Retry
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
@@ -97,36 +98,58 @@ def enqueue_dispatch(ticket_ids: list[int]) -> None:
 
 
 def dispatch_tickets(ticket_ids: list[int]) -> dict[str, int]:
-    """Job: send open tickets to their officers; a ticket already dispatched is left alone (idempotent)."""
+    """Job: send open tickets to their officers (the sweep's way back in; the pipeline does it inline)."""
     with db.session() as session:
-        officers = roster.all_officers(session)
-        rows: list[dict[str, Any]] = []
-        sent = 0
-        for ticket_id in ticket_ids:
-            ticket = session.get(Ticket, ticket_id, with_for_update=True)
-            if ticket is not None and ticket.status == "open" and ticket.category:
-                made = dispatch(session, ticket, officers=officers)
-                sent += bool(made)
-                rows += made
+        rows, unrouted = dispatch_open(session, ticket_ids)
         outbox_ids = replies.store(session, rows)
     replies.enqueue_send(outbox_ids)
     sla.schedule(ticket_ids)
-    return {"dispatched": sent}
+    return {"unrouted": unrouted}
+
+
+def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[str, Any]], int]:
+    """Send those of the tickets that are open (with a category) to their officers, in the caller's
+    transaction; a ticket already sent is left alone. → (outbox rows, tickets nobody covers)."""
+    if not ticket_ids:
+        return [], 0
+    # Who covers each ticket is decided on plain rows first: most tickets of a busy batch go nowhere
+    # when few officers are registered, and loading them as ORM objects would cost more than filing them.
+    columns = (Ticket.id, Ticket.public_id, Ticket.agency, Ticket.kelurahan_kode, Ticket.kecamatan_kode,
+               Ticket.kab_kota_kode)
+    candidates = session.execute(select(*columns).where(
+        Ticket.id.in_(ticket_ids), Ticket.status == "open", Ticket.category.is_not(None)).order_by(Ticket.id)).all()
+    if not candidates:
+        return [], 0
+    officers = roster.all_officers(session)
+    rows: list[dict[str, Any]] = []
+    unrouted = []
+    for candidate in candidates:
+        if not routing.responders(officers, candidate) and not routing.unit_chat(candidate):
+            unrouted.append(candidate)
+            continue
+        ticket = session.get(Ticket, candidate.id, with_for_update=True)
+        if ticket is not None and ticket.status == "open":  # another worker may have sent it meanwhile
+            rows += dispatch(session, ticket, officers=officers)
+    if unrouted:
+        # Recorded so the sweep offers them again hourly rather than at every sweep.
+        ops.add_events(session, [{"ticket_id": t.id, "kind": "unrouted", "actor": "router"} for t in unrouted])
+        log.warning("crop: no officer or unit chat covers %d ticket(s) (%s); they wait in the queue and are "
+                    "offered again hourly (see `crophub officer add`)", len(unrouted),
+                    ", ".join(f"{t.public_id} {t.agency}@{t.kelurahan_kode or t.kecamatan_kode or '-'}"
+                              for t in unrouted[:5]) + (" ..." if len(unrouted) > 5 else ""))
+    return rows, len(unrouted)
 
 
 def dispatch(session: Session, ticket: Ticket, language: str = "id",
              officers: list[Officer] | None = None) -> list[dict[str, Any]]:
     """Send the ticket's card to the officers who should act (or the unit's group chat) and mark it assigned;
-    → outbox rows (cards and reporters' updates). With nobody to send it to, it stays open and is logged."""
+    → outbox rows (cards and reporters' updates); none when nobody covers it (it stays open)."""
     if ticket.category is None or ticket.status not in ("open", "reopened"):
         return []
     targets = routing.responders(officers if officers is not None else roster.all_officers(session), ticket)
     chats = [o.telegram_id for o in targets] or [c for c in [routing.unit_chat(ticket)] if c]
     if not chats:
-        log.warning("crop: no officer or unit chat covers ticket %s (agency %s, kelurahan %s); it waits in the "
-                    "queue and is tried again hourly", ticket.public_id, ticket.agency, ticket.kelurahan_kode)
-        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "unrouted", "actor": "router"}])
-        return []
+        return []  # the caller records and logs it
     bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
     rows = [card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
     rows += lifecycle.change(session, ticket, "assigned", "router")

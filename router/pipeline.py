@@ -54,20 +54,27 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
         predictions = context.classifier().predict([m.text for _, m in messages])
         items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint), p)
                  for (i, m), p in zip(messages, predictions)]
-        rows, failed = _handle_all(session, items)
+        rows, failed, moved = _handle_all(session, items)
+        # Tickets these messages filed or completed go to officers now, in this transaction: their cards
+        # are outbox rows like any reply (dispatch_open leaves alone tickets that are not open).
+        touched = sorted({row["ticket_id"] for row in rows if row["ticket_id"]})
+        try:
+            with session.begin_nested():
+                cards, _ = crop.dispatch_open(session, touched)
+        except Exception:  # the reports stay filed and open: the sweep sends them to officers later
+            log.exception("pipeline: sending %d ticket(s) to officers failed; the sweep will retry", len(touched))
+            cards = []
         # Reports are filed before the rest: put replies back in the order the messages came.
-        outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"] or 0))
+        outbox_ids = replies.store(session, sorted(rows, key=lambda row: row["inbound_id"] or 0) + cards)
     replies.enqueue_send(outbox_ids)
-    # Tickets these messages filed or completed go to officers (the job skips any not open); a ticket an
-    # officer or citizen moved gets its SLA check (re)scheduled.
-    touched = sorted({row["ticket_id"] for row in rows if row["ticket_id"]})
-    crop.enqueue_dispatch(touched)
-    sla.schedule(touched)
+    # A ticket that reached officers, or that someone moved, gets its next SLA check.
+    sla.schedule(sorted(moved | {row["ticket_id"] for row in cards if row["ticket_id"]}))
     return {"handled": len(items) - failed, "failed": failed, "replies": len(outbox_ids)}
 
 
-def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int]:
-    """Plain new reports are filed together (the common case, in a few statements); the rest one by one."""
+def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int, set[int]]:
+    """Plain new reports are filed together (the common case, in a few statements); the rest one by one.
+    → (reply rows, messages failed, tickets the rest may have moved)."""
     tax = taxonomy(context.config().categories_file)
     plain: list[Item] = []
     rest: list[Item] = []
@@ -81,15 +88,18 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
         log.exception("pipeline: filing %d reports together failed; filing them one by one", len(plain))
         rest = plain + rest
     failed = 0
+    moved: set[int] = set()
     for item in rest:
         try:
             with session.begin_nested():
-                rows += handle(session, item)
+                handled = handle(session, item)
+                rows += handled
+                moved |= {row["ticket_id"] for row in handled if row["ticket_id"]}
         except Exception as exc:  # one bad message must not hold up the batch
             log.exception("pipeline: message %d failed", item.inbound_id)
             ops.fail_inbound(session, item.inbound_id, f"{type(exc).__name__}: {exc}")
             failed += 1
-    return rows, failed
+    return rows, failed, moved
 
 
 def _is_plain_report(item: Item, tax: Taxonomy) -> bool:
@@ -123,8 +133,12 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     if msg.reply_to:
         ticket = ops.ticket_for_reply(session, msg.address.chat_key, msg.reply_to)
         if ticket is not None:
+            if ticket.status == "needs_info" and msg.text.strip():
+                # The answer to "where?": the address or kelurahan it names becomes the ticket's place.
+                _set_place(ticket, text_place(msg.text))
             _attach(session, ticket, item, "citizen_comment")
-            return [_reply(item, render("comment", ticket.language, ticket=ticket.public_id), ticket.id)]
+            rows = [_reply(item, render("comment", ticket.language, ticket=ticket.public_id), ticket.id)]
+            return _completed(session, ticket, item, rows)
     if not msg.text.strip() and (msg.location or msg.media):
         since = utcnow() - timedelta(minutes=cfg.attach_window_minutes)
         ticket = ops.recent_open_ticket(session, item.citizen_id, since)
@@ -133,26 +147,37 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
             what = "what_both" if msg.location and msg.media else "what_location" if msg.location else "what_photo"
             rows = [_reply(item, render("attached", ticket.language, what=render(what, ticket.language),
                                         ticket=ticket.public_id), ticket.id)]
-            located = ticket.geocode_source == "point" or ticket.kelurahan_kode or ticket.kecamatan_kode
-            if ticket.status == "needs_info" and located and ticket.category:
-                # The place was all it lacked. Someone may have reported the same thing there already.
-                same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
-                if same is not None:
-                    return _merge_into(session, ticket, same, item)
-                # Otherwise it opens (process_inbound then sends it to officers).
-                rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}",
-                                         inbound_id=item.inbound_id)
-                if (ticket.category_confidence or 0) < cfg.confidence_threshold:
-                    # Now that the place is known, the other question: is the category right?
-                    [again] = context.classifier().predict([ticket.text])  # this message is only the place
-                    alternatives = tuple(c for c in again.alternatives if c != ticket.category)
-                    rows[0]["text"] += render("category_question", ticket.language)
-                    rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id, ticket.category,
-                                                                alternatives, ticket.language)
-            return rows
+            return _completed(session, ticket, item, rows)
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [_reply(item, render("chit_chat", language))]
     return file_reports(session, [item])
+
+
+def _set_place(ticket: Ticket, place: Place | None) -> None:
+    """Give a ticket waiting for its place the place a citizen's answer names (when it names one)."""
+    if _located(place):
+        for column, value in _place_columns(place).items():
+            setattr(ticket, column, value)
+
+
+def _completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """After a citizen added to a ticket waiting for its place: if it now has one, it joins a ticket already
+    filed there or opens (process_inbound then sends it to officers), asking about an uncertain category."""
+    cfg = context.config()
+    located = ticket.geocode_source == "point" or ticket.kelurahan_kode or ticket.kecamatan_kode
+    if ticket.status != "needs_info" or not located or not ticket.category:
+        return rows
+    same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
+    if same is not None:
+        return _merge_into(session, ticket, same, item)
+    rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
+    if (ticket.category_confidence or 0) < cfg.confidence_threshold:
+        # Now that the place is known, the other question: is the category right?
+        [again] = context.classifier().predict([ticket.text])  # this message is only the place
+        alternatives = tuple(c for c in again.alternatives if c != ticket.category)
+        rows[0]["text"] += render("category_question", ticket.language)
+        rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id, ticket.category, alternatives, ticket.language)
+    return rows
 
 
 def _crop_message(session: Session, item: Item) -> list[dict[str, Any]] | None:

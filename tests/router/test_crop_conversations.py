@@ -337,3 +337,16 @@ async def test_an_uncertain_category_is_confirmed_by_the_citizen_and_rerouted(
     await deliver(fake_api, telegram_config, redis_conn, press({**OFFICER, "id": 66200001}, card, f"/ambil {t.public_id}"))
     await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"/kategori {t.public_id} flood"))
     assert ticket().category == "garbage" and "tidak bisa diubah" in body(sent_to(fake_api, CITIZEN)[-1])
+
+
+async def test_the_citizen_answers_where_by_replying_with_an_address(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="Banjir setinggi lutut, tolong pak"))
+    [ack] = sent_to(fake_api, CITIZEN)
+    assert ticket().status == "needs_info"
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, reply_to=ack["message"]["message_id"], text="jl. pahlawan revolusi, kel. pondok bambu"))
+    t = ticket()
+    assert t.status == "assigned" and t.kelurahan_kode == "31.75.07.1002" and t.geocode_source == "text:kelurahan"
+    assert len(sent_to(fake_api, OFFICER)) == 1
