@@ -350,3 +350,42 @@ async def test_the_citizen_answers_where_by_replying_with_an_address(
     t = ticket()
     assert t.status == "assigned" and t.kelurahan_kode == "31.75.07.1002" and t.geocode_source == "text:kelurahan"
     assert len(sent_to(fake_api, OFFICER)) == 1
+
+
+async def test_progress_reject_and_reassign_from_chat(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    with db.session() as s:
+        roster.add(s, {"name": "Andi (DLH)", "telegram_id": "66200001", "role": "petugas", "areas": ["31.75.07"],
+                       "agencies": ["dlh"]})
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    card_id = card["message"]["message_id"]
+    public_id = ticket().public_id
+
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card_id, text="proses: pompa mobile sedang dikirim"))
+    assert ticket().status == "in_progress"
+    assert "pompa mobile sedang dikirim" in body(sent_to(fake_api, CITIZEN)[-1])
+
+    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, reply_to=card_id, text="tolak"))
+    assert ticket().status == "in_progress" and "alasan" in body(sent_to(fake_api, OFFICER)[-1])
+
+    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, reply_to=card_id, text="alihkan pu"))
+    assert ticket().agency == "dsda" and "kode dinas" in body(sent_to(fake_api, OFFICER)[-1])
+
+    # It is rubbish after all: the SDA officer hands it to Dinas Lingkungan Hidup, whose crew gets the card.
+    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, text=f"/alihkan {public_id} dlh"))
+    t = ticket()
+    assert (t.agency, t.status, t.assigned_officer_id) == ("dlh", "assigned", None)
+    [dlh_card] = [m for m in fake_api.sent if str(m["chat_id"]) == "66200001"]
+    assert public_id in dlh_card["text"]
+
+    # The SDA officer no longer covers it.
+    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, reply_to=card_id, text="ambil"))
+    assert "tidak terdaftar" in body(sent_to(fake_api, OFFICER)[-1])
+
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message({**OFFICER, "id": 66200001}, reply_to=dlh_card["message"]["message_id"],
+                          text="tolak lokasi di luar wilayah, sudah dikonfirmasi warga"))
+    assert ticket().status == "rejected"
+    assert "di luar wilayah" in body(sent_to(fake_api, CITIZEN)[-1])
