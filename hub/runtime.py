@@ -7,6 +7,7 @@ import sys
 from redis import Redis
 
 from bots import registry
+from bots.telegram.parse import bot_id_of
 from hub.settings import Settings
 from router import context
 from router.context import RouterConfig
@@ -33,6 +34,7 @@ def router_config(settings: Settings) -> RouterConfig:
         ticket_prefix=settings.tickets.prefix,
         attach_window_minutes=settings.tickets.attach_window_minutes,
         dialogue_timeout_minutes=settings.tickets.dialogue_timeout_minutes,
+        telegram_bot=bot_id_of(settings.telegram.token) if settings.telegram.token else None,
         duplicates={c: r.model_dump() for c, r in settings.tickets.duplicates.items()},
         sla={c: r.model_dump() for c, r in settings.tickets.sla.items()},
         categories_file=str(settings.nlp.categories_file) if settings.nlp.categories_file else None,

@@ -40,6 +40,7 @@ class RouterConfig:
     ticket_prefix: str = "JKT"
     attach_window_minutes: int = 30
     dialogue_timeout_minutes: int = 60
+    telegram_bot: str | None = None  # the Telegram bot's id (from its token): officers' cards come from it
     duplicates: dict[str, dict[str, float]] = field(default_factory=_default_duplicates)  # tickets.duplicates
     sla: dict[str, dict[str, float]] = field(default_factory=_default_sla)  # tickets.sla
     categories_file: str | None = None

@@ -150,12 +150,20 @@ def dispatch(session: Session, ticket: Ticket, language: str = "id",
     chats = [o.telegram_id for o in targets] or [c for c in [routing.unit_chat(ticket)] if c]
     if not chats:
         return []  # the caller records and logs it
-    bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
+    bot = officer_bot(ticket)
     rows = [card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
     rows += lifecycle.change(session, ticket, "assigned", "router")
     log.info("crop: ticket %s sent to %s", ticket.public_id,
              ", ".join(o.name for o in targets) or f"unit chat {chats[0]}")
     return rows
+
+
+def officer_bot(ticket: Ticket) -> str | None:
+    """The Telegram bot whose chats officers work in: the configured bot, else the one the ticket came by.
+    A card must come from the bot officers reply to, or their replies would not find it."""
+    if context.config().telegram_bot:
+        return context.config().telegram_bot
+    return ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
 
 
 def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
@@ -271,6 +279,6 @@ def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[s
     officer = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
     if officer is None or not officer.active:
         return dispatch(session, ticket)
-    bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
+    bot = officer_bot(ticket)
     prefix = render("card_reopened", "id") + (why or "-") + "\n\n"
     return [card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix)]

@@ -126,7 +126,7 @@ def escalate(session: Session, ticket: Ticket, level: int, now: datetime) -> lis
     targets = routing.escalation_targets(officers, ticket, level - 1)
     what = render("sla_response" if level == 1 else "sla_resolution", "id")
     hours = elapsed(ticket, now) / 3600
-    bot = ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
+    bot = crop.officer_bot(ticket)
     rows = []
     for officer in reminded:
         prefix = render("sla_reminder", "id", what=what, hours=f"{hours:.1f}")
