@@ -1,8 +1,10 @@
 """config.yaml → typed, validated settings; secrets come from environment variables."""
 from __future__ import annotations
 
+import csv
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,6 +179,7 @@ class NlpSettings(_Section):
 
 
 ROLES = ("petugas", "lurah", "camat", "agency_staff", "agency_head", "supervisor")
+AREAS_CSV = Path(__file__).resolve().parents[1] / "nlp" / "data" / "jakarta" / "jakarta_wilayah_2025.csv"
 _AREA = r"^31(\.\d{2}){1,2}(\.\d{4})?$"  # a kota, kecamatan or kelurahan code: 31.75, 31.75.03, 31.75.03.1001
 
 
@@ -211,7 +214,16 @@ class OfficerSettings(_Section):
 def _area_code(code: str) -> str:
     if not re.match(_AREA, code):
         raise ValueError(f"{code!r} is not a DKI Jakarta area code (31.75, 31.75.03 or 31.75.03.1001)")
+    if code not in _known_area_codes():
+        # A well-formed code that names no area would silently route nothing to that officer or unit.
+        raise ValueError(f"{code!r} names no area in nlp/data/jakarta/jakarta_wilayah_2025.csv")
     return code
+
+
+@lru_cache(maxsize=1)
+def _known_area_codes() -> frozenset[str]:
+    with open(AREAS_CSV, encoding="utf-8") as f:
+        return frozenset(row["kode"] for row in csv.DictReader(f))
 
 
 DEFAULT_AGENCIES = {

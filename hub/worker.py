@@ -21,7 +21,8 @@ def work(conn: Redis, burst: bool = False) -> bool:
     queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
     worker = SimpleWorker(queues, connection=conn, name=f"crophub-{os.uname().nodename}-{os.getpid()}")
     # Outbox first: a reply waiting to go out is further along than a message waiting to be read;
-    # then new messages (citizens wait for their acknowledgement), then cards to officers.
+    # then new messages (citizens wait for their acknowledgement), then the crop queue (the sweep's
+    # dispatch jobs, SLA checks).
     return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 INTAKE_QUEUE = "crophub-intake"
 OUTBOX_QUEUE = "crophub-outbox"
-CROP_QUEUE = "crophub-crop"  # tickets sent to officers (cards), SLA checks
+CROP_QUEUE = "crophub-crop"  # tickets the sweep offers to officers again, SLA checks
 # Jobs are enqueued by dotted name, so producers never import their consumers.
 PROCESS_JOB = "router.pipeline.process_inbound"
 SEND_JOB = "router.replies.send_outbox"

@@ -42,6 +42,8 @@ CITIZEN_WORDS = {
 OFFICER_COMMANDS = {"/ambil", "/take", "/proses", "/progress", "/selesai", "/done", "/tolak", "/reject",
                     "/alihkan", "/reassign"}
 CITIZEN_COMMANDS = {"/beres": "fixed", "/belum": "not_fixed"}
+# Longer messages that start with "sudah" ("sudah 3 hari banjir ...") are reports, not answers.
+BARE_ANSWER_WORDS = 4
 _TICKET_ID = re.compile(r"\b[A-Z]{2,8}-\d{4}-\d{6,}\b", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 
@@ -63,6 +65,12 @@ def officer_action(msg: Message) -> Action | None:
 def citizen_answer(msg: Message) -> Action | None:
     """A reporter's "fixed" / "not fixed", if the message is one."""
     return _action(msg, CITIZEN_WORDS, CITIZEN_COMMANDS)
+
+
+def is_bare_answer(msg: Message) -> bool:
+    """A short "sudah" / "belum" typed on its own (not as a reply): it may answer "is it fixed?"."""
+    return not msg.reply_to and not msg.command and len(msg.text.split()) <= BARE_ANSWER_WORDS \
+        and citizen_answer(msg) is not None
 
 
 def _action(msg: Message, words: dict[str, str], commands: dict[str, str]) -> Action | None:
@@ -114,8 +122,8 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[st
         return [], 0
     # Who covers each ticket is decided on plain rows first: most tickets of a busy batch go nowhere
     # when few officers are registered, and loading them as ORM objects would cost more than filing them.
-    columns = (Ticket.id, Ticket.public_id, Ticket.agency, Ticket.kelurahan_kode, Ticket.kecamatan_kode,
-               Ticket.kab_kota_kode)
+    columns = (Ticket.id, Ticket.public_id, Ticket.category, Ticket.agency, Ticket.kelurahan_kode,
+               Ticket.kecamatan_kode, Ticket.kab_kota_kode)
     candidates = session.execute(select(*columns).where(
         Ticket.id.in_(ticket_ids), Ticket.status == "open", Ticket.category.is_not(None)).order_by(Ticket.id)).all()
     if not candidates:
@@ -198,10 +206,15 @@ def _reporter_count(ticket: Ticket) -> int:
 def handle_officer(session: Session, msg: Message, inbound_id: int, action: Action, replied: Outbox | None,
                    language: str) -> list[dict[str, Any]]:
     """Carry out an officer's action on a ticket, if they may; → replies to them and updates to reporters."""
-    answer = lambda text: replies.reply(msg.address, text, f"reply:{inbound_id}", ticket.id if ticket else None,  # noqa: E731
-                                        inbound_id)
-    ticket = ops.ticket_by_public_id(session, action.public_id) if action.public_id else (
-        session.get(Ticket, replied.ticket_id) if replied is not None and replied.ticket_id else None)
+    ticket = _ticket_of(session, action, replied)
+
+    def answer(text: str, about_ticket: bool = True) -> dict[str, Any]:
+        # An answer to an officer works like the card: replying to it acts on the same ticket. Refusals
+        # carry no ticket, so a reply to one cannot reach it.
+        on_ticket = ticket.id if ticket is not None and about_ticket else None
+        return replies.reply(msg.address, text, f"reply:{inbound_id}", on_ticket, inbound_id,
+                             extras={"card": True} if on_ticket else None)
+
     if ticket is None:
         return [answer(render("officer_unknown_ticket", language))]
     officer = roster.by_telegram_id(session, msg.sender.id) if msg.channel == "telegram" else None
@@ -210,7 +223,11 @@ def handle_officer(session: Session, msg: Message, inbound_id: int, action: Acti
                     officer.name if officer else "not an officer", ticket.public_id, action.verb)
         ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": f"{msg.channel}:{msg.sender.id}",
                                   "inbound_id": inbound_id, "data": {"action": action.verb}}])
-        return [answer(render("officer_not_allowed", language, ticket=ticket.public_id))]
+        return [answer(render("officer_not_allowed", language, ticket=ticket.public_id), about_ticket=False)]
+    holder = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
+    if holder is not None and holder.active and holder.id != officer.id and officer.role != "supervisor" \
+            and action.verb != "reassign":
+        return [answer(render("officer_taken", language, ticket=ticket.public_id))]
     try:
         rows = _act(session, ticket, officer, action, msg, inbound_id, language)
     except TransitionError:
@@ -220,6 +237,17 @@ def handle_officer(session: Session, msg: Message, inbound_id: int, action: Acti
         return [answer(rows[0])]
     return [answer(render("officer_done", language, ticket=ticket.public_id,
                           status=status_label(ticket.status, language)))] + rows
+
+
+def _ticket_of(session: Session, action: Action, replied: Outbox | None) -> Ticket | None:
+    """The ticket an action names, or that the replied-to message is about; locked for this transaction, so
+    two workers handling two officers' messages about it change it one after the other."""
+    if action.public_id:
+        found = ops.ticket_by_public_id(session, action.public_id)
+        ticket_id = found.id if found else None
+    else:
+        ticket_id = replied.ticket_id if replied is not None else None
+    return session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True) if ticket_id else None
 
 
 def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, msg: Message, inbound_id: int,
@@ -257,8 +285,12 @@ def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citiz
                           replied: Outbox | None, language: str) -> list[dict[str, Any]] | None:
     """A reporter says a resolved ticket is fixed (it closes) or not (it reopens and goes back to the
     officers); None when the message is not such an answer, so it is handled as anything else."""
-    ticket = ops.ticket_by_public_id(session, action.public_id) if action.public_id else (
-        session.get(Ticket, replied.ticket_id) if replied is not None and replied.ticket_id else None)
+    ticket = _ticket_of(session, action, replied)
+    if ticket is None and is_bare_answer(msg):
+        # Typed on its own: it answers the citizen's one ticket waiting for this answer, if there is one.
+        waiting = ops.resolved_tickets_of_reporter(session, citizen_id)
+        if len(waiting) == 1:
+            ticket = session.get(Ticket, waiting[0], with_for_update=True, populate_existing=True)
     if ticket is None or ticket.status != "resolved":
         return None
     if citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
@@ -275,10 +307,12 @@ def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citiz
 
 
 def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[str, Any]]:
-    """A reopened ticket's card goes again to the officer who resolved it, else to whoever dispatch picks."""
+    """A reopened ticket's card goes again to the officer who resolved it; with them gone, it is open again,
+    and sent out like a new ticket (by the pipeline, in this transaction; or by the sweep)."""
     officer = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
     if officer is None or not officer.active:
-        return dispatch(session, ticket)
+        ticket.assigned_officer_id = None
+        return lifecycle.change(session, ticket, "open", "router", note=why or None)
     bot = officer_bot(ticket)
     prefix = render("card_reopened", "id") + (why or "-") + "\n\n"
     return [card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix)]

@@ -28,7 +28,7 @@ def confirm_extras(ticket_public_id: str, category: str, alternatives: tuple[str
     tax = taxonomy(context.config().categories_file)
     rows = [[{"label": ("✅ " if i == 0 else "") + tax.label(name, language),
               "value": f"{CHOOSE} {ticket_public_id} {name}"}] for i, name in enumerate((category, *alternatives))]
-    return {"buttons": rows, "language": language}
+    return {"buttons": rows, "language": language, "menu": True}  # menu: a bare number may answer it
 
 
 def is_number(text: str) -> bool:
@@ -54,29 +54,36 @@ def resolve_number(session: Session, msg: Message) -> Message:
 
 
 def _menu_for(session: Session, msg: Message) -> Outbox | None:
-    """The menu a number answers: the message it replies to, else this chat's latest menu still open."""
+    """The menu a number answers: the message it replies to, else a menu among the chat's last five
+    messages from us, sent within the dialogue timeout (an officer's card is not a menu)."""
     if msg.reply_to:
         row = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to)
-        return row if row is not None and (row.extras or {}).get("buttons") else None
+        return row if row is not None and (row.extras or {}).get("menu") else None
     since = utcnow() - timedelta(minutes=context.config().dialogue_timeout_minutes)
     rows = session.scalars(select(Outbox).where(Outbox.chat_key == msg.address.chat_key, Outbox.created_at >= since)
                            .order_by(Outbox.id.desc()).limit(5))
-    return next((r for r in rows if (r.extras or {}).get("buttons")), None)
+    return next((r for r in rows if (r.extras or {}).get("menu")), None)
 
 
 def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id: int,
                     language: str) -> list[dict[str, Any]]:
     """`/kategori <ticket> <category>` from a reporter: confirm or correct the category while no officer has
     taken the ticket; a ticket already sent to another agency goes to the right one."""
-    answer = lambda key, **v: [replies.reply(msg.address, render(key, language, **v), f"reply:{inbound_id}",  # noqa: E731
-                                             ticket.id if ticket else None, inbound_id)]
     parts = msg.text.split()
     ticket = ops.ticket_by_public_id(session, parts[1]) if len(parts) >= 3 else None
     tax = taxonomy(context.config().categories_file)
     chosen = parts[2].lower() if len(parts) >= 3 else ""
     if ticket is None or chosen not in tax.categories or chosen == "not_report" or \
             citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
-        return answer("category_choice_unknown")
+        # No ticket on this answer: a reply to it must not reach a ticket that is not the sender's.
+        return [replies.reply(msg.address, render("category_choice_unknown", language), f"reply:{inbound_id}",
+                              None, inbound_id)]
+    session.refresh(ticket, with_for_update=True)
+
+    def answer(key: str, **values: Any) -> list[dict[str, Any]]:
+        return [replies.reply(msg.address, render(key, language, **values), f"reply:{inbound_id}", ticket.id,
+                              inbound_id)]
+
     if ticket.assigned_officer_id is not None or ticket.status not in ("needs_info", "open", "assigned"):
         return answer("category_too_late", ticket=ticket.public_id)
     before = ticket.category

@@ -20,22 +20,20 @@ from store.models import Ticket, TicketReporter, utcnow
 STATUSES = ("received", "needs_info", "open", "assigned", "in_progress", "resolved", "closed", "reopened",
             "rejected", "duplicate")
 # status → the statuses it may change to (assigned → assigned is an officer taking a ticket sent to
-# several; back to open is a reassignment to another agency, which sends it out again).
+# several: router/crop.py lets only the first do so; back to open is a reassignment to another agency,
+# which sends it out again).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "received": frozenset({"needs_info", "open", "rejected", "duplicate"}),
     "needs_info": frozenset({"open", "rejected", "duplicate"}),
     "open": frozenset({"needs_info", "assigned", "in_progress", "resolved", "rejected", "duplicate"}),
     "assigned": frozenset({"assigned", "open", "in_progress", "resolved", "rejected"}),
-    "in_progress": frozenset({"open", "assigned", "in_progress", "resolved", "rejected"}),
+    "in_progress": frozenset({"open", "in_progress", "resolved", "rejected"}),
     "resolved": frozenset({"closed", "reopened"}),
     "reopened": frozenset({"open", "assigned", "in_progress", "resolved", "rejected"}),
     "closed": frozenset({"reopened"}),
     "rejected": frozenset({"reopened"}),
     "duplicate": frozenset(),
 }
-ACTIVE = frozenset({"received", "needs_info", "open", "assigned", "in_progress", "reopened"})
-# The officer's side of the ticket is waiting on the citizen: the SLA clock does not run.
-WAITING_FOR_CITIZEN = frozenset({"needs_info", "resolved"})
 
 
 class TransitionError(ValueError):

@@ -105,7 +105,7 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
 def _is_plain_report(item: Item, tax: Taxonomy) -> bool:
     msg = item.msg
     return (not msg.command and not msg.reply_to and bool(msg.text.strip()) and not dialogue.is_number(msg.text)
-            and not _small_talk(item, tax))
+            and not crop.is_bare_answer(msg) and not _small_talk(item, tax))
 
 
 def _small_talk(item: Item, tax: Taxonomy) -> bool:
@@ -124,7 +124,7 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     cfg = context.config()
     if msg.command == dialogue.CHOOSE:
         return dialogue.choose_category(session, msg, item.inbound_id, item.citizen_id, language)
-    if msg.command or msg.reply_to:
+    if msg.command or msg.reply_to or crop.is_bare_answer(msg):
         answered = _crop_message(session, item)
         if answered is not None:
             return answered
@@ -132,7 +132,8 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
         return [_reply(item, commands.answer(session, msg, item.citizen_id, language))]
     if msg.reply_to:
         ticket = ops.ticket_for_reply(session, msg.address.chat_key, msg.reply_to)
-        if ticket is not None:
+        # Only a reporter adds to a ticket (in a group chat, anyone can reply to anything).
+        if ticket is not None and item.citizen_id in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
             if ticket.status == "needs_info" and msg.text.strip():
                 # The answer to "where?": the address or kelurahan it names becomes the ticket's place.
                 _set_place(ticket, text_place(msg.text))

@@ -46,6 +46,11 @@ def agency_name(code: str | None) -> str | None:
     return agency["name"] if agency else None
 
 
+def agency_of(ticket: Placed) -> str | None:
+    """The ticket's agency; for a ticket filed before routing existed, the one its category maps to now."""
+    return ticket.agency or agency_for(getattr(ticket, "category", None))
+
+
 def _codes(ticket: Placed) -> list[str]:
     return [c for c in (ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode) if c]
 
@@ -64,7 +69,7 @@ def may_act(officer: Scoped, ticket: Placed) -> bool:
     if not officer.areas and not officer.agencies:
         return False
     area_ok = not officer.areas or in_area(officer.areas, ticket)
-    agency_ok = not officer.agencies or ticket.agency in officer.agencies
+    agency_ok = not officer.agencies or agency_of(ticket) in officer.agencies
     return area_ok and agency_ok
 
 
@@ -96,5 +101,5 @@ def unit_chat(ticket: Placed) -> str | None:
         unit = units.get(code)
         if unit and unit.get("telegram_chat_id"):
             return str(unit["telegram_chat_id"])
-    agency = _routing()["agencies"].get(ticket.agency or "")
+    agency = _routing()["agencies"].get(agency_of(ticket) or "")
     return str(agency["telegram_chat_id"]) if agency and agency.get("telegram_chat_id") else None

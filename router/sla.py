@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from rq import Queue
+from rq import Queue, get_current_job
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -79,12 +79,18 @@ def schedule(ticket_ids: list[int]) -> int:
     with db.session() as session:
         tickets = session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.status.in_(RUNNING),
                                                        Ticket.sla_started_at.is_not(None))).all()
-        due = [(t.id, at) for t in tickets if (at := _due_at(t, _now())) is not None]
+        due = [(t.id, step, at) for t in tickets if (step := next_step(t)) is not None
+               and (at := _due_at(t, _now())) is not None]
     queue = Queue(CROP_QUEUE, connection=context.redis())
-    for ticket_id, at in due:
+    running = get_current_job()
+    for ticket_id, (level, _), at in due:
+        # One check per ticket, step and moment: scheduling the same again replaces it. A check must not
+        # reuse its own id, or RQ deletes the new schedule with the finished job.
+        job_id = f"crophub-sla-{ticket_id}-{level}-{int(at.timestamp())}"
+        if running is not None and running.id == job_id:
+            job_id += "-again"
         try:
-            # One scheduled check per ticket: scheduling again moves it rather than adding another.
-            queue.enqueue_at(at, SLA_JOB, ticket_id, job_id=f"crophub-sla-{ticket_id}", result_ttl=0,
+            queue.enqueue_at(at, SLA_JOB, ticket_id, job_id=job_id, result_ttl=0,
                              job_timeout=context.config().job_timeout)
         except Exception as exc:  # a lost check is found again by the next change to the ticket
             log.error("sla: could not schedule the check of ticket %d: %s", ticket_id, exc)

@@ -91,9 +91,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "update_in_progress": {"id": "Tiket {ticket}: sedang ditangani petugas.{note}",
                            "en": "Ticket {ticket}: an officer is working on it.{note}"},
     "update_resolved": {"id": "Tiket {ticket}: petugas menyatakan masalah sudah ditangani.{note}\n"
-                               "Apakah sudah beres? Balas \"sudah\" atau \"belum\".",
+                               "Apakah sudah beres? Tekan tombol, atau balas \"sudah\" atau \"belum\".",
                         "en": "Ticket {ticket}: the officer reports the problem is fixed.{note}\n"
-                              "Is it fixed? Reply \"yes\" or \"no\"."},
+                              "Is it fixed? Press a button, or reply \"yes\" or \"no\"."},
     "update_closed": {"id": "Tiket {ticket} ditutup. Terima kasih atas laporan Anda!",
                       "en": "Ticket {ticket} is closed. Thank you for your report!"},
     "update_reopened": {"id": "Tiket {ticket} dibuka kembali dan dikirim lagi ke petugas.{note}",
@@ -131,9 +131,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "btn_not_fixed": {"id": "Belum ❌", "en": "Not yet ❌"},
     "officer_done": {"id": "Tiket {ticket}: {status}. Pelapor sudah diberi tahu.",
                      "en": "Ticket {ticket}: {status}. The reporters have been told."},
-    "officer_need_photo": {"id": "Untuk menyelesaikan {ticket}, kirim foto hasil pekerjaan sebagai balasan kartu "
+    "officer_need_photo": {"id": "Untuk menyelesaikan {ticket}, kirim foto hasil pekerjaan sebagai balasan pesan "
                                  "ini dengan teks \"selesai\".",
-                           "en": "To close {ticket}, reply to its card with a photo of the result and the word \"done\"."},
+                           "en": "To close {ticket}, reply to this message with a photo of the result and the word \"done\"."},
     "officer_need_reason": {"id": "Tuliskan alasan penolakan, contoh: \"tolak bukan wilayah DKI\".",
                             "en": "Give the reason, e.g. \"reject outside Jakarta\"."},
     "officer_need_agency": {"id": "Tuliskan kode dinas tujuan: {agencies}.",
@@ -142,6 +142,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
                                   "Hubungi admin bila ini keliru.",
                             "en": "Sorry, you are not registered as an officer for ticket {ticket}. "
                                   "Contact the admin if this is a mistake."},
+    "officer_taken": {"id": "Tiket {ticket} sudah diambil petugas lain.", "en": "Another officer has taken ticket {ticket}."},
     "officer_cannot": {"id": "Tiket {ticket} berstatus \"{status}\"; tindakan itu tidak bisa dilakukan sekarang.",
                        "en": "Ticket {ticket} is \"{status}\"; that action is not possible now."},
     "officer_unknown_ticket": {"id": "Tiket tidak ditemukan. Balas kartu laporan, atau tulis nomornya, contoh: "

@@ -181,6 +181,7 @@ class Outbox(Base):
     text: Mapped[str] = mapped_column(Text)
     # What a channel shows beside the text, as plain data: {"photo": file id, "buttons": [[{"label",
     # "value"}]], "ask_location": label}; a channel without buttons gets a numbered menu in the text.
+    # Marks for the router: "card" (replies to it act on its ticket), "menu" (a bare number answers it).
     extras: Mapped[dict[str, Any] | None]
     # pending → sent | failed
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -147,6 +147,14 @@ def add_events(session: Session, events: list[dict[str, Any]]) -> None:
         session.execute(insert(TicketEvent), [{"created_at": now, "data": None, "inbound_id": None, **e} for e in events])
 
 
+def resolved_tickets_of_reporter(session: Session, citizen_id: int, limit: int = 5) -> list[int]:
+    """Ids of resolved tickets (waiting for "is it fixed?") the citizen is a reporter of, newest first."""
+    stmt = (select(Ticket.id).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
+            .where(TicketReporter.citizen_id == citizen_id, Ticket.status == "resolved")
+            .order_by(Ticket.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def ticket_by_public_id(session: Session, public_id: str) -> Ticket | None:
     """A ticket by its public id, case-insensitively."""
     return session.scalars(select(Ticket).where(Ticket.public_id == public_id.strip().upper())).first()

@@ -40,6 +40,7 @@ def test_add_list_remove(config: Path, capsys: pytest.CaptureFixture[str]) -> No
     (["--telegram-id", "12", "--agency", "nope"], "unknown agency nope"),
     (["--telegram-id", "@budi", "--area", "31.75"], "telegram_id"),
     (["--telegram-id", "12", "--area", "32.01"], "not a DKI Jakarta area code"),
+    (["--telegram-id", "12", "--area", "31.75.03.9999"], "names no area"),
     (["--telegram-id", "12", "--role", "boss", "--area", "31.75"], "role"),
     (["--telegram-id", "12"], "give --area and/or --agency"),
 ])

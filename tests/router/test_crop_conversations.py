@@ -219,6 +219,7 @@ async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_c
 ) -> None:
     from datetime import timedelta
 
+    from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
     from router import lifecycle, sla
@@ -237,25 +238,32 @@ async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_c
     def at(hours: float) -> None:
         clock["now"] = start + timedelta(hours=hours)
 
-    def scheduled_for(ticket_id: int) -> float:
-        registry = ScheduledJobRegistry(queue=Queue(CROP_QUEUE, connection=redis_conn))
-        when = registry.get_scheduled_time(f"crophub-sla-{ticket_id}")
-        return (when - start).total_seconds() / 3600
+    crop_queue = Queue(CROP_QUEUE, connection=redis_conn)
+    registry = ScheduledJobRegistry(queue=crop_queue)
 
-    def run_check(ticket_id: int) -> None:  # what RQ's scheduler starts when the check falls due
-        sla.check_ticket(ticket_id)
-        SimpleWorker([Queue(OUTBOX_QUEUE, connection=redis_conn)], connection=redis_conn).work(
+    def scheduled_for(ticket_id: int) -> list[float]:
+        """Hours after the start at which the ticket's SLA checks are scheduled."""
+        return sorted((registry.get_scheduled_time(j) - start).total_seconds() / 3600
+                      for j in registry.get_job_ids() if j.startswith(f"crophub-sla-{ticket_id}-"))
+
+    def run_due(ticket_id: int) -> None:
+        """What RQ's scheduler and a worker do at the clock's time: run the checks that are due."""
+        for job_id in registry.get_job_ids():
+            if job_id.startswith(f"crophub-sla-{ticket_id}-") and registry.get_scheduled_time(job_id) <= clock["now"]:
+                registry.remove(job_id)
+                crop_queue.enqueue_job(Job.fetch(job_id, connection=redis_conn))
+        SimpleWorker([crop_queue, Queue(OUTBOX_QUEUE, connection=redis_conn)], connection=redis_conn).work(
             burst=True, logging_level="WARNING")
 
     card = await report_and_share_location(fake_api, telegram_config, redis_conn)
     t = ticket()
-    assert scheduled_for(t.id) == pytest.approx(2, abs=0.01)  # flood: a response within 2 h
+    assert scheduled_for(t.id) == pytest.approx([2], abs=0.01)  # flood: a response within 2 h
 
     at(2.1)
-    run_check(t.id)
+    run_due(t.id)
     assert "Pengingat" in body(sent_to(fake_api, OFFICER)[-1])
     assert "Eskalasi ke Anda (lurah)" in body(sent_to(fake_api, LURAH)[-1]) and sent_to(fake_api, CAMAT) == []
-    assert scheduled_for(t.id) == pytest.approx(24, abs=0.01)  # next: resolution within 24 h
+    assert scheduled_for(t.id) == pytest.approx([24], abs=0.01)  # next, scheduled by the check: resolution in 24 h
 
     at(3)  # the officer closes it; the ticket now waits for the citizen, and the clock stops
     photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
@@ -266,12 +274,12 @@ async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_c
     await deliver(fake_api, telegram_config, redis_conn,
                   message(CITIZEN, reply_to=update["message"]["message_id"], text="belum"))
     assert ticket().status == "reopened"
-    assert scheduled_for(t.id) == pytest.approx(40 + 21, abs=0.01)
+    assert scheduled_for(t.id) == pytest.approx([24, 40 + 21], abs=0.01)  # the 24 h check is stale now
     at(41)
-    run_check(t.id)  # early (e.g. a check left from before): nothing is due, nobody is bothered
-    assert sent_to(fake_api, CAMAT) == []
+    run_due(t.id)  # the stale check runs: nothing is due, nobody is bothered, the 61 h check stays
+    assert sent_to(fake_api, CAMAT) == [] and scheduled_for(t.id) == pytest.approx([61], abs=0.01)
     at(61.1)
-    run_check(t.id)
+    run_due(t.id)
     assert "Eskalasi ke Anda (camat)" in body(sent_to(fake_api, CAMAT)[-1])
     with db.session() as s:
         breaches = [e.data["level"] for e in s.scalars(select(TicketEvent).where(TicketEvent.kind == "sla_breach"))]
@@ -389,3 +397,71 @@ async def test_progress_reject_and_reassign_from_chat(
                           text="tolak lokasi di luar wilayah, sudah dikonfirmasi warga"))
     assert ticket().status == "rejected"
     assert "di luar wilayah" in body(sent_to(fake_api, CITIZEN)[-1])
+
+
+async def test_a_reply_to_a_refusal_reaches_no_ticket(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await report_and_share_location(fake_api, telegram_config, redis_conn)
+    first = ticket()
+    await deliver(fake_api, telegram_config, redis_conn, message(STRANGER, text=f"/ambil {first.public_id}"))
+    refusal = sent_to(fake_api, STRANGER)[-1]
+    assert "tidak terdaftar" in body(refusal)
+    photo = [{"file_id": "fake-proof", "file_unique_id": "x", "width": 10, "height": 10}]
+    for content in ({"photo": photo, "caption": "selesai"}, {"photo": photo, "caption": "ini buktinya"},
+                    {"location": {"latitude": -6.17, "longitude": 106.82}}):
+        await deliver(fake_api, telegram_config, redis_conn,
+                      message(STRANGER, reply_to=refusal["message"]["message_id"], **content))
+    with db.session() as s:  # whatever else the stranger's messages become, the first ticket is untouched
+        t = s.get(Ticket, first.id)
+        assert (t.status, t.resolution_photo_file_id, t.assigned_officer_id, t.lat) == ("assigned", None, None,
+                                                                                        first.lat)
+        kinds = s.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == first.id)).all()
+        assert "citizen_comment" not in kinds and kinds.count("refused") == 1
+
+
+async def test_the_officer_sends_the_photo_as_a_reply_to_the_request_for_one(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], text="selesai"))
+    asked = sent_to(fake_api, OFFICER)[-1]
+    assert "kirim foto" in body(asked) and ticket().status == "assigned"
+    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=asked["message"]["message_id"], photo=photo, caption="selesai"))
+    assert ticket().status == "resolved" and ticket().resolution_photo_file_id == "after"
+
+
+async def test_a_ticket_taken_by_one_officer_cannot_be_taken_by_another(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    colleague = {**OFFICER, "id": 88120002, "first_name": "Dewi"}
+    with db.session() as s:
+        roster.add(s, {"name": "Dewi (PPSU)", "telegram_id": str(colleague["id"]), "role": "petugas",
+                       "areas": ["31.75.07"], "agencies": ["dsda"]})
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    [other_card] = sent_to(fake_api, colleague)  # both crews got the card
+    await deliver(fake_api, telegram_config, redis_conn, press(OFFICER, card, f"/ambil {ticket().public_id}"))
+    taken_by = ticket().assigned_officer_id
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(colleague, reply_to=other_card["message"]["message_id"], text="ambil"))
+    assert ticket().assigned_officer_id == taken_by
+    assert "sudah diambil petugas lain" in body(sent_to(fake_api, colleague)[-1])
+
+
+async def test_a_bare_belum_answers_the_citizens_resolved_ticket(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    card = await report_and_share_location(fake_api, telegram_config, redis_conn)
+    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="belum pak"))
+    assert ticket().status == "reopened"
+    # A longer message starting with "sudah" is a new report, not an answer.
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, text="sudah tiga hari sampah menumpuk di pasar, bau sekali"))
+    with db.session() as s:
+        assert len(s.scalars(select(Ticket)).all()) == 2
