@@ -7,7 +7,8 @@ from typing import Any, Protocol
 from ingest.message import Address
 
 # Dotted names, so importing the registry does not import every channel's client library.
-SENDERS = {"telegram": "bots.telegram.send:TelegramSender"}
+SENDERS = {"telegram": "bots.telegram.send:TelegramSender", "twitter": "bots.twitter.send:TwitterSender",
+           "email": "bots.email.send:EmailSender"}
 
 _configs: dict[str, dict[str, Any]] = {}
 _senders: dict[str, "Sender"] = {}

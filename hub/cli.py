@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from hub import runtime
 from hub.settings import ConfigError, Settings, load
@@ -123,20 +123,19 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the channel listeners (Telegram long polling)."""
+    """Run the channel listeners: Telegram long polling, Twitter mentions, the email inbox."""
     from redis import Redis
     from rq import Queue
 
-    from bots.telegram.poll import Poller
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
 
     url = _redis_url_or_exit(settings)
     intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)),
                     settings.workers.job_timeout)
-    off = runtime.telegram_status(settings)
-    if off or settings.telegram.mode != "polling":
-        log.info(off or "telegram: webhook mode: updates arrive through `crophub web`")
+    listeners = _listeners(settings, intake)
+    if not listeners:
+        log.info("listen: no channel to listen on")
         return 0
 
     async def main() -> None:
@@ -144,14 +143,42 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        poller = Poller(settings.telegram.model_dump(), settings.telegram.token or "", intake)
-        task = asyncio.create_task(poller.run(stop))
+        tasks = [asyncio.create_task(listener.run(stop)) for listener in listeners]
         await stop.wait()
-        task.cancel()  # a long poll in flight is dropped; its updates were not confirmed, so none is lost
-        await asyncio.gather(task, return_exceptions=True)
+        # Whatever is in flight is dropped: nothing is confirmed to a channel before it is stored.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
     return 0
+
+
+def _listeners(settings: Settings, intake: Any) -> list[Any]:
+    """The listeners of every channel that is on (each says so in the log when it is off)."""
+    listeners: list[Any] = []
+    off = runtime.telegram_status(settings)
+    if off or settings.telegram.mode != "polling":
+        log.info(off or "telegram: webhook mode: updates arrive through `crophub web`")
+    else:
+        from bots.telegram.poll import Poller
+
+        listeners.append(Poller(settings.telegram.model_dump(), settings.telegram.token or "", intake))
+    off = runtime.twitter_status(settings)
+    if off:
+        log.info(off)
+    else:
+        from bots.twitter.poll import MentionPoller
+
+        listeners.append(MentionPoller(settings.twitter.sender_config(), intake))
+    off = runtime.email_status(settings)
+    if off:
+        log.info(off)
+    else:
+        from bots.email.inbox import InboxReader
+
+        listeners.append(InboxReader(settings.email.sender_config(), intake))
+    return listeners
 
 
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
@@ -214,10 +241,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         env = _child_env(url)
         children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), env)
                     for i in range(settings.workers.processes)]
-        off = runtime.telegram_status(settings)
-        if off:
-            log.info(off)
-        elif settings.telegram.mode == "polling":
+        telegram_off = runtime.telegram_status(settings)
+        if telegram_off:
+            log.info(telegram_off)
+        listening = [not telegram_off and settings.telegram.mode == "polling", not runtime.twitter_status(settings),
+                     not runtime.email_status(settings)]
+        if any(listening):
             children.append(Child("listen", _child_argv(args, "listen"), env))
         if settings.web.enabled:
             children.append(Child("web", _child_argv(args, "web"), env))
@@ -309,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run RQ workers for the intake and outbox queues")
     w.add_argument("--processes", type=int, help="worker processes (default: workers.processes)")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    sub.add_parser("listen", help="run channel listeners (Telegram long polling)")
+    sub.add_parser("listen", help="run channel listeners (Telegram long polling, Twitter mentions, email inbox)")
     sub.add_parser("web", help="serve the web app (health, Telegram webhook)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     t = sub.add_parser("train", help="train the category classifier from nlp/data/train (offline, seeded)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from redis import Redis
@@ -64,7 +65,8 @@ def setup(settings: Settings, redis_url: str) -> Redis:
     conn = Redis.from_url(redis_url, health_check_interval=30)
     db.configure(settings.database_url)
     context.configure(router_config(settings), conn)
-    registry.configure({"telegram": settings.telegram.sender_config()})
+    registry.configure({"telegram": settings.telegram.sender_config(), "twitter": settings.twitter.sender_config(),
+                        "email": settings.email.sender_config()})
     return conn
 
 
@@ -77,4 +79,30 @@ def telegram_status(settings: Settings) -> str | None:
     if tg.mode == "webhook" and not (tg.webhook.url and tg.webhook_secret):
         return (f"telegram: channel off: webhook mode needs telegram.webhook.url in the config and a secret "
                 f"in {tg.webhook.secret_env}")
+    return None
+
+
+def twitter_status(settings: Settings) -> str | None:
+    """None when the Twitter channel can run; otherwise the line that says it is off and how to turn it on."""
+    tw = settings.twitter
+    if not tw.account_id:
+        return "twitter: channel off: set twitter.account_id (the city account's numeric user id) to turn it on"
+    if not tw.secret("bearer_token_env"):
+        return f"twitter: channel off: no API token. To turn it on, export {tw.bearer_token_env}=<bearer token>"
+    missing = [getattr(tw, key) for key in ("consumer_key_env", "consumer_secret_env", "access_token_env",
+                                            "access_token_secret_env") if not tw.secret(key)]
+    if missing:
+        log.warning("twitter: mentions are read, but replies cannot be posted until %s are set", ", ".join(missing))
+    return None
+
+
+def email_status(settings: Settings) -> str | None:
+    """None when the email channel can run; otherwise the line that says it is off and how to turn it on."""
+    em = settings.email
+    if not em.address or not em.imap.host:
+        return "email: channel off: set email.address and email.imap.host (and smtp.host for replies) to turn it on"
+    if em.imap.username and not os.environ.get(em.imap.password_env):
+        return f"email: channel off: no IMAP password. To turn it on, export {em.imap.password_env}=<password>"
+    if not em.smtp.host:
+        log.warning("email: the inbox is read, but replies cannot be sent until email.smtp.host is set")
     return None

@@ -142,6 +142,76 @@ class TelegramSettings(_Section):
         }
 
 
+class TwitterSettings(_Section):
+    # The city's account: mentions of it are read, replies are posted as it. On when account_id is set
+    # and the bearer token's environment variable is.
+    account_id: str | None = Field(None, pattern=r"^\d{1,20}$")
+    account_username: str | None = Field(None, pattern=r"^@?\w{1,15}$")
+    api_base_url: str = Field("https://api.twitter.com", pattern=r"^https?://")
+    bearer_token_env: str = "CROPHUB_TWITTER_BEARER_TOKEN"
+    # OAuth 1.0a user context, needed to post replies as the account.
+    consumer_key_env: str = "CROPHUB_TWITTER_CONSUMER_KEY"
+    consumer_secret_env: str = "CROPHUB_TWITTER_CONSUMER_SECRET"
+    access_token_env: str = "CROPHUB_TWITTER_ACCESS_TOKEN"
+    access_token_secret_env: str = "CROPHUB_TWITTER_ACCESS_TOKEN_SECRET"
+    mode: Literal["polling", "stream"] = "polling"
+    poll_interval: float = Field(60.0, ge=1)
+    max_pages: int = Field(5, ge=1, le=100)
+    max_rate_limit_wait: float = Field(900.0, ge=1)
+    timeout: float = Field(30.0, gt=0)
+
+    @field_validator("account_username")
+    @classmethod
+    def _no_at(cls, value: str | None) -> str | None:
+        return value.lstrip("@") if value else value
+
+    def secret(self, env: str) -> str | None:
+        """A credential from the environment variable named by one of the *_env keys."""
+        return os.environ.get(getattr(self, env)) or None
+
+    def sender_config(self) -> dict[str, Any]:
+        """The plain dict a Twitter sender is built from, in any worker (names of env vars, not secrets)."""
+        return self.model_dump()
+
+
+class ImapSettings(_Section):
+    host: str | None = None
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str | None = None
+    password_env: str = "CROPHUB_EMAIL_PASSWORD"
+    mailbox: str = "INBOX"
+    idle: bool = True  # IMAP IDLE when the server offers it; polling otherwise
+    poll_interval: float = Field(60.0, ge=1)
+    idle_timeout: float = Field(29 * 60, ge=10, le=29 * 60)  # RFC 2177: re-issue IDLE within 29 minutes
+    timeout: float = Field(30.0, gt=0)
+
+
+class SmtpSettings(_Section):
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None  # default: imap.username
+    password_env: str = "CROPHUB_EMAIL_PASSWORD"
+    timeout: float = Field(30.0, gt=0)
+
+
+class EmailSettings(_Section):
+    # The complaint inbox: on when address and imap.host are set.
+    address: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    display_name: str = "Pengaduan Warga Jakarta"
+    imap: ImapSettings = ImapSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    max_attachment_bytes: int = Field(5_000_000, ge=1)
+    max_message_bytes: int = Field(25_000_000, ge=1)
+
+    def sender_config(self) -> dict[str, Any]:
+        """The plain dict an email sender is built from, in any worker (names of env vars, not secrets)."""
+        data = self.model_dump(mode="json")
+        data["smtp"]["username"] = self.smtp.username or self.imap.username
+        return data
+
+
 class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -277,6 +347,8 @@ class Settings(_Section):
     outbox: OutboxSettings = OutboxSettings()
     tickets: TicketSettings = TicketSettings()
     telegram: TelegramSettings = TelegramSettings()
+    twitter: TwitterSettings = TwitterSettings()
+    email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     nlp: NlpSettings = NlpSettings()
     routing: RoutingSettings = RoutingSettings()

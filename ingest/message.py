@@ -19,6 +19,10 @@ class Address(_Part):
     bot: str | None = None  # which of our accounts received it, when a channel runs several
     reply_to: str | None = None  # provider message id to thread the reply under
     callback_id: str | None = None  # a button press to acknowledge (Telegram callback query) when replying
+    # Email threading: the subject to answer under ("Re: ...") and the References header of the
+    # message answered (reply_to is its Message-ID).
+    subject: str | None = None
+    references: str | None = None
 
     @property
     def chat_key(self) -> str:

@@ -109,7 +109,7 @@ def test_run_with_a_token_chats_through_the_fake_bot_api(
     fake_api.push(fixture("telegram", "text_message"))
     hub.wait_for(lambda: len(fake_api.sent) == 1)
     assert "JKT-" in fake_api.sent[0]["text"] and fake_api.sent[0]["chat_id"] == 52710031
-    assert not hub.logged("channel off")
+    assert not hub.logged("telegram: channel off")
     assert hub.stop() == 0
 
 
