@@ -187,7 +187,12 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
                 {"label": render("btn_progress", language), "value": f"/proses {pid}"}],
                [{"label": render("btn_done", language), "value": f"/selesai {pid}"},
                 {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
-    photo = ticket.photo_file_id if ticket.channel == "telegram" else None  # file ids are per bot
+    photo = ticket.photo_file_id
+    # Telegram file ids are valid only for the bot that received them; a tweet's photo is a public URL,
+    # which Telegram fetches itself. An emailed photo stays in the stored email.
+    if photo and not photo.startswith(("https://", "http://")) and not (
+            ticket.channel == "telegram" and ticket.reply_address.get("bot") == to.bot):
+        photo = None
     extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}
     # One card per ticket, chat and moment (`key` tells apart cards sent in the same change).
     return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,

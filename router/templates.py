@@ -91,9 +91,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "update_in_progress": {"id": "Tiket {ticket}: sedang ditangani petugas.{note}",
                            "en": "Ticket {ticket}: an officer is working on it.{note}"},
     "update_resolved": {"id": "Tiket {ticket}: petugas menyatakan masalah sudah ditangani.{note}\n"
-                               "Apakah sudah beres? Tekan tombol, atau balas \"sudah\" atau \"belum\".",
+                               "Apakah sudah beres? Balas \"sudah\" atau \"belum\".",
                         "en": "Ticket {ticket}: the officer reports the problem is fixed.{note}\n"
-                              "Is it fixed? Press a button, or reply \"yes\" or \"no\"."},
+                              "Is it fixed? Reply \"yes\" or \"no\"."},
     "update_closed": {"id": "Tiket {ticket} ditutup. Terima kasih atas laporan Anda!",
                       "en": "Ticket {ticket} is closed. Thank you for your report!"},
     "update_reopened": {"id": "Tiket {ticket} dibuka kembali dan dikirim lagi ke petugas.{note}",
