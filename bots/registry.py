@@ -28,6 +28,14 @@ def configure(configs: dict[str, dict[str, Any]]) -> None:
     _senders.clear()
 
 
+def offers(channel: str, feature: str) -> bool:
+    """Whether the channel's sender shows `feature` (e.g. "buttons", "locations"), known without building it."""
+    if channel not in SENDERS:
+        return False
+    module, _, name = SENDERS[channel].partition(":")
+    return bool(getattr(getattr(importlib.import_module(module), name), feature, False))
+
+
 def get(channel: str) -> Sender:
     """The sender for `channel`, created on first use and kept for the process."""
     if channel not in _senders:

@@ -165,6 +165,12 @@ class TwitterSettings(_Section):
     def _no_at(cls, value: str | None) -> str | None:
         return value.lstrip("@") if value else value
 
+    @model_validator(mode="after")
+    def _stream_needs_username(self) -> "TwitterSettings":
+        if self.mode == "stream" and self.account_id and not self.account_username:
+            raise ValueError("twitter.account_username is required when twitter.mode is stream (its rule is @name)")
+        return self
+
     def secret(self, env: str) -> str | None:
         """A credential from the environment variable named by one of the *_env keys."""
         return os.environ.get(getattr(self, env)) or None
@@ -185,6 +191,8 @@ class ImapSettings(_Section):
     poll_interval: float = Field(60.0, ge=1)
     idle_timeout: float = Field(29 * 60, ge=10, le=29 * 60)  # RFC 2177: re-issue IDLE within 29 minutes
     timeout: float = Field(30.0, gt=0)
+    batch_size: int = Field(50, ge=1, le=1000)
+    cafile: Path | None = None
 
 
 class SmtpSettings(_Section):
@@ -194,6 +202,7 @@ class SmtpSettings(_Section):
     username: str | None = None  # default: imap.username
     password_env: str = "CROPHUB_EMAIL_PASSWORD"
     timeout: float = Field(30.0, gt=0)
+    cafile: Path | None = None
 
 
 class EmailSettings(_Section):

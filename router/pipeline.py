@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from bots import registry
 from ingest.message import Message
 from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
@@ -249,8 +250,8 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
             if category and item.prediction.needs_confirmation:
                 label += render("category_unsure", lang)
             where = _describe(place) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
-            text = render("ack", lang, ticket=public_id, category=label,
-                          place=where or render("place_unknown", lang))
+            unknown = "place_unknown" if registry.offers(item.msg.channel, "locations") else "place_unknown_text"
+            text = render("ack", lang, ticket=public_id, category=label, place=where or render(unknown, lang))
         ask = None if _located(place) else {"ask_location": render("btn_share_location", lang)}
         if ask is None and category and item.prediction.needs_confirmation:
             text += render("category_question", lang)
@@ -287,15 +288,38 @@ def _join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
                                 status=status_label(ticket.status, lang)), ticket.id)]
 
 
+# A location vaguer than this (a tweet's tagged place: the centre of its box) is not a point: what the text
+# names comes first, and the location alone gives only the areas its size allows.
+PRECISE_M = 500
+KECAMATAN_M = 2_000
+KOTA_M = 10_000
+
+
+def _precise(msg: Message) -> bool:
+    return msg.location is not None and (msg.location.accuracy_m or 0) <= PRECISE_M
+
+
 def _place(msg: Message) -> Place | None:
-    """Where a message is: its shared point if any, else the place its text names (street via Nominatim if set)."""
-    if msg.location:
+    """Where a message is: its shared point if any, else the place its text names (street via Nominatim if set),
+    else the areas a vague location allows."""
+    if msg.location and _precise(msg):
         return reverse_place(msg.location.lat, msg.location.lon)
-    if not msg.text:
-        return None
-    named = text_place(msg.text)
+    named = text_place(msg.text) if msg.text else None
     fallback = context.nominatim()
-    return fallback.refine(msg.text, named) if fallback else named
+    if fallback and msg.text:
+        named = fallback.refine(msg.text, named)
+    if named is None and msg.location:
+        return _vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)
+    return named
+
+
+def _vague(lat: float, lon: float, accuracy_m: float, title: str | None) -> Place | None:
+    """The kecamatan or kota around the centre of a vague location, when it is small enough to tell."""
+    at = reverse_place(lat, lon)
+    if accuracy_m > KOTA_M or at.kab_kota is None:
+        return None
+    return replace(at, kelurahan=None, kecamatan=at.kecamatan if accuracy_m <= KECAMATAN_M else None,
+                   source="place", place_text=title, distance_m=accuracy_m)
 
 
 def _place_columns(place: Place | None) -> dict[str, Any]:
@@ -333,7 +357,7 @@ def _attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
     msg = item.msg
     data = {"text": msg.text or None, "photo": msg.media[0].file_id if msg.media else None,
             "lat": msg.location.lat if msg.location else None, "lon": msg.location.lon if msg.location else None}
-    if msg.location and (ticket.lat is None or ticket.geocode_source != "point"):
+    if msg.location and _precise(msg) and (ticket.lat is None or ticket.geocode_source != "point"):
         # A shared point is better than a place named in text: it replaces it.
         for column, value in _place_columns(reverse_place(msg.location.lat, msg.location.lon)).items():
             if column != "place_text":

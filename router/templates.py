@@ -19,6 +19,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "category_unsure": {"id": " (belum pasti; petugas akan memeriksa)", "en": " (not certain; an officer will check)"},
     "place_unknown": {"id": "belum diketahui — balas dengan alamat atau kelurahan, atau bagikan lokasi Anda",
                       "en": "not known yet — reply with the address or kelurahan, or share your location"},
+    # For channels where a citizen cannot share a location (Twitter, email).
+    "place_unknown_text": {"id": "belum diketahui — balas dengan alamat (nama jalan, RT/RW) dan kelurahannya",
+                           "en": "not known yet — reply with the address (street, RT/RW) and its kelurahan"},
     "ack_needs_detail": {
         "id": "Laporan Anda tercatat dengan nomor tiket {ticket}. Mohon ceritakan masalahnya dan lokasinya "
               "(alamat, kelurahan, atau bagikan lokasi) agar petugas bisa menindaklanjuti.",

@@ -38,6 +38,7 @@ class TelegramSender:
     """Sends text replies; maps Bot API errors to the channel-neutral ones in bots.errors."""
 
     buttons = True  # shows extras["buttons"] as inline buttons (other channels get a numbered menu)
+    locations = True  # citizens can share a location (extras["ask_location"] offers a button for it)
 
     def __init__(self, config: dict[str, Any]) -> None:
         pool = int(config.get("connection_pool", 8))

@@ -51,6 +51,8 @@ def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"routing": {"default_agency": "x"}}, "default_agency: 'x'"),
         ({"routing": {"units": {"31.75.3": {"name": "Jatinegara"}}}}, "'31.75.3' is not a dki jakarta area code"),
         ({"routing": {"units": {"31.75.99": {"name": "Nowhere"}}}}, "'31.75.99' names no area in nlp/data/jakarta"),
+        ({"twitter": {"account_id": "123", "mode": "stream"}}, "account_username is required when twitter.mode is stream"),
+        ({"email": {"address": "pengaduan"}}, "email.address"),
         ({"routing": {"officers": [{"name": "A", "telegram_id": "@a"}]}}, "routing.officers.0.telegram_id"),
         ({"routing": {"officers": [{"name": "A", "telegram_id": 1, "role": "boss"}]}}, "routing.officers.0.role"),
         ({"routing": {"officers": [{"name": "A", "telegram_id": 1, "agencies": ["pu"]}]}},

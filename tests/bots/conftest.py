@@ -1,0 +1,45 @@
+"""Fixtures for the email channel's tests: a Dovecot IMAP server and aiosmtpd SMTP servers on loopback."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.fakes.mail import Dovecot, Mailbox, SmtpServer, dovecot_binary, make_certificate
+
+
+@pytest.fixture(scope="session")
+def mail_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path] | None:
+    """A self-signed certificate for 127.0.0.1 (cert, key), or None without the openssl CLI."""
+    return make_certificate(tmp_path_factory.mktemp("mail-tls"))
+
+
+@pytest.fixture(scope="session")
+def dovecot(mail_certificate: tuple[Path, Path] | None) -> Iterator[Dovecot]:
+    """One Dovecot for the session (plain + STARTTLS on one port, IMAPS on another when a certificate
+    could be made). Skipped without Dovecot, except in CI, where the email tests must run."""
+    binary = dovecot_binary()
+    if binary is None:
+        reason = "dovecot is not installed (apt-get install dovecot-imapd); the IMAP tests need it"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; CI must run them")
+        pytest.skip(reason)
+    server = Dovecot(binary, mail_certificate).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> Mailbox:
+    """A fresh user with an empty inbox on the session's Dovecot."""
+    return dovecot.mailbox()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A plain aiosmtpd server collecting what it receives."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,36 @@
+"""Where a message is: a shared point, else the text, else only what a vague location (a tweet's tagged
+place) can tell."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ingest.message import Address, Location, Message, Sender
+from router.pipeline import _place
+
+PONDOK_BAMBU = (-6.225014, 106.900447)  # Pondok Bambu, Duren Sawit, Jakarta Timur
+
+
+def message(text: str, accuracy_m: float | None = None, point: tuple[float, float] = PONDOK_BAMBU) -> Message:
+    location = Location(lat=point[0], lon=point[1], accuracy_m=accuracy_m, title="Duren Sawit") \
+        if accuracy_m is not None else None
+    return Message(channel="twitter", key="1", sender=Sender(id="9"), address=Address(channel="twitter", chat_id="9"),
+                   text=text, location=location, received_at=datetime.now(timezone.utc))
+
+
+def test_a_precise_point_wins_over_the_text() -> None:
+    place = _place(message("banjir di kel. gondangdia", accuracy_m=20))
+    assert place.source == "point" and place.kelurahan.kode == "31.75.07.1002"
+
+
+def test_the_text_wins_over_a_vague_place() -> None:
+    place = _place(message("banjir di kel. gondangdia", accuracy_m=8_000))
+    assert place.source == "text:kelurahan" and place.kelurahan.kode == "31.71.06.1004"
+
+
+def test_a_vague_place_alone_gives_only_what_its_size_allows() -> None:
+    district = _place(message("banjir parah", accuracy_m=1_500))
+    assert (district.source, district.kelurahan, district.kecamatan.kode, district.kab_kota.kode) == (
+        "place", None, "31.75.07", "31.75")
+    city = _place(message("banjir parah", accuracy_m=8_000))
+    assert (city.kelurahan, city.kecamatan, city.kab_kota.kode) == (None, None, "31.75")
+    assert _place(message("banjir parah", accuracy_m=30_000)) is None  # "Jakarta" as a whole tells nothing
