@@ -24,8 +24,9 @@ def setup_logging(level: str, name: str) -> None:
         format=f"%(asctime)s %(levelname)-7s [{name}] %(name)s: %(message)s",
     )
     # These log every request or job at INFO; at 500 messages/s that is noise, and slow.
+    # oauthlib, requests_oauthlib and aioimaplib log credentials or whole mails at DEBUG.
     for noisy in ("httpx", "rq.worker", "rq.queue", "rq.scheduler", "aiohttp.access", "telegram.ext",
-                  "alembic.runtime.plugins"):
+                  "alembic.runtime.plugins", "oauthlib", "requests_oauthlib", "aioimaplib", "mail.log"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
@@ -101,7 +102,8 @@ def email_status(settings: Settings) -> str | None:
     em = settings.email
     if not em.address or not em.imap.host:
         return "email: channel off: set email.address and email.imap.host (and smtp.host for replies) to turn it on"
-    if em.imap.username and not os.environ.get(em.imap.password_env):
+    if not os.environ.get(em.imap.password_env):
+        # The reader always logs in (as imap.username, or as the address): without a password it never could.
         return f"email: channel off: no IMAP password. To turn it on, export {em.imap.password_env}=<password>"
     if not em.smtp.host:
         log.warning("email: the inbox is read, but replies cannot be sent until email.smtp.host is set")

@@ -192,6 +192,7 @@ class ImapSettings(_Section):
     idle_timeout: float = Field(29 * 60, ge=10, le=29 * 60)  # RFC 2177: re-issue IDLE within 29 minutes
     timeout: float = Field(30.0, gt=0)
     batch_size: int = Field(50, ge=1, le=1000)
+    batch_bytes: int = Field(25_000_000, ge=1_000_000)
     cafile: Path | None = None
 
 

@@ -46,6 +46,9 @@ class Location(_Part):
     lon: float = Field(ge=-180, le=180)
     accuracy_m: float | None = None
     title: str | None = None
+    # The centre of a named area (a tweet's tagged place), not a point anyone stood at: it only backs up
+    # what the text names, as far as accuracy_m (half the area's diagonal) allows.
+    area: bool = False
 
 
 class Media(_Part):

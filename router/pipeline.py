@@ -288,15 +288,17 @@ def _join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
                                 status=status_label(ticket.status, lang)), ticket.id)]
 
 
-# A location vaguer than this (a tweet's tagged place: the centre of its box) is not a point: what the text
-# names comes first, and the location alone gives only the areas its size allows.
-PRECISE_M = 500
+# An area's centre (a tweet's tagged place) is not a point: what the text names comes first, and the
+# area alone gives only what its size allows: its kecamatan when it is this small, else its kota.
+# (An area this small, a tweet's point of interest, counts as a point.)
+POINT_M = 500
 KECAMATAN_M = 2_000
 KOTA_M = 10_000
 
 
 def _precise(msg: Message) -> bool:
-    return msg.location is not None and (msg.location.accuracy_m or 0) <= PRECISE_M
+    loc = msg.location
+    return loc is not None and (not loc.area or (loc.accuracy_m or 0) <= POINT_M)
 
 
 def _place(msg: Message) -> Place | None:
@@ -361,6 +363,12 @@ def _attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
         # A shared point is better than a place named in text: it replaces it.
         for column, value in _place_columns(reverse_place(msg.location.lat, msg.location.lon)).items():
             if column != "place_text":
+                setattr(ticket, column, value)
+    elif msg.location and not _precise(msg) and not (ticket.kelurahan_kode or ticket.kecamatan_kode):
+        # An area is better than nothing, as far as it goes.
+        area = _vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)
+        if area is not None:
+            for column, value in _place_columns(area).items():
                 setattr(ticket, column, value)
     if msg.media and ticket.photo_file_id is None:
         ticket.photo_file_id = msg.media[0].file_id

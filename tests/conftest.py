@@ -19,7 +19,10 @@ from tests.fakes.telegram_api import FakeBotAPI
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("CROPHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CROPHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("CROPHUB_TEST_REDIS_URL", "")
+# Without CROPHUB_TEST_REDIS_URL, a test session claims one of these databases of the local Redis, so
+# two sessions on one machine (they flush their database) do not empty each other's queues.
+TEST_REDIS_DBS = (13, 12, 11, 10, 9, 8)
 
 
 def fixture(channel: str, name: str) -> Any:
@@ -29,11 +32,22 @@ def fixture(channel: str, name: str) -> Any:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis URL: the configured one when it answers, else an embedded redis-server for the session."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+    """A Redis URL: the configured one, else a database of the local Redis no other test session holds,
+    else an embedded redis-server for the session."""
+    if REDIS_URL:
         yield REDIS_URL
         return
+    try:
+        local = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1)
+        local.ping()
+        claim = f"crophub:test-session:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        for number in TEST_REDIS_DBS:
+            # The claim lives in database 0 (the tests flush theirs) and expires if a session is killed.
+            if local.set(f"crophub:test-db:{number}", claim, nx=True, ex=3 * 3600):
+                yield f"redis://127.0.0.1:6379/{number}"
+                if local.get(f"crophub:test-db:{number}") == claim.encode():
+                    local.delete(f"crophub:test-db:{number}")
+                return
     except redis.RedisError:
         pass
     from hub.embedded_redis import EmbeddedRedis

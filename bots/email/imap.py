@@ -40,9 +40,16 @@ async def open_client(host: str, port: int, security: str, context: ssl.SSLConte
     """A connected client past the server's greeting: TLS from the start (ssl), upgraded (starttls) or plain."""
     client = IMAP4(host=host, port=port, timeout=timeout, conn_lost_cb=on_lost,
                    ssl_context=context if security == "ssl" else None)
-    await client.wait_hello_from_server()
-    if security == "starttls":
-        await starttls(client, host, context or ssl.create_default_context(), timeout)
+    try:
+        await client.wait_hello_from_server()
+        if security == "starttls":
+            await starttls(client, host, context or ssl.create_default_context(), timeout)
+    except BaseException:
+        # A failed greeting or STARTTLS must not leave a socket open on every reconnect attempt.
+        transport = getattr(client.protocol, "transport", None)
+        if transport is not None:
+            transport.close()
+        raise
     return client
 
 
@@ -100,16 +107,23 @@ def uid_set(uids: list[int]) -> str:
 
 
 def watch_exists(client: IMAP4, seen: Callable[[], Any]) -> None:
-    """Call `seen` whenever the server reports new mail ("* n EXISTS"), whatever command it came with.
+    """Call `seen` whenever the server reports more mail ("* n EXISTS" with a larger n), whatever command
+    it came with.
 
     aioimaplib drops untagged responses that arrive with an unrelated command (e.g. during UID STORE);
-    without this a mail arriving between our SEARCH and our IDLE would wait for the next IDLE renewal."""
+    without this a mail arriving between our SEARCH and our IDLE would wait for the next IDLE renewal.
+    A repeated count is not new mail: reacting to it would search again and again without waiting."""
     protocol = client.protocol
     original = protocol._untagged_response
+    count = {"last": -1}  # installed after SELECT: the first count heard of is news
 
     def untagged(line: bytes) -> Any:
-        if line.rstrip().endswith(b" EXISTS"):
-            seen()
+        words = line.split()
+        if len(words) == 3 and words[2].upper() == b"EXISTS" and words[1].isdigit():
+            n = int(words[1])
+            if n > count["last"]:
+                seen()
+            count["last"] = n
         return original(line)
 
     protocol._untagged_response = untagged  # type: ignore[method-assign]

@@ -16,6 +16,8 @@ from ingest.intake import Batch, Intake, Skipped
 
 log = logging.getLogger(__name__)
 
+FETCH_TRIES = 3  # passes a mail the server will not hand over is tried in, before it is kept as rejected
+
 
 class InboxReader:
     """One mailbox's reader: UID SEARCH UNSEEN, fetch, store in one transaction, flag \\Seen, wait."""
@@ -40,6 +42,7 @@ class InboxReader:
         self.idle = False  # set at connect: config allows it and the server offers it
         self.changed = False  # the server reported new mail since the last search
         self._lost: asyncio.Event | None = None
+        self._fetch_failures: dict[int, int] = {}
 
     # --- connection -------------------------------------------------------------------------------
 
@@ -127,11 +130,15 @@ class InboxReader:
                 item: Any = too_large(header or b"", size, self.max_message_bytes)
             else:
                 # PEEK: fetching must not mark the mail \Seen; only a stored mail may be.
-                source = imap.fetch_literal(imap.ok(await client.uid("fetch", str(uid), "BODY.PEEK[]"),
-                                                    "UID FETCH BODY.PEEK[]"))
+                fetched = await client.uid("fetch", str(uid), "BODY.PEEK[]")
+                source = imap.fetch_literal(fetched) if fetched.result == "OK" else None
                 if source is None:
-                    continue
-                item = parse_email(source, self.account, now, self.max_attachment_bytes)
+                    item = self._unreadable(uid, fetched)
+                    if item is None:
+                        continue  # tried again in the next pass; the other mails go on
+                else:
+                    # In a thread: a large HTML mail takes seconds to read, and this loop serves every channel.
+                    item = await asyncio.to_thread(parse_email, source, self.account, now, self.max_attachment_bytes)
             batch.add(item)
             done.append(uid)
             notes.append((uid, item))
@@ -145,6 +152,19 @@ class InboxReader:
         imap.ok(await imap.within(self.timeout, "UID STORE", client.uid("store", imap.uid_set(done), "+FLAGS.SILENT",
                                                                          r"(\Seen)")), "UID STORE +FLAGS \\Seen")
         return len(done)
+
+    def _unreadable(self, uid: int, response: Any) -> Skipped | None:
+        """A mail the server would not hand over: tried FETCH_TRIES times (None until then), then kept as
+        rejected with the server's answer, and flagged, so it cannot hold up the inbox for ever."""
+        tries = self._fetch_failures[uid] = self._fetch_failures.get(uid, 0) + 1
+        detail = f"{response.result} {b' '.join(l for l in response.lines if isinstance(l, bytes))[:200]!r}"
+        if tries < FETCH_TRIES:
+            log.warning("email: the server would not return mail uid %d (%s); trying again", uid, detail)
+            return None
+        self._fetch_failures.pop(uid, None)
+        return Skipped("email", f"imap:{self.account}:{self.mailbox}:{uid}", "rejected",
+                       f"the server would not return mail uid {uid} in {FETCH_TRIES} tries: {detail}",
+                       {"uid": uid, "mailbox": self.mailbox})
 
     # --- waiting ----------------------------------------------------------------------------------
 

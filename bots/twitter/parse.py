@@ -140,7 +140,7 @@ def _location(tweet: dict[str, Any], includes: dict[str, Any]) -> Location | Non
     west, south, east, north = (float(v) for v in bbox)
     lat, lon = (south + north) / 2, (west + east) / 2
     return Location(lat=lat, lon=lon, accuracy_m=round(_half_diagonal(west, south, east, north)),
-                    title=place.get("full_name") or place.get("name"))
+                    title=place.get("full_name") or place.get("name"), area=True)
 
 
 def _half_diagonal(west: float, south: float, east: float, north: float) -> float:

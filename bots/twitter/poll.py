@@ -119,6 +119,8 @@ class MentionPoller:
         finished, error = False, None
         now = datetime.now(timezone.utc)
         for _ in range(1 if first_run else self.max_pages):
+            if read and self.not_before > time.monotonic():
+                break  # the window is spent: store what was read now; the rest is a backlog for later
             if not await self._pace():
                 break  # stopped while waiting for the rate limit
             try:
@@ -140,8 +142,11 @@ class MentionPoller:
                 batch.add(item)
             if page_problem(page):
                 break  # the page as a whole is malformed: its tweets are unknown, so the cursor stays
-            if page.get("errors") and not page.get("data"):
+            if page.get("errors") and not page.get("data") and not isinstance(page.get("meta"), dict):
+                # Not an empty page (that has meta.result_count 0): what lies here is unknown, so the
+                # cursor stays, or an open backlog would be closed over tweets never read.
                 log.warning("twitter: mentions answered with errors only: %s", page["errors"])
+                break
             read += tweet_ids(page)
             meta = page.get("meta")
             token = meta.get("next_token") if isinstance(meta, dict) else None

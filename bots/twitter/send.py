@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -21,6 +22,8 @@ _URL = re.compile(r"https?://\S+")
 # twitter-text v3: code points in these ranges weigh 1, all others (CJK, emoji, ...) 2.
 _LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 _MEMO_SIZE = 1000  # split replies whose first parts were posted and whose rest failed, kept for a retry
+
+log = logging.getLogger(__name__)
 
 
 def weighted_length(text: str) -> int:
@@ -129,7 +132,8 @@ class TwitterSender:
             posted = list(self._posted.get(key, []))
         previous = posted[-1] if posted else address.reply_to
         for part in parts[len(posted):]:
-            previous = await asyncio.to_thread(self._post, part, previous)
+            # A part whose id is unknown (see _post) was posted all the same: the next goes under the last known.
+            previous = await asyncio.to_thread(self._post, part, previous) or previous
             posted.append(previous)
             if len(posted) < len(parts):
                 self._remember(key, posted)
@@ -150,19 +154,28 @@ class TwitterSender:
             client = self._local.client = tw.make_client(self.config)
         return client
 
-    def _post(self, text: str, in_reply_to: str) -> str:
-        """Post one tweet in reply to `in_reply_to`; → its id."""
+    def _post(self, text: str, in_reply_to: str) -> str | None:
+        """Post one tweet in reply to `in_reply_to`; → its id, or None when it was posted but its id is unknown."""
         try:
             response = self._client().create_tweet(text=text, in_reply_to_tweet_id=in_reply_to, user_auth=True)
         except tweepy.TooManyRequests as exc:
             raise RateLimited(tw.reset_wait(exc.response, self.max_wait), "by Twitter") from exc
         except tweepy.TwitterServerError as exc:
             raise TransientError(f"twitter: {exc}".replace("\n", " ")) from exc
-        except tweepy.HTTPException as exc:  # 400, 401, 403 (incl. duplicate content), 404: sending again won't help
+        except tweepy.Forbidden as exc:
+            if "duplicate" in str(exc).lower():
+                # The same text is already there: posted by an attempt whose answer was lost (a timeout, a
+                # worker that died), or an identical update. Posting it again would change nothing.
+                log.info("twitter: reply under %s already posted (duplicate content); counted as sent", in_reply_to)
+                return None
+            raise PermanentError(f"twitter: {exc}".replace("\n", " ")) from exc
+        except tweepy.HTTPException as exc:  # 400, 401, 404: sending again won't help
             raise PermanentError(f"twitter: {exc}".replace("\n", " ")) from exc
         except requests.RequestException as exc:  # connection refused, reset, timeout
             raise TransientError(f"twitter: {type(exc).__name__}: {exc}") from exc
         try:
             return str(response.json()["data"]["id"])  # type: ignore[union-attr]
         except (ValueError, KeyError, TypeError) as exc:
-            raise TransientError(f"twitter: unreadable answer to a posted tweet: {exc}") from exc
+            # A 2xx: the tweet is up. Retrying would post it twice.
+            log.warning("twitter: reply under %s posted, but its answer was unreadable (%s)", in_reply_to, exc)
+            return None

@@ -308,3 +308,37 @@ async def test_tls(security: str, mailbox: Mailbox, intake: Intake) -> None:
     finally:
         await reader.close()
     assert list(rows()) == ["<CAJx8Lq2v9PzK3r@mail.gmail.com>"] and mailbox.unseen() == []
+
+
+async def test_a_mail_the_server_will_not_hand_over_is_retried_then_kept_as_rejected(
+        mailbox: Mailbox, intake: Intake, caplog: pytest.LogCaptureFixture) -> None:
+    from aioimaplib import Response
+
+    from bots.email.inbox import FETCH_TRIES
+
+    mailbox.append(eml("plain_text"))  # uid 1: the server fails to read it
+    mailbox.append(eml("photo_jpeg"))  # uid 2: fine
+    reader = InboxReader(mailbox.config(), intake)
+    await reader.connect()
+    uid = reader.client.uid
+
+    async def failing(command: str, *args: str) -> Any:
+        if command == "fetch" and args == ("1", "BODY.PEEK[]"):
+            return Response("NO", [b"Mailbox is corrupted"])
+        return await uid(command, *args)
+
+    reader.client.uid = failing  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.WARNING, logger="bots.email.inbox"):
+            assert await reader.fetch_new() == 1  # the other mail is not held up
+            for _ in range(FETCH_TRIES - 2):
+                assert await reader.fetch_new() == 0
+            assert await reader.fetch_new() == 1  # the last try: kept as rejected, and flagged
+            assert await reader.fetch_new() == 0
+    finally:
+        await reader.close()
+    stored = rows()
+    [rejected] = [r for r in stored.values() if r.status == "rejected"]
+    assert "would not return mail uid 1" in rejected.reason and "Mailbox is corrupted" in rejected.reason
+    assert mailbox.unseen() == []
+    assert any("trying again" in r.getMessage() for r in caplog.records)

@@ -443,11 +443,18 @@ async def test_send_errors_are_mapped(api: FakeTwitterAPI, config: dict[str, Any
         await TwitterSender(config).send(citizen(), "Petugas sedang menuju lokasi.")
 
 
-async def test_duplicate_content_is_refused_for_good(api: FakeTwitterAPI, config: dict[str, Any]) -> None:
-    sender = TwitterSender(config)
-    await sender.send(citizen(), "Tiket JKT-2025-000117 sudah selesai.")
-    with pytest.raises(PermanentError, match="duplicate content"):  # e.g. a send whose answer was lost, again
-        await sender.send(citizen(), "Tiket JKT-2025-000117 sudah selesai.")
+async def test_a_reply_already_posted_counts_as_sent_not_twice(api: FakeTwitterAPI, config: dict[str, Any]) -> None:
+    # E.g. a retry, in another worker, of a send whose answer was lost: Twitter refuses the duplicate,
+    # and the citizen has the reply already.
+    await TwitterSender(config).send(citizen(), "Tiket JKT-2025-000117 sudah selesai.")
+    await TwitterSender(config).send(citizen(), "Tiket JKT-2025-000117 sudah selesai.")  # no memory of the first
+    assert len(api.posted) == 1 and len(api.requests("POST", "/2/tweets")) == 2
+
+
+async def test_an_unreadable_answer_to_a_post_is_not_posted_again(api: FakeTwitterAPI, config: dict[str, Any]) -> None:
+    api.garble_next("POST")  # a 200 whose body is cut off: the tweet is up, its id unknown
+    await TwitterSender(config).send(citizen(), "Tiket JKT-2025-000117 sudah selesai.")
+    assert len(api.requests("POST", "/2/tweets")) == 1
 
 
 async def test_an_unreachable_server_is_transient(config: dict[str, Any]) -> None:

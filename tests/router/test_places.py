@@ -10,16 +10,18 @@ from router.pipeline import _place
 PONDOK_BAMBU = (-6.225014, 106.900447)  # Pondok Bambu, Duren Sawit, Jakarta Timur
 
 
-def message(text: str, accuracy_m: float | None = None, point: tuple[float, float] = PONDOK_BAMBU) -> Message:
-    location = Location(lat=point[0], lon=point[1], accuracy_m=accuracy_m, title="Duren Sawit") \
+def message(text: str, accuracy_m: float | None = None, point: tuple[float, float] = PONDOK_BAMBU,
+            area: bool = True) -> Message:
+    location = Location(lat=point[0], lon=point[1], accuracy_m=accuracy_m, title="Duren Sawit", area=area) \
         if accuracy_m is not None else None
     return Message(channel="twitter", key="1", sender=Sender(id="9"), address=Address(channel="twitter", chat_id="9"),
                    text=text, location=location, received_at=datetime.now(timezone.utc))
 
 
-def test_a_precise_point_wins_over_the_text() -> None:
-    place = _place(message("banjir di kel. gondangdia", accuracy_m=20))
-    assert place.source == "point" and place.kelurahan.kode == "31.75.07.1002"
+def test_a_shared_point_wins_over_the_text_however_rough_its_accuracy() -> None:
+    for accuracy in (20, 1_200):  # Telegram's horizontal_accuracy goes up to 1,500 m
+        place = _place(message("banjir di kel. gondangdia", accuracy_m=accuracy, area=False))
+        assert place.source == "point" and place.kelurahan.kode == "31.75.07.1002"
 
 
 def test_the_text_wins_over_a_vague_place() -> None:
@@ -34,3 +36,8 @@ def test_a_vague_place_alone_gives_only_what_its_size_allows() -> None:
     city = _place(message("banjir parah", accuracy_m=8_000))
     assert (city.kelurahan, city.kecamatan, city.kab_kota.kode) == (None, None, "31.75")
     assert _place(message("banjir parah", accuracy_m=30_000)) is None  # "Jakarta" as a whole tells nothing
+
+
+def test_a_point_of_interest_small_enough_is_a_point() -> None:
+    place = _place(message("banjir parah", accuracy_m=150))
+    assert place.source == "point" and place.kelurahan.kode == "31.75.07.1002"
