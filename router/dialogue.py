@@ -15,7 +15,7 @@ from nlp.rules import taxonomy
 from router import context, lifecycle, replies, routing
 from router.templates import render
 from store import ops
-from store.models import Outbox, Ticket, utcnow
+from store.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Fixtures for the email channel's tests: a Dovecot IMAP server and aiosmtpd SMTP servers on loopback."""
+"""Fixtures for the channels' tests: the fake Twitter API v2, a Dovecot IMAP server and aiosmtpd SMTP servers
+on loopback."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,22 @@ from typing import Iterator
 import pytest
 
 from tests.fakes.mail import Dovecot, Mailbox, SmtpServer, dovecot_binary, make_certificate
+from tests.fakes.twitter_api import FakeTwitterAPI
+
+
+@pytest.fixture(scope="session")
+def twitter_server() -> Iterator[FakeTwitterAPI]:
+    """The fake API v2 server, in its own thread, for the session."""
+    api = FakeTwitterAPI().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def api(twitter_server: FakeTwitterAPI) -> FakeTwitterAPI:
+    """The fake API, emptied for this test."""
+    twitter_server.reset()
+    return twitter_server
 
 
 @pytest.fixture(scope="session")

@@ -35,19 +35,11 @@ OFFICER = {"id": 88120001, "is_bot": False, "first_name": "Budi", "language_code
 _ids = itertools.count(700_000_000)
 
 
-@pytest.fixture(scope="module")
-def twitter_server() -> Iterator[FakeTwitterAPI]:
-    api = FakeTwitterAPI().start()
-    yield api
-    api.stop()
-
-
 @pytest.fixture
-def channels(db_url: str, redis_conn: redis.Redis, twitter_server: FakeTwitterAPI, mailbox: Mailbox,
+def channels(db_url: str, redis_conn: redis.Redis, api: FakeTwitterAPI, mailbox: Mailbox,
              smtp_server: SmtpServer, fake_api: FakeBotAPI, telegram_config: dict[str, Any]) -> Iterator[dict]:
     """This process wired as a worker with all three channels, and an officer covering Duren Sawit."""
-    twitter_server.reset()
-    twitter = {"account_id": ACCOUNT, "account_username": USERNAME, "api_base_url": twitter_server.base_url,
+    twitter = {"account_id": ACCOUNT, "account_username": USERNAME, "api_base_url": api.base_url,
                "bearer_token": BEARER, **USER_KEYS, "mode": "polling", "poll_interval": 0.05, "max_pages": 5,
                "max_rate_limit_wait": 5.0, "timeout": 5.0}
     email = {**mailbox.config(ADDRESS), "smtp": smtp_server.config(ADDRESS)["smtp"]}
@@ -120,10 +112,9 @@ Rudi
 
 
 async def test_a_tweet_and_an_email_become_tickets_answered_in_their_threads_and_hear_of_the_resolution(
-    channels: dict[str, Any], twitter_server: FakeTwitterAPI, mailbox: Mailbox, smtp_server: SmtpServer,
+    channels: dict[str, Any], api: FakeTwitterAPI, mailbox: Mailbox, smtp_server: SmtpServer,
     fake_api: FakeBotAPI, redis_conn: redis.Redis,
 ) -> None:
-    api = twitter_server
     tweet = api.mention(ACCOUNT, SITI, f"@{USERNAME} banjir setinggi lutut di jl. pahlawan revolusi kel. pondok bambu, "
                                        "motor pada mogok")
     poller = MentionPoller(channels["twitter"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))

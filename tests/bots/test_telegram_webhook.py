@@ -1,7 +1,6 @@
 """Webhook mode: the aiohttp endpoint checks Telegram's secret token, stores, then answers 200."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import redis

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import pytest
 import redis
@@ -32,21 +32,6 @@ SITI = {"id": "1122334455", "name": "Siti Rahma", "username": "sitirahma_jkt"}
 BUDI = {"id": "987654321", "name": "Budi Santoso", "username": "budisan"}
 FIXTURE_PAGES = ["mention_with_place", "mention_with_coordinates", "mention_with_photo", "retweet", "own_tweet",
                  "reply_to_our_tweet", "no_text", "malformed_no_author"]
-
-
-@pytest.fixture(scope="module")
-def twitter_server() -> Iterator[FakeTwitterAPI]:
-    """The fake API v2 server, in its own thread, for this module."""
-    api = FakeTwitterAPI().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def api(twitter_server: FakeTwitterAPI) -> FakeTwitterAPI:
-    """The fake API, emptied for this test."""
-    twitter_server.reset()
-    return twitter_server
 
 
 @pytest.fixture

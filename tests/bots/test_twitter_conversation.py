@@ -23,19 +23,6 @@ SITI = {"id": "1122334455", "name": "Siti Rahma", "username": "sitirahma_jkt"}
 POINT = {"type": "Point", "coordinates": [106.900447, -6.225014]}  # Pondok Bambu, Duren Sawit (31.75.07.1002)
 
 
-@pytest.fixture(scope="module")
-def twitter_server() -> Iterator[FakeTwitterAPI]:
-    api = FakeTwitterAPI().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def api(twitter_server: FakeTwitterAPI) -> FakeTwitterAPI:
-    twitter_server.reset()
-    return twitter_server
-
-
 @pytest.fixture
 def config(api: FakeTwitterAPI, db_url: str, redis_conn: redis.Redis) -> Iterator[dict[str, Any]]:
     """This process wired as a worker that sends on Twitter; yields the twitter config section."""
