@@ -241,12 +241,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         env = _child_env(url)
         children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), env)
                     for i in range(settings.workers.processes)]
-        telegram_off = runtime.telegram_status(settings)
-        if telegram_off:
-            log.info(telegram_off)
-        listening = [not telegram_off and settings.telegram.mode == "polling", not runtime.twitter_status(settings),
-                     not runtime.email_status(settings)]
-        if any(listening):
+        telegram_off, twitter_off, email_off = (runtime.telegram_status(settings), runtime.twitter_status(settings),
+                                                runtime.email_status(settings))
+        for off in (telegram_off, twitter_off, email_off):
+            if off:
+                log.info(off)
+        if (not telegram_off and settings.telegram.mode == "polling") or not twitter_off or not email_off:
             children.append(Child("listen", _child_argv(args, "listen"), env))
         if settings.web.enabled:
             children.append(Child("web", _child_argv(args, "web"), env))

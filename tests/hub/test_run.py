@@ -91,6 +91,7 @@ def test_run_starts_on_embedded_defaults_with_no_token_and_stops_cleanly(
     hub.wait_for(lambda: hub.logged("running 3 process(es)"))
     off = [line for line in hub.lines if "telegram: channel off" in line]
     assert len(off) == 1 and "export CROPHUB_TELEGRAM_TOKEN=" in off[0]
+    assert hub.logged("twitter: channel off: set twitter.account_id") and hub.logged("email: channel off: set email.address")
     hub.wait_for(lambda: _answers(port))
     assert healthz(port) == {"ok": True, "redis": True}
     assert (tmp_path / "var" / "crophub.db").exists() and (tmp_path / "var" / "redis" / "redis.sock").exists()
