@@ -16,11 +16,15 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 TOKEN = "123456789:TEST-fake-token_for-crophub"
 
 
-class FakeBotAPI:
-    """The server's state and handlers; run it in a thread with start() or on a loop with serve()."""
+class FakeBotAPI(LoopbackServer):
+    """The server's state and handlers; run it in a thread with start()."""
+
+    name = "fake Bot API"
 
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
@@ -37,10 +41,6 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._new: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- control, from any thread --------------------------------------------------------------
 
@@ -218,39 +218,9 @@ class FakeBotAPI:
         app.router.add_get("/file/bot{token}/{path:.+}", self.file)
         return app
 
-    async def serve(self) -> None:
-        """Start serving on an ephemeral 127.0.0.1 port on the running loop."""
-        self._loop = asyncio.get_running_loop()
+    async def on_loop(self) -> None:
+        """The event that wakes long polls, on the serving loop."""
         self._new = asyncio.Event()
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def start(self) -> "FakeBotAPI":
-        """Serve from a background thread with its own loop (so synchronous code can call it)."""
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            loop.run_until_complete(self.serve())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="fake-bot-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Bot API did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop the background server."""
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
 
 
 class _ApiError(Exception):

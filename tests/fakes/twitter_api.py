@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 BEARER = "AAAA-fake-bearer-token-for-crophub"
 USER_KEYS = {"consumer_key": "fake-consumer-key", "consumer_secret": "fake-consumer-secret",
              "access_token": "1481234567-fake-access-token", "access_token_secret": "fake-access-secret"}
@@ -65,8 +67,11 @@ class _Window:
     reset: int = field(default_factory=lambda: int(time.time()) + 900)
 
 
-class FakeTwitterAPI:
+class FakeTwitterAPI(LoopbackServer):
     """The server's state and handlers; run it in a thread with start()/stop()."""
+
+    name = "fake Twitter API"
+    shutdown_timeout = 0.5  # the stream endpoint holds its response open
 
     def __init__(self, bearer: str = BEARER) -> None:
         self.bearer = bearer
@@ -85,10 +90,6 @@ class FakeTwitterAPI:
         self._stream_queue: asyncio.Queue[bytes] | None = None
         self.keepalive = 0.2  # seconds between the stream's keep-alive newlines (Twitter: 20)
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- control, from any thread --------------------------------------------------------------
 
@@ -380,39 +381,9 @@ class FakeTwitterAPI:
             app.router.add_get(prefix + "/2/tweets/search/stream", self.stream)
         return app
 
-    async def serve(self) -> None:
-        """Start serving on an ephemeral 127.0.0.1 port on the running loop."""
-        self._loop = asyncio.get_running_loop()
+    async def on_loop(self) -> None:
+        """The queue the stream endpoint reads, on the serving loop."""
         self._stream_queue = asyncio.Queue()
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def start(self) -> "FakeTwitterAPI":
-        """Serve from a background thread with its own loop (tweepy is synchronous)."""
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            loop.run_until_complete(self.serve())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="fake-twitter-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Twitter API did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop the background server."""
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
 
 
 _TITLES = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found Error",

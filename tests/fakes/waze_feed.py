@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 PATH = "/feed"
 
 
@@ -33,18 +35,16 @@ class FeedRequest:
     status: int
 
 
-class FakeWazeFeed:
+class FakeWazeFeed(LoopbackServer):
     """The server's state and handler; start() runs it in a background thread with its own loop."""
+
+    name = "fake Waze feed"
 
     def __init__(self, body: bytes | str | dict[str, Any] | None = None) -> None:
         self.requests: list[FeedRequest] = []
         self._lock = threading.Lock()
         self._failures: list[tuple[int, int | None]] = []  # (status, Retry-After seconds)
         self._delays: list[float] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
         self.body = b""
         self.etag = ""
         self.last_modified = datetime.now(timezone.utc)
@@ -115,45 +115,6 @@ class FakeWazeFeed:
         app = web.Application()
         app.router.add_get(PATH, self.handle)
         return app
-
-    async def start_on_loop(self) -> None:
-        """Start serving on an ephemeral 127.0.0.1 port on the running loop."""
-        self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def start(self) -> "FakeWazeFeed":
-        """Serve from a background thread with its own loop (so synchronous code can call it)."""
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            loop.run_until_complete(self.start_on_loop())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="fake-waze-feed", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Waze feed did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop the background server."""
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-
-    def __enter__(self) -> "FakeWazeFeed":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _not_modified(request: web.Request, etag: str, modified: datetime) -> bool:
