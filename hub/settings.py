@@ -12,6 +12,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
                       model_validator)
 
+from router import defaults  # plain data, shared with router/context.py
+
 DEFAULT_CONFIG = Path("config.yaml")
 
 
@@ -63,15 +65,7 @@ class DuplicateRule(_Section):
     window_hours: float = Field(gt=0, le=24 * 30)
 
 
-DEFAULT_DUPLICATES = {
-    "default": DuplicateRule(radius_m=150, window_hours=72),
-    "flood": DuplicateRule(radius_m=500, window_hours=24),
-    "drainage": DuplicateRule(radius_m=200, window_hours=72),
-    "traffic": DuplicateRule(radius_m=300, window_hours=3),
-    "jockey_3in1": DuplicateRule(radius_m=300, window_hours=12),
-    "illegal_parking": DuplicateRule(radius_m=100, window_hours=12),
-    "tree": DuplicateRule(radius_m=50, window_hours=168),
-}
+DEFAULT_DUPLICATES = {c: DuplicateRule(**r) for c, r in defaults.DUPLICATES.items()}
 
 
 class SlaRule(_Section):
@@ -79,15 +73,7 @@ class SlaRule(_Section):
     resolution_hours: float = Field(gt=0)
 
 
-DEFAULT_SLA = {
-    "default": SlaRule(response_hours=24, resolution_hours=72),
-    "flood": SlaRule(response_hours=2, resolution_hours=24),
-    "drainage": SlaRule(response_hours=24, resolution_hours=72),
-    "traffic": SlaRule(response_hours=1, resolution_hours=6),
-    "jockey_3in1": SlaRule(response_hours=2, resolution_hours=12),
-    "illegal_parking": SlaRule(response_hours=4, resolution_hours=24),
-    "tree": SlaRule(response_hours=12, resolution_hours=72),
-}
+DEFAULT_SLA = {c: SlaRule(**r) for c, r in defaults.SLA.items()}
 
 
 class TicketSettings(_Section):
@@ -306,27 +292,13 @@ def _known_area_codes() -> frozenset[str]:
         return frozenset(row["kode"] for row in csv.DictReader(f))
 
 
-DEFAULT_AGENCIES = {
-    "dsda": AgencySettings(name="Dinas Sumber Daya Air"),
-    "dlh": AgencySettings(name="Dinas Lingkungan Hidup"),
-    "dishub": AgencySettings(name="Dinas Perhubungan"),
-    "satpolpp": AgencySettings(name="Satpol PP (bersama Kepolisian)"),
-    "binamarga": AgencySettings(name="Dinas Bina Marga"),
-    "distamhut": AgencySettings(name="Dinas Pertamanan dan Hutan Kota"),
-    "dinsos": AgencySettings(name="Dinas Sosial"),
-    "kelurahan": AgencySettings(name="Kelurahan (PPSU)"),
-}
-DEFAULT_CATEGORY_AGENCY = {
-    "flood": "dsda", "drainage": "dsda", "garbage": "dlh", "illegal_parking": "dishub", "traffic": "dishub",
-    "jockey_3in1": "satpolpp", "billboard": "satpolpp", "road_damage": "binamarga", "street_light": "binamarga",
-    "tree": "distamhut", "beggars": "dinsos", "other": "kelurahan",
-}
+DEFAULT_AGENCIES = {code: AgencySettings(name=name) for code, name in defaults.AGENCIES.items()}
 
 
 class RoutingSettings(_Section):
     agencies: dict[str, AgencySettings] = Field(default_factory=lambda: dict(DEFAULT_AGENCIES))
-    categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORY_AGENCY))
-    default_agency: str = "kelurahan"
+    categories: dict[str, str] = Field(default_factory=lambda: dict(defaults.CATEGORY_AGENCY))
+    default_agency: str = defaults.DEFAULT_AGENCY
     units: dict[str, UnitSettings] = {}
     officers: list[OfficerSettings] = []
 

@@ -13,24 +13,7 @@ from nlp import classify
 from nlp.classify import Classifier
 from nlp import rules
 from nlp.nominatim import NominatimFallback
-
-
-def _default_routing() -> dict[str, Any]:
-    from hub.settings import RoutingSettings  # hub.settings imports nothing of the router
-
-    return RoutingSettings().model_dump(mode="json", exclude={"officers"})
-
-
-def _default_duplicates() -> dict[str, dict[str, float]]:
-    from hub.settings import DEFAULT_DUPLICATES
-
-    return {c: r.model_dump() for c, r in DEFAULT_DUPLICATES.items()}
-
-
-def _default_sla() -> dict[str, dict[str, float]]:
-    from hub.settings import DEFAULT_SLA
-
-    return {c: r.model_dump() for c, r in DEFAULT_SLA.items()}
+from router import defaults
 
 
 @dataclass
@@ -41,8 +24,9 @@ class RouterConfig:
     attach_window_minutes: int = 30
     dialogue_timeout_minutes: int = 60
     telegram_bot: str | None = None  # the Telegram bot's id (from its token): officers' cards come from it
-    duplicates: dict[str, dict[str, float]] = field(default_factory=_default_duplicates)  # tickets.duplicates
-    sla: dict[str, dict[str, float]] = field(default_factory=_default_sla)  # tickets.sla
+    # tickets.duplicates and tickets.sla
+    duplicates: dict[str, dict[str, float]] = field(default_factory=lambda: dict(defaults.DUPLICATES))
+    sla: dict[str, dict[str, float]] = field(default_factory=lambda: dict(defaults.SLA))
     categories_file: str | None = None
     retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
     max_retry_after: float = 30.0
@@ -52,7 +36,7 @@ class RouterConfig:
     nominatim_url: str | None = None
     nominatim_user_agent: str = "crophub"
     nominatim_timeout: float = 3.0
-    routing: dict[str, Any] = field(default_factory=_default_routing)  # routing: in config.yaml, officers aside
+    routing: dict[str, Any] = field(default_factory=defaults.routing)  # routing: in config.yaml, officers aside
 
 
 _config = RouterConfig()

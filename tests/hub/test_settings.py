@@ -90,3 +90,12 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("run", "worker", "web", "migrate", "listen"):
         assert command in out
+
+
+def test_the_router_defaults_are_the_settings_defaults() -> None:
+    from router.context import RouterConfig
+
+    settings, unconfigured = parse({}), RouterConfig()
+    assert unconfigured.routing == settings.routing.model_dump(mode="json", exclude={"officers"})
+    assert unconfigured.duplicates == {c: r.model_dump() for c, r in settings.tickets.duplicates.items()}
+    assert unconfigured.sla == {c: r.model_dump() for c, r in settings.tickets.sla.items()}

@@ -82,6 +82,15 @@ def body(sent: dict[str, Any]) -> str:
     return sent.get("text") or sent.get("caption") or ""
 
 
+AFTER = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]  # the officer's photo
+
+
+async def closes_with_photo(api: FakeBotAPI, config: dict, conn: redis.Redis, on: dict[str, Any]) -> None:
+    """The officer replies "selesai" with a photo to `on` (a card, or an answer about its ticket)."""
+    await deliver(api, config, conn, message(OFFICER, reply_to=on["message"]["message_id"], photo=AFTER,
+                                             caption="selesai"))
+
+
 async def report_and_share_location(api: FakeBotAPI, config: dict, conn: redis.Redis) -> dict[str, Any]:
     """The citizen reports without a place, is asked, shares a location; → the officer's card."""
     await deliver(api, config, conn, message(CITIZEN, text="Banjir setinggi lutut depan rumah saya, tolong pak"))
@@ -157,9 +166,7 @@ async def test_a_reopened_ticket_goes_back_to_the_officer(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
     card = await report_and_share_location(fake_api, telegram_config, redis_conn)
-    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
-    await deliver(fake_api, telegram_config, redis_conn,
-                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    await closes_with_photo(fake_api, telegram_config, redis_conn, card)
     update = sent_to(fake_api, CITIZEN)[-1]
     cards_before = len(sent_to(fake_api, OFFICER))
     await deliver(fake_api, telegram_config, redis_conn,
@@ -190,9 +197,7 @@ async def test_two_citizens_report_the_same_flood_200_m_apart_one_ticket_both_to
     assert len(sent_to(fake_api, OFFICER)) == 1  # no second card for the same flood
 
     # Every reporter hears of every change from now on.
-    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
-    await deliver(fake_api, telegram_config, redis_conn,
-                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    await closes_with_photo(fake_api, telegram_config, redis_conn, card)
     for who in (CITIZEN, NEIGHBOUR):
         last = sent_to(fake_api, who)[-1]
         assert last["photo"][0]["file_id"] == "after" and first.public_id in last["caption"]
@@ -266,9 +271,7 @@ async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_c
     assert scheduled_for(t.id) == pytest.approx([24], abs=0.01)  # next, scheduled by the check: resolution in 24 h
 
     at(3)  # the officer closes it; the ticket now waits for the citizen, and the clock stops
-    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
-    await deliver(fake_api, telegram_config, redis_conn,
-                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    await closes_with_photo(fake_api, telegram_config, redis_conn, card)
     update = sent_to(fake_api, CITIZEN)[-1]
     at(40)  # 37 hours later the citizen says it is not fixed: the clock runs again from 3 h
     await deliver(fake_api, telegram_config, redis_conn,
@@ -428,9 +431,7 @@ async def test_the_officer_sends_the_photo_as_a_reply_to_the_request_for_one(
                   message(OFFICER, reply_to=card["message"]["message_id"], text="selesai"))
     asked = sent_to(fake_api, OFFICER)[-1]
     assert "kirim foto" in body(asked) and ticket().status == "assigned"
-    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
-    await deliver(fake_api, telegram_config, redis_conn,
-                  message(OFFICER, reply_to=asked["message"]["message_id"], photo=photo, caption="selesai"))
+    await closes_with_photo(fake_api, telegram_config, redis_conn, asked)
     assert ticket().status == "resolved" and ticket().resolution_photo_file_id == "after"
 
 
@@ -455,9 +456,7 @@ async def test_a_bare_belum_answers_the_citizens_resolved_ticket(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
     card = await report_and_share_location(fake_api, telegram_config, redis_conn)
-    photo = [{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}]
-    await deliver(fake_api, telegram_config, redis_conn,
-                  message(OFFICER, reply_to=card["message"]["message_id"], photo=photo, caption="selesai"))
+    await closes_with_photo(fake_api, telegram_config, redis_conn, card)
     await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="belum pak"))
     assert ticket().status == "reopened"
     # A longer message starting with "sudah" is a new report, not an answer.

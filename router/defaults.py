@@ -1,0 +1,48 @@
+"""The router's defaults as plain data: hub/settings.py validates and documents them (config.yaml), and a
+process that was never configured (a test, a one-off job) routes with them."""
+from __future__ import annotations
+
+from typing import Any
+
+# Per category: a new report within radius_m of an active ticket filed within window_hours joins it.
+DUPLICATES: dict[str, dict[str, float]] = {
+    "default": {"radius_m": 150, "window_hours": 72},
+    "flood": {"radius_m": 500, "window_hours": 24},
+    "drainage": {"radius_m": 200, "window_hours": 72},
+    "traffic": {"radius_m": 300, "window_hours": 3},
+    "jockey_3in1": {"radius_m": 300, "window_hours": 12},
+    "illegal_parking": {"radius_m": 100, "window_hours": 12},
+    "tree": {"radius_m": 50, "window_hours": 168},
+}
+# Per category: hours to the first officer action, and to resolution.
+SLA: dict[str, dict[str, float]] = {
+    "default": {"response_hours": 24, "resolution_hours": 72},
+    "flood": {"response_hours": 2, "resolution_hours": 24},
+    "drainage": {"response_hours": 24, "resolution_hours": 72},
+    "traffic": {"response_hours": 1, "resolution_hours": 6},
+    "jockey_3in1": {"response_hours": 2, "resolution_hours": 12},
+    "illegal_parking": {"response_hours": 4, "resolution_hours": 24},
+    "tree": {"response_hours": 12, "resolution_hours": 72},
+}
+AGENCIES: dict[str, str] = {
+    "dsda": "Dinas Sumber Daya Air",
+    "dlh": "Dinas Lingkungan Hidup",
+    "dishub": "Dinas Perhubungan",
+    "satpolpp": "Satpol PP (bersama Kepolisian)",
+    "binamarga": "Dinas Bina Marga",
+    "distamhut": "Dinas Pertamanan dan Hutan Kota",
+    "dinsos": "Dinas Sosial",
+    "kelurahan": "Kelurahan (PPSU)",
+}
+CATEGORY_AGENCY: dict[str, str] = {
+    "flood": "dsda", "drainage": "dsda", "garbage": "dlh", "illegal_parking": "dishub", "traffic": "dishub",
+    "jockey_3in1": "satpolpp", "billboard": "satpolpp", "road_damage": "binamarga", "street_light": "binamarga",
+    "tree": "distamhut", "beggars": "dinsos", "other": "kelurahan",
+}
+DEFAULT_AGENCY = "kelurahan"
+
+
+def routing() -> dict[str, Any]:
+    """The `routing:` section without officers, as RouterConfig holds it."""
+    return {"agencies": {code: {"name": name, "telegram_chat_id": None} for code, name in AGENCIES.items()},
+            "categories": dict(CATEGORY_AGENCY), "default_agency": DEFAULT_AGENCY, "units": {}}
