@@ -123,7 +123,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the channel listeners: Telegram long polling, Twitter mentions, the email inbox."""
+    """Run the channel listeners: Telegram long polling, Twitter mentions, the email inbox, the Waze feed."""
     from redis import Redis
     from rq import Queue
 
@@ -178,6 +178,13 @@ def _listeners(settings: Settings, intake: Any) -> list[Any]:
         from bots.email.inbox import InboxReader
 
         listeners.append(InboxReader(settings.email.sender_config(), intake))
+    off = runtime.waze_status(settings)
+    if off:
+        log.info(off)
+    else:
+        from ingest.waze.poll import FeedPoller
+
+        listeners.append(FeedPoller(settings.waze.poller_config(), intake))
     return listeners
 
 
@@ -241,12 +248,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         env = _child_env(url)
         children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), env)
                     for i in range(settings.workers.processes)]
-        telegram_off, twitter_off, email_off = (runtime.telegram_status(settings), runtime.twitter_status(settings),
-                                                runtime.email_status(settings))
-        for off in (telegram_off, twitter_off, email_off):
+        telegram_off, twitter_off, email_off, waze_off = (
+            runtime.telegram_status(settings), runtime.twitter_status(settings), runtime.email_status(settings),
+            runtime.waze_status(settings))
+        for off in (telegram_off, twitter_off, email_off, waze_off):
             if off:
                 log.info(off)
-        if (not telegram_off and settings.telegram.mode == "polling") or not twitter_off or not email_off:
+        if (not telegram_off and settings.telegram.mode == "polling") or not twitter_off or not email_off \
+                or not waze_off:
             children.append(Child("listen", _child_argv(args, "listen"), env))
         if settings.web.enabled:
             children.append(Child("web", _child_argv(args, "web"), env))
@@ -338,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run RQ workers for the intake and outbox queues")
     w.add_argument("--processes", type=int, help="worker processes (default: workers.processes)")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    sub.add_parser("listen", help="run channel listeners (Telegram long polling, Twitter mentions, email inbox)")
+    sub.add_parser("listen", help="run channel listeners (Telegram long polling, Twitter mentions, email inbox, Waze feed)")
     sub.add_parser("web", help="serve the web app (health, Telegram webhook)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     t = sub.add_parser("train", help="train the category classifier from nlp/data/train (offline, seeded)")

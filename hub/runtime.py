@@ -108,3 +108,11 @@ def email_status(settings: Settings) -> str | None:
     if not em.smtp.host:
         log.warning("email: the inbox is read, but replies cannot be sent until email.smtp.host is set")
     return None
+
+
+def waze_status(settings: Settings) -> str | None:
+    """None when the Waze feed can be polled; otherwise the line that says it is off and how to turn it on."""
+    if not settings.waze.url():
+        return (f"waze: feed off: set waze.feed_url, or export {settings.waze.feed_url_env}=<partner feed URL>, "
+                f"to turn it on")
+    return None

@@ -12,6 +12,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
                       model_validator)
 
+from ingest.waze import parse as waze_parse
+from ingest.waze import track as waze_track
 from router import defaults  # plain data, shared with router/context.py
 
 DEFAULT_CONFIG = Path("config.yaml")
@@ -208,6 +210,35 @@ class EmailSettings(_Section):
         return data
 
 
+class WazeSettings(_Section):
+    # The Waze for Cities partner feed (JSON): on when feed_url is set, or the environment variable
+    # feed_url_env names is (partner feed URLs carry an access token: keep them out of the file).
+    feed_url: str | None = Field(None, pattern=r"^https?://")
+    feed_url_env: str = "CROPHUB_WAZE_FEED_URL"
+    poll_interval: float = Field(120.0, ge=5)
+    timeout: float = Field(30.0, gt=0)
+    max_feed_bytes: int = Field(20_000_000, ge=1000)
+    max_retry_after: float = Field(900.0, ge=0)
+    kinds: dict[str, str] = Field(default_factory=lambda: dict(waze_parse.DEFAULT_KINDS))
+    min_jam_level: int = Field(waze_parse.DEFAULT_MIN_JAM_LEVEL, ge=0, le=5)
+    min_corroboration: int = Field(waze_parse.DEFAULT_MIN_CORROBORATION, ge=0, le=waze_parse.CORROBORATION_MAX)
+    misses_before_gone: int = Field(waze_track.DEFAULT_MISSES_BEFORE_GONE, ge=1, le=100)
+
+    @field_validator("kinds")
+    @classmethod
+    def _upper(cls, kinds: dict[str, str]) -> dict[str, str]:
+        return {key.strip().upper(): value for key, value in kinds.items()}
+
+    def url(self) -> str | None:
+        """The feed URL: from the environment variable if set, else from the file."""
+        value = os.environ.get(self.feed_url_env) or self.feed_url
+        return value or None
+
+    def poller_config(self) -> dict[str, Any]:
+        """The plain dict the poller is built from (with the URL, which may carry a token)."""
+        return {**self.model_dump(exclude={"feed_url", "feed_url_env"}), "feed_url": self.url()}
+
+
 class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -331,6 +362,7 @@ class Settings(_Section):
     telegram: TelegramSettings = TelegramSettings()
     twitter: TwitterSettings = TwitterSettings()
     email: EmailSettings = EmailSettings()
+    waze: WazeSettings = WazeSettings()
     web: WebSettings = WebSettings()
     nlp: NlpSettings = NlpSettings()
     routing: RoutingSettings = RoutingSettings()
@@ -345,6 +377,9 @@ class Settings(_Section):
         unknown = sorted(set(self.routing.categories) - known)
         if unknown:
             raise ValueError(f"routing.categories names categories the taxonomy does not have: {unknown}")
+        unknown = sorted(set(self.waze.kinds.values()) - known)
+        if unknown:
+            raise ValueError(f"waze.kinds maps to categories the taxonomy does not have: {unknown}")
         for key in ("duplicates", "sla"):
             unknown = sorted(set(getattr(self.tickets, key)) - known - {"default"})
             if unknown:

@@ -67,6 +67,14 @@ class Intake:
 
     def accept(self, batch: Batch) -> list[int]:
         """Store a batch (replays skipped) and its cursor in one transaction; enqueue the new messages."""
+        with self.sessions.begin() as session:
+            ids = self.store(session, batch)
+        self.enqueue(ids)
+        return ids
+
+    def store(self, session: Session, batch: Batch) -> list[int]:
+        """Store a batch and its cursor in the caller's transaction (which must enqueue the ids once it
+        has committed); → ids of the new messages."""
         now = datetime.now(timezone.utc)
         rows: list[dict[str, Any]] = [
             {"channel": m.channel, "key": m.key, "status": "received", "message": m.stored(),
@@ -82,11 +90,9 @@ class Intake:
                          "message": None, "raw": raw, "received_at": now})
         # Two copies of one payload in the same batch would collide inside one INSERT.
         unique = list({(r["channel"], r["key"]): r for r in rows}.values())
-        with self.sessions.begin() as session:
-            ids = ops.save_inbound(session, unique)
-            if batch.cursor:
-                ops.set_cursor(session, *batch.cursor)
-        self.enqueue(ids)
+        ids = ops.save_inbound(session, unique)
+        if batch.cursor:
+            ops.set_cursor(session, *batch.cursor)
         return ids
 
     def enqueue(self, ids: list[int]) -> None:

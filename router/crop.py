@@ -181,7 +181,7 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
     link = (f"https://www.openstreetmap.org/?mlat={ticket.lat:.5f}&mlon={ticket.lon:.5f}#map=18/{ticket.lat:.5f}/"
             f"{ticket.lon:.5f}") if ticket.lat is not None and ticket.lon is not None else "-"
     text = prefix + render("card", language, ticket=ticket.public_id, category=tax.label(ticket.category, language),
-                           place=place, map=link, reporters=_reporter_count(ticket), text=ticket.text[:2000])
+                           place=place, map=link, sources=_sources(ticket, language), text=ticket.text[:2000])
     pid = ticket.public_id
     buttons = [[{"label": render("btn_take", language), "value": f"/ambil {pid}"},
                 {"label": render("btn_progress", language), "value": f"/proses {pid}"}],
@@ -199,11 +199,22 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
                          extras=extras)
 
 
-def _reporter_count(ticket: Ticket) -> int:
+def _sources(ticket: Ticket, language: str) -> str:
+    """"2 warga (telegram, email) · Waze: 1 laporan pengemudi (skor 17/25)": who backs the ticket up."""
     from sqlalchemy.orm import object_session
 
     session = object_session(ticket)
-    return len(lifecycle.reporters(session, ticket.id)) if session else 1
+    if session is None:
+        return "-"
+    found = ops.ticket_sources(session, ticket.id)
+    parts = []
+    if found["reporters"]:
+        parts.append(render("source_citizens", language, count=sum(found["reporters"].values()),
+                            channels=", ".join(sorted(found["reporters"]))))
+    if found["waze"]:
+        parts.append(render("source_waze", language, count=len(found["waze"]),
+                            score=max(a["score"] for a in found["waze"])))
+    return " · ".join(parts) or "-"
 
 
 # --- officers acting -------------------------------------------------------------------------------

@@ -36,12 +36,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# A ticket filed from a feed alone closes itself, from any working status, when its alert leaves the feed
+# (router/waze.py); nobody else closes a ticket that was not resolved.
+FEED_ACTORS = frozenset({"waze"})
+SELF_CLOSING = frozenset({"open", "assigned", "in_progress", "reopened"})
+
+
 class TransitionError(ValueError):
     """A status change the lifecycle does not allow (e.g. closing a ticket nobody resolved)."""
 
 
-def can_change(current: str, to: str) -> bool:
-    """True when a ticket in `current` may change to `to`."""
+def can_change(current: str, to: str, actor: str | None = None) -> bool:
+    """True when a ticket in `current` may change to `to` (at the hands of `actor`)."""
+    if to == "closed" and actor in FEED_ACTORS and current in SELF_CLOSING:
+        return True
     return to in TRANSITIONS.get(current, frozenset())
 
 
@@ -49,7 +57,7 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
            photo: str | None = None, officer_id: int | None = None, inbound_id: int | None = None,
            at: datetime | None = None) -> list[dict[str, Any]]:
     """Change the ticket's status with its audit event; return the updates for every reporter (outbox rows)."""
-    if not can_change(ticket.status, to):
+    if not can_change(ticket.status, to, actor):
         raise TransitionError(f"ticket {ticket.public_id} is {ticket.status}: it cannot become {to}")
     now = at or utcnow()
     before = ticket.status

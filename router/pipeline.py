@@ -15,7 +15,7 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import commands, context, crop, dialogue, duplicates, lifecycle, replies, routing, sla
+from router import commands, context, crop, dialogue, duplicates, lifecycle, replies, routing, sla, waze
 from router.templates import render, status_label
 from store import db, ops
 from store.models import Ticket, utcnow
@@ -48,6 +48,10 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
             except ValidationError as exc:
                 log.error("pipeline: message %d is not a valid Message: %s", inbound_id, exc)
                 ops.fail_inbound(session, inbound_id, f"invalid message: {exc}")
+        # Feed alerts have no citizen and need no classifier: the feed says what and where.
+        feed = [(i, m) for i, m in messages if m.channel == waze.CHANNEL]
+        messages = [(i, m) for i, m in messages if m.channel != waze.CHANNEL]
+        filed, feed_rows, feed_failed = _handle_feed(session, feed)
         citizens = ops.upsert_citizens(session, [
             {"channel": m.channel, "external_id": m.sender.id, "display_name": m.sender.name,
              "username": m.sender.username, "language": m.language_hint} for _, m in messages
@@ -56,9 +60,11 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
         items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint), p)
                  for (i, m), p in zip(messages, predictions)]
         rows, failed, moved = _handle_all(session, items)
+        rows += feed_rows
+        failed += feed_failed
         # Tickets these messages filed or completed go to officers now, in this transaction: their cards
         # are outbox rows like any reply (dispatch_open leaves alone tickets that are not open).
-        touched = sorted({row["ticket_id"] for row in rows if row["ticket_id"]})
+        touched = sorted({row["ticket_id"] for row in rows if row["ticket_id"]} | filed)
         try:
             with session.begin_nested():
                 cards, _ = crop.dispatch_open(session, touched)
@@ -70,7 +76,25 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
     replies.enqueue_send(outbox_ids)
     # A ticket that reached officers, or that someone moved, gets its next SLA check.
     sla.schedule(sorted(moved | {row["ticket_id"] for row in cards if row["ticket_id"]}))
-    return {"handled": len(items) - failed, "failed": failed, "replies": len(outbox_ids)}
+    return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(outbox_ids)}
+
+
+def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set[int], list[dict[str, Any]], int]:
+    """Waze alerts, each in its own savepoint; → (tickets filed, outbox rows, messages failed)."""
+    filed: set[int] = set()
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    for inbound_id, msg in feed:
+        try:
+            with session.begin_nested():
+                made, out = waze.handle(session, inbound_id, msg)
+            filed |= made
+            rows += out
+        except Exception as exc:  # one bad alert must not hold up the batch
+            log.exception("pipeline: waze message %d failed", inbound_id)
+            ops.fail_inbound(session, inbound_id, f"{type(exc).__name__}: {exc}")
+            failed += 1
+    return filed, rows, failed
 
 
 def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int, set[int]]:

@@ -104,12 +104,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "update_rejected": {"id": "Tiket {ticket} tidak dapat ditindaklanjuti.{note}",
                         "en": "Ticket {ticket} cannot be acted on.{note}"},
     # Officers' side (Indonesian first: officers use the city's language).
-    "card": {"id": "📋 Laporan {ticket} — {category}\nLokasi: {place}\nPeta: {map}\nPelapor: {reporters} orang\n\n"
+    "card": {"id": "📋 Laporan {ticket} — {category}\nLokasi: {place}\nPeta: {map}\nSumber: {sources}\n\n"
                    "{text}\n\nBalas kartu ini: \"ambil\", \"proses <catatan>\", \"selesai\" (dengan foto hasil), "
                    "\"tolak <alasan>\", atau \"alihkan <kode dinas>\".",
-             "en": "📋 Report {ticket} — {category}\nPlace: {place}\nMap: {map}\nReporters: {reporters}\n\n"
+             "en": "📋 Report {ticket} — {category}\nPlace: {place}\nMap: {map}\nSources: {sources}\n\n"
                    "{text}\n\nReply to this card: \"take\", \"progress <note>\", \"done\" (with a photo of the "
                    "result), \"reject <reason>\", or \"reassign <agency code>\"."},
+    # A card's sources: the citizens who reported it, and the Waze alerts that back it up.
+    "source_citizens": {"id": "{count} warga ({channels})", "en": "{count} citizen(s) ({channels})"},
+    "source_waze": {"id": "Waze: {count} laporan pengemudi (skor {score}/25)",
+                    "en": "Waze: {count} driver alert(s) (score {score}/25)"},
+    "waze_gone_note": {"id": "laporan Waze sudah tidak ada lagi di feed; tidak ada laporan warga",
+                       "en": "the Waze alert has left the feed; no citizen reported it"},
+    "waze_closed_officer": {"id": "Tiket {ticket} ditutup otomatis: {note}.",
+                            "en": "Ticket {ticket} closed itself: {note}."},
     "card_reopened": {"id": "🔁 Dibuka kembali oleh pelapor: ", "en": "🔁 Reopened by the reporter: "},
     "category_set": {"id": "Terima kasih. Kategori tiket {ticket}: {category}.",
                      "en": "Thank you. Ticket {ticket} is now: {category}."},

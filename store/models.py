@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: inbound messages, citizens, tickets, ticket events, outbox, cursors."""
+"""SQLAlchemy 2 models: inbound messages, citizens, tickets, ticket events, outbox, cursors, Waze alerts."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -88,7 +88,7 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     public_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))  # None: filed from a feed (Waze)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     channel: Mapped[str] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(32))
@@ -204,3 +204,33 @@ class Cursor(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WazeAlert(Base):
+    """A Waze alert or jam as the feed last showed it, and the ticket it filed or joined (if any).
+
+    The poller (ingest/waze) keeps these rows; the router (router/waze.py) acts on them when an inbound
+    message names one: a new alert, an update, or its disappearance."""
+
+    __tablename__ = "waze_alerts"
+    __table_args__ = (Index("ix_waze_alerts_status", "status", "last_seen_at"), Index("ix_waze_alerts_ticket", "ticket_id"))
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # alert uuid; jams "jam:<uuid>"
+    kind: Mapped[str] = mapped_column(String(8))  # alert | jam
+    kind_key: Mapped[str] = mapped_column(String(64))  # subtype, else type; jams JAM_LEVEL_<n>
+    category: Mapped[str] = mapped_column(String(32))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    street: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[int] = mapped_column(Integer, default=0)  # corroboration, 0–25 (ingest/waze/parse.py)
+    corroborated: Mapped[bool] = mapped_column(Boolean, default=False)  # score ≥ the configured minimum
+    data: Mapped[dict[str, Any] | None]  # reliability, confidence, thumbs-up, jam level/delay/length
+    status: Mapped[str] = mapped_column(String(8), default="active")  # active | gone
+    misses: Mapped[int] = mapped_column(Integer, default=0)  # consecutive feed snapshots without it
+    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every change worth telling the router
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", name="fk_waze_alerts_ticket"))
+    published_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    gone_at: Mapped[datetime | None]

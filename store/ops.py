@@ -8,7 +8,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Citizen, Cursor, InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, utcnow
+from store.models import Citizen, Cursor, InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert, utcnow
 
 
 def _insert(session: Session, model: type) -> Any:
@@ -194,6 +194,18 @@ def undispatched_tickets(session: Session, older_than: timedelta, retry_unrouted
                    ~recent_try)
             .order_by(Ticket.id).limit(limit))
     return list(session.scalars(stmt))
+
+
+def ticket_sources(session: Session, ticket_id: int) -> dict[str, Any]:
+    """Where a ticket's reports came from: reporters per channel, and the Waze alerts linked to it."""
+    by_channel: dict[str, int] = {}
+    for (address,) in session.execute(select(TicketReporter.reply_address).where(TicketReporter.ticket_id == ticket_id)):
+        channel = (address or {}).get("channel", "?")
+        by_channel[channel] = by_channel.get(channel, 0) + 1
+    alerts = list(session.scalars(select(WazeAlert).where(WazeAlert.ticket_id == ticket_id).order_by(WazeAlert.first_seen_at)))
+    return {"reporters": by_channel, "waze": [
+        {"key": a.key, "kind": a.kind_key, "score": a.score, "status": a.status, "thumbs_up": (a.data or {}).get("thumbs_up"),
+         "first_seen_at": a.first_seen_at.isoformat(), "last_seen_at": a.last_seen_at.isoformat()} for a in alerts]}
 
 
 def outbox_for_reply(session: Session, chat_key: str, provider_message_id: str) -> Outbox | None:

@@ -5,6 +5,7 @@ import pytest
 
 from bots.email.inbox import InboxReader
 from bots.twitter.poll import MentionPoller
+from ingest.waze.poll import FeedPoller
 from hub import runtime
 from hub.cli import _listeners
 from hub.settings import parse
@@ -15,7 +16,8 @@ EMAIL = {"address": "pengaduan@jakarta.go.id", "imap": {"host": "127.0.0.1"}, "s
 
 @pytest.fixture(autouse=True)
 def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CROPHUB_TELEGRAM_TOKEN", "CROPHUB_TWITTER_BEARER_TOKEN", "CROPHUB_EMAIL_PASSWORD"):
+    for name in ("CROPHUB_TELEGRAM_TOKEN", "CROPHUB_TWITTER_BEARER_TOKEN", "CROPHUB_EMAIL_PASSWORD",
+                 "CROPHUB_WAZE_FEED_URL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -24,6 +26,7 @@ def test_every_channel_is_off_by_default_and_says_how_to_turn_it_on() -> None:
     assert "CROPHUB_TELEGRAM_TOKEN" in runtime.telegram_status(settings)
     assert "twitter.account_id" in runtime.twitter_status(settings)
     assert "email.address and email.imap.host" in runtime.email_status(settings)
+    assert "export CROPHUB_WAZE_FEED_URL=" in runtime.waze_status(settings)
     assert _listeners(settings, intake=None) == []
 
 
@@ -38,3 +41,15 @@ def test_configured_channels_need_their_secrets(monkeypatch: pytest.MonkeyPatch)
     assert [type(x) for x in listeners] == [MentionPoller, InboxReader]
     reader = listeners[1]
     assert reader.account == "pengaduan@jakarta.go.id" and reader.imap["host"] == "127.0.0.1"
+
+
+def test_the_waze_feed_is_polled_from_the_url_in_the_environment_or_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = parse({"waze": {"min_corroboration": 15, "kinds": {"hazard_weather_flood": "flood"}}})
+    monkeypatch.setenv("CROPHUB_WAZE_FEED_URL", "https://wazefeed.example/feed?token=s3cret")
+    assert runtime.waze_status(settings) is None
+    [poller] = _listeners(settings, intake=None)
+    assert isinstance(poller, FeedPoller) and poller.url.endswith("token=s3cret")
+    assert poller.rules.min_corroboration == 15 and poller.kinds == {"HAZARD_WEATHER_FLOOD": "flood"}
+    monkeypatch.delenv("CROPHUB_WAZE_FEED_URL")
+    [poller] = _listeners(parse({"waze": {"feed_url": "http://127.0.0.1:9/feed"}}), intake=None)
+    assert poller.url == "http://127.0.0.1:9/feed" and poller.rules.misses_before_gone == 3

@@ -1,0 +1,146 @@
+"""The Waze for Cities feed, polled with aiohttp: conditional GETs, a timeout, and backoff on errors
+(bots.listen.forever); each changed snapshot is tracked and its news stored through the intake."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+
+from bots import listen
+from ingest.intake import Batch, Intake, Skipped, payload_key
+from ingest.waze import track
+from store import ops
+from ingest.waze.parse import CHANNEL, DEFAULT_KINDS, DEFAULT_MIN_CORROBORATION, DEFAULT_MIN_JAM_LEVEL, FeedError, \
+    FeedResult, parse_feed
+
+log = logging.getLogger(__name__)
+
+CURSOR = "waze:end_time"  # endTimeMillis of the last snapshot tracked: the same one again changes nothing
+_RAW_LIMIT = 10_000  # characters of an unusable body kept for inspection
+
+
+class FeedUnavailable(ConnectionError):
+    """The feed answered with an error status; listen.forever backs off and tries again."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one poll did: "changed", "same" (304 or an already-seen snapshot), "malformed" or "too_large"."""
+
+    status: str
+    changes: track.Changes | None = None
+    message_ids: tuple[int, ...] = ()
+
+
+class FeedPoller:
+    """Polls the feed every `poll_interval` seconds into the intake, until stopped."""
+
+    def __init__(self, config: dict[str, Any], intake: Intake) -> None:
+        self.url: str = config["feed_url"]
+        self.poll_interval = float(config.get("poll_interval", 120.0))
+        self.timeout = float(config.get("timeout", 30.0))
+        self.max_feed_bytes = int(config.get("max_feed_bytes", 20_000_000))
+        self.max_retry_after = float(config.get("max_retry_after", 900.0))
+        self.kinds: dict[str, str] = dict(config.get("kinds") or DEFAULT_KINDS)
+        self.min_jam_level = int(config.get("min_jam_level", DEFAULT_MIN_JAM_LEVEL))
+        self.rules = track.Rules(int(config.get("min_corroboration", DEFAULT_MIN_CORROBORATION)),
+                                 int(config.get("misses_before_gone", track.DEFAULT_MISSES_BEFORE_GONE)))
+        self.intake = intake
+        self.etag: str | None = None
+        self.last_modified: str | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set; failures back off in listen.forever, a Retry-After is honoured."""
+
+        async def step() -> None:
+            await self.poll_once()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
+        try:
+            await listen.forever("waze poller", step, stop)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+
+    async def poll_once(self) -> Outcome:
+        """Fetch the feed once and store what changed; raise on a transport error or an error status."""
+        if self.http is None:
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
+                                              headers={"Accept": "application/json"})
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        async with self.http.get(self.url, headers=headers) as response:
+            if response.status == 304:
+                log.debug("waze: feed not modified")
+                return Outcome("same")
+            if response.status != 200:
+                await self._wait_if_asked(response)
+                raise FeedUnavailable(f"feed answered HTTP {response.status}")
+            body = await response.content.read(self.max_feed_bytes + 1)
+            validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        if len(body) > self.max_feed_bytes:
+            reason = f"feed is larger than max_feed_bytes ({self.max_feed_bytes}); not read"
+            await asyncio.to_thread(self._reject, body[:_RAW_LIMIT], reason)
+            return Outcome("too_large")
+        try:
+            result = await asyncio.to_thread(parse_feed, body, self.kinds, self.min_jam_level)
+        except FeedError as exc:
+            # Kept and logged; the poller goes on. Validators are not kept, so the next poll reads it afresh.
+            await asyncio.to_thread(self._reject, body, str(exc))
+            return Outcome("malformed")
+        outcome = await asyncio.to_thread(self._store, result)
+        self.etag, self.last_modified = validators
+        return outcome
+
+    async def _wait_if_asked(self, response: aiohttp.ClientResponse) -> None:
+        """A 429 or 503 with Retry-After (seconds) is waited out, capped, before the error backs off."""
+        value = response.headers.get("Retry-After", "")
+        if response.status in (429, 503) and value.strip().isdigit():
+            wait = min(float(value), self.max_retry_after)
+            log.warning("waze: feed answered HTTP %d; waiting %.0fs as asked", response.status, wait)
+            await asyncio.sleep(wait)
+
+    def _store(self, result: FeedResult) -> Outcome:
+        now = datetime.now(timezone.utc)
+        end = str(int(result.end_time.timestamp() * 1000)) if result.end_time else None
+        changes = None
+        with self.intake.sessions.begin() as session:
+            seen = ops.get_cursor(session, CURSOR)
+            # Two polls that return the same snapshot (a server without validators) count once. Only the same
+            # time is skipped, not an older one: one bogus future timestamp must not freeze the feed.
+            if end is None or end != seen:
+                changes = track.observe(session, result, self.rules, now)
+            batch = Batch(changes.messages if changes else [], result.rejected,
+                          (CURSOR, end) if changes and end is not None else None)
+            ids = self.intake.store(session, batch)
+        self.intake.enqueue(ids)
+        if changes is None:
+            log.debug("waze: snapshot of %s already tracked", result.end_time)
+            return Outcome("same", message_ids=tuple(ids))
+        if result.unmapped:
+            log.info("waze: ignored unmapped kinds: %s", ", ".join(f"{k}×{n}" for k, n in result.unmapped.most_common()))
+        log.info("waze: %d mapped alert(s): %d new, %d updated, %d back, %d gone, %d unchanged; %d rejected",
+                 len(result.mapped), changes.new, changes.updated, changes.back, changes.gone, changes.unchanged,
+                 len(result.rejected))
+        return Outcome("changed", changes, tuple(ids))
+
+    def _reject(self, body: bytes, reason: str) -> None:
+        text = body[:_RAW_LIMIT].decode("utf-8", "replace")
+        self.intake.accept(Batch(skipped=[Skipped(CHANNEL, payload_key(text), "rejected", reason,
+                                                  {"body": text})]))  # not the URL: it holds the token
