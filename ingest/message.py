@@ -76,7 +76,7 @@ class Message(BaseModel):
     location: Location | None = None
     provider_message_id: str | None = None
     reply_to: str | None = None  # provider message id of the message this one answers
-    command: str | None = None  # "/status" etc., without any @botname suffix
+    command: str | None = None  # "/status" etc., without any @botname suffix; a feed's event ("waze:gone")
     language_hint: str | None = None  # what the channel says of the sender's language, e.g. "id", "en"
     sent_at: datetime | None = None
     received_at: datetime

@@ -92,7 +92,7 @@ class FeedPoller:
             if response.status != 200:
                 await self._wait_if_asked(response)
                 raise FeedUnavailable(f"feed answered HTTP {response.status}")
-            body = await response.content.read(self.max_feed_bytes + 1)
+            body = await self._read(response)
             validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
         if len(body) > self.max_feed_bytes:
             reason = f"feed is larger than max_feed_bytes ({self.max_feed_bytes}); not read"
@@ -107,6 +107,15 @@ class FeedPoller:
         outcome = await asyncio.to_thread(self._store, result)
         self.etag, self.last_modified = validators
         return outcome
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, or its first max_feed_bytes + 1 bytes when it is larger (then it is not read further)."""
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65_536):
+            body += chunk
+            if len(body) > self.max_feed_bytes:
+                break
+        return bytes(body)
 
     async def _wait_if_asked(self, response: aiohttp.ClientResponse) -> None:
         """A 429 or 503 with Retry-After (seconds) is waited out, capped, before the error backs off."""

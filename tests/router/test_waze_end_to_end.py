@@ -296,3 +296,15 @@ async def test_retry_after_is_honoured_and_an_oversized_feed_is_not_read(
         [kept] = s.scalars(select(InboundMessage)).all()
         assert kept.status == "rejected" and "max_feed_bytes" in kept.reason
     assert not alerts()
+
+
+async def test_a_large_feed_arriving_in_many_chunks_is_read_whole(poller: FeedPoller, feed: FakeWazeFeed) -> None:
+    big = snapshot("alerts_flood_and_pothole")
+    template = big["alerts"][1]  # the weak flood: tracked, filed by nobody
+    big["alerts"] = [{**template, "uuid": f"00000000-0000-4000-8000-{i:012d}", "reportDescription": "air naik " * 20,
+                      "location": {"x": 106.80 + i * 1e-4, "y": -6.20}} for i in range(800)]
+    feed.serve(big)
+    assert len(feed.body) > 4 * 65_536
+    outcome = await poller.poll_once()
+    assert outcome.status == "changed" and outcome.changes is not None and outcome.changes.new == 800
+    assert len(alerts()) == 800
