@@ -25,6 +25,7 @@ SEND_JOB = "router.replies.send_outbox"
 DISPATCH_JOB = "router.crop.dispatch_tickets"
 SLA_JOB = "router.sla.check_ticket"
 PROCESS_RETRY = Retry(max=3, interval=[1, 10, 60])
+JOB_SIZE = 500  # messages per pipeline job at most
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,11 @@ class Intake:
         if not ids:
             return
         try:
-            self.queue.enqueue(PROCESS_JOB, ids, retry=PROCESS_RETRY, job_timeout=self.job_timeout, result_ttl=0,
-                               failure_ttl=7 * 86400)
+            # A job per JOB_SIZE messages: one job (one transaction) for a whole big poll could outlive its
+            # timeout, and on SQLite it would hold the write lock from every other worker meanwhile.
+            for start in range(0, len(ids), JOB_SIZE):
+                self.queue.enqueue(PROCESS_JOB, ids[start:start + JOB_SIZE], retry=PROCESS_RETRY,
+                                   job_timeout=self.job_timeout, result_ttl=0, failure_ttl=7 * 86400)
         except Exception as exc:  # the rows are stored: the periodic sweep re-enqueues them
             log.error("intake: stored %d message(s) but could not enqueue them (%s); the sweep will retry",
                       len(ids), exc)

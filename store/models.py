@@ -84,6 +84,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_citizen_created", "citizen_id", "created_at"),
         Index("ix_tickets_status_category", "status", "category"),
+        Index("ix_tickets_category_lat", "category", "lat"),  # the duplicate search: a category near a point
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

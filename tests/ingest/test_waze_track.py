@@ -50,6 +50,11 @@ def test_every_mapped_alert_is_new_once_with_its_uuid_as_key() -> None:
     assert rows()[POTHOLE].corroborated and not rows()[FLOOD].corroborated
     again = observe(first(), minutes=2)
     assert again.messages == [] and again.unchanged == 4
+    # Thumbs-up past the score's cap tell the router nothing, but the row keeps the latest count.
+    capped = first()
+    capped["alerts"][3]["nThumbsUp"] = 40  # the closed road: 11 already counts the cap of 5
+    assert observe(capped, minutes=4).messages == []
+    assert rows()["d4c3b2a1-9f8e-4d7c-b6a5-f4e3d2c1b004"].data["thumbs_up"] == 40
 
 
 def test_a_material_change_is_a_new_version_and_misses_reset_when_seen_again() -> None:

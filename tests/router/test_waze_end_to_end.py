@@ -308,3 +308,6 @@ async def test_a_large_feed_arriving_in_many_chunks_is_read_whole(poller: FeedPo
     outcome = await poller.poll_once()
     assert outcome.status == "changed" and outcome.changes is not None and outcome.changes.new == 800
     assert len(alerts()) == 800
+    # A pipeline job per 500 messages: one for everything could outlive its timeout.
+    jobs = Queue(INTAKE_QUEUE, connection=poller.intake.queue.connection).get_jobs()
+    assert [len(job.args[0]) for job in jobs] == [500, 300]

@@ -1,4 +1,5 @@
-"""Waze feed: the alerts the feed shows (and the tickets they filed or joined); tickets without a citizen.
+"""Waze feed: the alerts the feed shows (and the tickets they filed or joined); tickets without a citizen;
+an index for the duplicate search.
 
 Revision ID: 0003
 Revises: 0002
@@ -22,6 +23,8 @@ def upgrade() -> None:
     # A ticket filed from the Waze feed has no citizen behind it.
     with op.batch_alter_table("tickets") as batch:
         batch.alter_column("citizen_id", existing_type=Id, nullable=True)
+        # Every alert looks for a ticket of its category nearby (router/duplicates.py), as every report does.
+        batch.create_index("ix_tickets_category_lat", ["category", "lat"])
     op.create_table(
         "waze_alerts",
         sa.Column("key", sa.String(255), primary_key=True),
@@ -58,4 +61,5 @@ def downgrade() -> None:
     op.execute("DELETE FROM ticket_reporters WHERE ticket_id IN (SELECT id FROM tickets WHERE citizen_id IS NULL)")
     op.execute("DELETE FROM tickets WHERE citizen_id IS NULL")
     with op.batch_alter_table("tickets") as batch:
+        batch.drop_index("ix_tickets_category_lat")
         batch.alter_column("citizen_id", existing_type=Id, nullable=False)
