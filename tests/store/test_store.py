@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import db, migrate, ops
 from store.db import make_engine
-from store.models import Base, Citizen, InboundMessage, Outbox, Ticket, utcnow
+from store.models import Base, Citizen, InboundMessage, Outbox, Ticket, TicketReporter, utcnow
 
 
 def _row(key: str, status: str = "received") -> dict:
@@ -155,3 +155,25 @@ def test_ticket_requires_a_citizen(db_url: str) -> None:
             s.add(Ticket(citizen_id=999999, channel="telegram", text="x", reply_address={}, status="open",
                          language="id"))
             s.flush()
+
+
+def test_a_database_with_tickets_migrates_from_0002_to_the_newest(db_url: str) -> None:
+    """Upgrades meet filled tables: SQLite rebuilds `tickets` while events and reporters point at it."""
+    migrate.downgrade(db_url, "0002")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        now = utcnow()
+        conn.execute(Citizen.__table__.insert().values(id=1, channel="telegram", external_id="42", created_at=now,
+                                                       last_seen_at=now))
+        conn.execute(Ticket.__table__.insert().values(
+            id=1, public_id="JKT-2026-000001", citizen_id=1, channel="telegram", text="banjir", language="id",
+            reply_address={}, status="open", created_at=now, updated_at=now, sla_paused_seconds=0, sla_level=0))
+        conn.execute(TicketReporter.__table__.insert().values(ticket_id=1, citizen_id=1, reply_address={}, language="id",
+                                                              joined_at=now))
+    engine.dispose()
+    migrate.upgrade(db_url)
+    assert migrate.is_current(db_url)
+    db.configure(db_url)
+    with db.session() as s:
+        ticket = s.get(Ticket, 1)
+        assert ticket is not None and ticket.citizen_id == 1 and ticket.public_id == "JKT-2026-000001"
