@@ -8,7 +8,7 @@ from typing import Any
 
 from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
-from bots import listen
+from ingest import listen
 from bots.email import imap
 from bots.email.config import password, tls_context
 from bots.email.parse import parse_email, too_large

@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bots import listen
+from ingest import listen
 from bots.telegram.parse import bot_id_of, parse_update
 from bots.telegram.send import make_bot
 from ingest.intake import Batch, Intake

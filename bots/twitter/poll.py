@@ -14,7 +14,7 @@ from typing import Any
 import requests
 import tweepy
 
-from bots import listen
+from ingest import listen
 from bots.twitter import client as tw
 from bots.twitter.parse import CHANNEL, newest_id, page_problem, parse_page, tweet_ids
 from ingest.intake import Batch, Intake, Skipped, payload_key

@@ -1,5 +1,5 @@
 """The Waze for Cities feed, polled with aiohttp: conditional GETs, a timeout, and backoff on errors
-(bots.listen.forever); each changed snapshot is tracked and its news stored through the intake."""
+(ingest.listen.forever); each changed snapshot is tracked and its news stored through the intake."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bots import listen
+from ingest import listen
 from ingest.intake import Batch, Intake, Skipped, payload_key
 from ingest.waze import track
 from store import ops

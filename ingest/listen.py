@@ -1,4 +1,4 @@
-"""Reconnect with backoff, written once for every listener."""
+"""Reconnect with backoff, written once for every listener (the chat channels in bots/ and the feeds in ingest/)."""
 from __future__ import annotations
 
 import asyncio
