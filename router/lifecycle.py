@@ -36,10 +36,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-# A ticket filed from a feed alone closes itself, from any working status, when its alert leaves the feed
-# (router/waze.py); nobody else closes a ticket that was not resolved.
+# A ticket filed from a feed alone closes itself when its alert leaves the feed while no officer works on
+# it yet (router/waze.py decides); nobody else closes a ticket that was not resolved.
 FEED_ACTORS = frozenset({"waze"})
-SELF_CLOSING = frozenset({"open", "assigned", "in_progress", "reopened"})
+SELF_CLOSING = frozenset({"open", "assigned"})
 
 
 class TransitionError(ValueError):

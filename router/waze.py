@@ -93,16 +93,25 @@ def _file(session: Session, row: WazeAlert, place: Place, text: str, inbound_id:
 
 
 def _gone(session: Session, row: WazeAlert, ticket: Ticket, inbound_id: int | None) -> list[dict[str, Any]]:
-    """The alert left the feed: noted on its ticket; a ticket only Waze reported, still open, closes itself."""
+    """The alert left the feed: noted on its ticket; a ticket only Waze reported closes itself unless an officer
+    is working on it."""
     _event(session, ticket, "waze_gone", row, inbound_id)
     others = session.scalar(select(func.count()).select_from(WazeAlert).where(
         WazeAlert.ticket_id == ticket.id, WazeAlert.status == "active", WazeAlert.key != row.key))
-    if others or not is_feed_only(session, ticket) or ticket.status not in lifecycle.SELF_CLOSING:
+    if others or not is_feed_only(session, ticket) or not _closable(ticket):
         return []
     note = render("waze_gone_note", "id")
     rows = lifecycle.change(session, ticket, "closed", ACTOR, note=note, inbound_id=inbound_id)
     log.info("waze: alert %s left the feed; ticket %s closed", row.key, ticket.public_id)
     return rows + _tell_officers(session, ticket, note)
+
+
+def _closable(ticket: Ticket) -> bool:
+    """Whether a feed-only ticket may close as its alert leaves: not while an officer works on it (Waze drops
+    an alert nobody re-confirms, and the pothole may still be there), but once one has resolved it."""
+    if ticket.status == "resolved":
+        return True  # nobody is left to confirm the fix: the alert's departure does
+    return ticket.status == "open" or (ticket.status == "assigned" and ticket.assigned_officer_id is None)
 
 
 def _tell_officers(session: Session, ticket: Ticket, note: str) -> list[dict[str, Any]]:

@@ -92,6 +92,9 @@ class FeedResult:
     rejected: list[Skipped] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # keys seen twice in this snapshot; first kept
     end_time: datetime | None = None  # endTimeMillis: the snapshot's "as of"
+    # The key of every item with a uuid, mapped or not, well-formed or not: what the feed still shows (an
+    # alert rejected once, or a jam eased below the minimum level, has not left it).
+    present: set[str] = field(default_factory=set)
 
     @property
     def mapped(self) -> list[WazeReport]:
@@ -112,6 +115,9 @@ def parse_feed(body: bytes | str | dict[str, Any], kinds: dict[str, str] = DEFAU
         if not isinstance(items, list):
             raise FeedError(f"{name} is a {type(items).__name__}, not a list")
         for raw in items:
+            uuid = _uuid(raw) if isinstance(raw, dict) else None
+            if uuid is not None:
+                result.present.add(uuid if name == "alerts" else f"jam:{uuid}")
             parsed = _alert(raw, kinds) if name == "alerts" else _jam(raw, min_jam_level)
             if isinstance(parsed, Skipped):
                 result.rejected.append(parsed)

@@ -82,7 +82,7 @@ def observe(session: Session, result: FeedResult, rules: Rules, now: datetime) -
     if empty and rows:
         log.warning("waze: the feed snapshot is empty; %d active alert(s) kept as they are", len(rows))
     for key, row in rows.items():
-        if empty or key in reports or row.status != "active":
+        if empty or key in result.present or row.status != "active":
             continue
         row.misses += 1
         if row.misses >= rules.misses_before_gone:

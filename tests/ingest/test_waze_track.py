@@ -107,3 +107,19 @@ def test_an_empty_snapshot_counts_no_misses(caplog: pytest.LogCaptureFixture) ->
     only_accident["alerts"] = [a for a in only_accident["alerts"] if a["type"] == "ACCIDENT"]
     observe(only_accident, 4)
     assert {r.misses for r in rows().values()} == {1}
+
+
+def test_an_alert_still_in_the_feed_is_not_missed_when_it_is_malformed_once_or_no_longer_mapped() -> None:
+    jams = copy.deepcopy(fixture("waze", "jams"))
+    both = first()
+    both["jams"] = jams["jams"]
+    observe(both)
+    feed = first()
+    pothole = next(a for a in feed["alerts"] if a["uuid"] == POTHOLE)
+    pothole["location"] = {"x": "106.87", "y": "-6.23"}  # rejected this time, but still there
+    eased = copy.deepcopy(jams)
+    eased["jams"][1]["level"] = 3  # below min_jam_level: not a report now, but not gone
+    feed["jams"] = eased["jams"]
+    for minute in (2, 4, 6):
+        observe(feed, minute)
+    assert rows()[POTHOLE].misses == 0 and rows()[JAM].misses == 0 and rows()[JAM].status == "active"

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Batch, Intake
 from ingest.message import Address, Location, Message, Sender
 from ingest.waze.poll import FeedPoller
-from router import crop
+from router import crop, lifecycle
 from store import db, ops
 from store import officers as roster
 from store.models import InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert
@@ -311,3 +311,28 @@ async def test_a_large_feed_arriving_in_many_chunks_is_read_whole(poller: FeedPo
     # A pipeline job per 500 messages: one for everything could outlive its timeout.
     jobs = Queue(INTAKE_QUEUE, connection=poller.intake.queue.connection).get_jobs()
     assert [len(job.args[0]) for job in jobs] == [500, 300]
+
+
+async def test_a_vanished_alert_leaves_a_ticket_an_officer_works_on_and_closes_a_resolved_one(
+        poller: FeedPoller, feed: FakeWazeFeed, redis_conn: redis.Redis) -> None:
+    await poll(poller, redis_conn)
+    road_id, pothole_id = tickets()[CLOSED].id, tickets()[POTHOLE].id
+    with db.session() as s:
+        officer = roster.add(s, {"telegram_id": "7002", "name": "Bu Hub", "role": "agency_staff", "areas": ["31.74"],
+                                 "agencies": ["dishub"]})
+        s.flush()
+        working = s.get(Ticket, road_id)
+        lifecycle.change(s, working, "in_progress", f"officer:{officer.id}", officer_id=officer.id, note="ke lokasi")
+        fixed = s.get(Ticket, pothole_id)
+        lifecycle.change(s, fixed, "resolved", f"officer:{officer.id}", officer_id=officer.id, photo="AgADfoto")
+    gone = snapshot("alerts_flood_and_pothole", drop=(CLOSED, POTHOLE))
+    for minutes in (2, 4):
+        gone["endTimeMillis"] += minutes * 60_000
+        feed.serve(gone)
+        await poll(poller, redis_conn)
+    assert alerts()[CLOSED].status == "gone" and alerts()[POTHOLE].status == "gone"
+    # Waze drops an alert nobody re-confirms; the officer on the road decides, not the feed.
+    assert tickets()[CLOSED].status == "in_progress"
+    assert events(tickets()[CLOSED].id)[-1][:2] == ("waze_gone", "waze")
+    # A resolved ticket nobody can confirm closes when its alert is gone.
+    assert tickets()[POTHOLE].status == "closed"
