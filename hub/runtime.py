@@ -112,7 +112,11 @@ def email_status(settings: Settings) -> str | None:
 
 def waze_status(settings: Settings) -> str | None:
     """None when the Waze feed can be polled; otherwise the line that says it is off and how to turn it on."""
-    if not settings.waze.url():
+    url = settings.waze.url()
+    if not url:
         return (f"waze: feed off: set waze.feed_url, or export {settings.waze.feed_url_env}=<partner feed URL>, "
                 f"to turn it on")
+    if not url.startswith(("http://", "https://")):
+        # Not echoed: the URL carries the feed's access token.
+        return f"waze: feed off: {settings.waze.feed_url_env} is not an http(s):// URL"
     return None

@@ -401,6 +401,8 @@ def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (check the spelling against config.yaml's documented keys)"
+    if key.endswith("feed_url"):  # a partner feed URL carries its access token: not repeated in logs
+        return f"{key}: {error['msg'].lower()}"
     return f"{key}: {error['msg'].lower()}, got {error.get('input')!r}"
 
 

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -85,15 +86,22 @@ class FeedPoller:
             headers["If-None-Match"] = self.etag
         if self.last_modified:
             headers["If-Modified-Since"] = self.last_modified
-        async with self.http.get(self.url, headers=headers) as response:
-            if response.status == 304:
-                log.debug("waze: feed not modified")
-                return Outcome("same")
-            if response.status != 200:
-                await self._wait_if_asked(response)
-                raise FeedUnavailable(f"feed answered HTTP {response.status}")
-            body = await self._read(response)
-            validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        try:
+            # No redirects: the URL carries the access token, which a redirect could send elsewhere or in clear.
+            async with self.http.get(self.url, headers=headers, allow_redirects=False) as response:
+                if response.status == 304:
+                    log.debug("waze: feed not modified")
+                    return Outcome("same")
+                if response.status != 200:
+                    await self._wait_if_asked(response)
+                    moved = f" (redirected to {_origin(response.headers.get('Location', ''))}: set waze.feed_url " \
+                            f"to the final URL)" if 300 <= response.status < 400 else ""
+                    raise FeedUnavailable(f"feed answered HTTP {response.status}{moved}")
+                body = await self._read(response)
+                validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            # aiohttp's messages quote the whole URL, token included; the log gets its origin only.
+            raise FeedUnavailable(f"{type(exc).__name__} fetching {_origin(self.url)}") from None
         if len(body) > self.max_feed_bytes:
             reason = f"feed is larger than max_feed_bytes ({self.max_feed_bytes}); not read"
             await asyncio.to_thread(self._reject, body[:_RAW_LIMIT], reason)
@@ -153,3 +161,12 @@ class FeedPoller:
         text = body[:_RAW_LIMIT].decode("utf-8", "replace")
         self.intake.accept(Batch(skipped=[Skipped(CHANNEL, payload_key(text), "rejected", reason,
                                                   {"body": text})]))  # not the URL: it holds the token
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL: what may be logged of a feed URL (its path and query hold the token)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a port that is not a number
+        return "(an unreadable URL)"

@@ -22,6 +22,7 @@ from aiohttp import web
 from tests.fakes.loopback import LoopbackServer
 
 PATH = "/feed"
+MOVED_PATH = "/moved"
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,19 @@ class FakeWazeFeed(LoopbackServer):
     # --- serving -------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """The aiohttp application (the feed on PATH; other paths are 404 as on the real host)."""
+        """The aiohttp application: the feed on PATH, MOVED_PATH redirecting to it (as a moved feed would), 404
+        elsewhere as on the real host."""
         app = web.Application()
         app.router.add_get(PATH, self.handle)
+        app.router.add_get(MOVED_PATH, self.moved)
         return app
+
+    async def moved(self, request: web.Request) -> web.StreamResponse:
+        """A 301 to the feed, keeping the query (and so the token)."""
+        with self._lock:
+            self.requests.append(FeedRequest(time.monotonic(), request.method, request.path_qs,
+                                             request.headers.copy(), 301))
+        raise web.HTTPMovedPermanently(f"http://127.0.0.1:{self.port}{PATH}?{request.query_string}")
 
 
 def _not_modified(request: web.Request, etag: str, modified: datetime) -> bool:

@@ -53,3 +53,9 @@ def test_the_waze_feed_is_polled_from_the_url_in_the_environment_or_the_file(mon
     monkeypatch.delenv("CROPHUB_WAZE_FEED_URL")
     [poller] = _listeners(parse({"waze": {"feed_url": "http://127.0.0.1:9/feed"}}), intake=None)
     assert poller.url == "http://127.0.0.1:9/feed" and poller.rules.misses_before_gone == 3
+
+
+def test_a_feed_url_that_is_not_http_is_refused_without_repeating_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROPHUB_WAZE_FEED_URL", "wazefeed.example/feed?token=s3cret")
+    off = runtime.waze_status(parse({}))
+    assert "CROPHUB_WAZE_FEED_URL is not an http(s):// URL" in off and "s3cret" not in off

@@ -53,7 +53,7 @@ def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"routing": {"units": {"31.75.99": {"name": "Nowhere"}}}}, "'31.75.99' names no area in nlp/data/jakarta"),
         ({"twitter": {"account_id": "123", "mode": "stream"}}, "account_username is required when twitter.mode is stream"),
         ({"email": {"address": "pengaduan"}}, "email.address"),
-        ({"waze": {"feed_url": "waze.com/feed"}}, "waze.feed_url: string should match pattern"),
+        ({"waze": {"feed_url": "waze.com/feed?token=s3cret"}}, "waze.feed_url: string should match pattern"),
         ({"waze": {"kinds": {"HAZARD_WEATHER_FLOOD": "banjir"}}}, "waze.kinds maps to categories the taxonomy does not have: ['banjir']"),
         ({"waze": {"min_corroboration": 26}}, "waze.min_corroboration: input should be less than or equal to 25"),
         ({"waze": {"misses_before_gone": 0}}, "waze.misses_before_gone: input should be greater than or equal to 1"),
@@ -104,3 +104,9 @@ def test_the_router_defaults_are_the_settings_defaults() -> None:
     assert unconfigured.routing == settings.routing.model_dump(mode="json", exclude={"officers"})
     assert unconfigured.duplicates == {c: r.model_dump() for c, r in settings.tickets.duplicates.items()}
     assert unconfigured.sla == {c: r.model_dump() for c, r in settings.tickets.sla.items()}
+
+
+def test_a_bad_feed_url_is_named_but_not_repeated() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({"waze": {"feed_url": "waze.com/feed?token=s3cret"}})
+    assert "waze.feed_url" in str(err.value) and "s3cret" not in str(err.value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterator
 
@@ -287,8 +288,10 @@ async def test_the_running_poller_backs_off_on_errors_and_goes_on(poller: FeedPo
 async def test_retry_after_is_honoured_and_an_oversized_feed_is_not_read(
         poller: FeedPoller, feed: FakeWazeFeed, redis_conn: redis.Redis) -> None:
     feed.fail_next(429, times=1, retry_after=1)
+    started = time.monotonic()
     with pytest.raises(ConnectionError, match="HTTP 429"):
         await poller.poll_once()
+    assert time.monotonic() - started >= 0.95  # the second asked for, before the error goes to the backoff
     assert feed.requests[-1].status == 429
     poller.max_feed_bytes = 1000
     assert await poll(poller, redis_conn) == "too_large"
@@ -336,3 +339,18 @@ async def test_a_vanished_alert_leaves_a_ticket_an_officer_works_on_and_closes_a
     assert events(tickets()[CLOSED].id)[-1][:2] == ("waze_gone", "waze")
     # A resolved ticket nobody can confirm closes when its alert is gone.
     assert tickets()[POTHOLE].status == "closed"
+
+
+async def test_the_feed_token_stays_out_of_errors_and_redirects_are_not_followed(
+        feed: FakeWazeFeed, redis_conn: redis.Redis) -> None:
+    intake = Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn))
+    refused = FeedPoller({"feed_url": "http://127.0.0.1:1/feed?token=s3cret", "timeout": 2}, intake)
+    with pytest.raises(ConnectionError) as err:  # nothing listens on port 1
+        await refused.poll_once()
+    await refused.close()
+    assert "s3cret" not in str(err.value) and "http://127.0.0.1:1" in str(err.value)
+    moved = FeedPoller({"feed_url": feed.url.replace("/feed", "/moved") + "?token=s3cret"}, intake)
+    with pytest.raises(ConnectionError, match=r"HTTP 301 \(redirected to http://127.0.0.1:\d+: set waze.feed_url"):
+        await moved.poll_once()
+    await moved.close()
+    assert [r.path.split("?")[0] for r in feed.requests] == ["/moved"]  # not followed
