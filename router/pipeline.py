@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bots import registry
@@ -49,7 +50,8 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
                 log.error("pipeline: message %d is not a valid Message: %s", inbound_id, exc)
                 ops.fail_inbound(session, inbound_id, f"invalid message: {exc}")
         # Feed alerts have no citizen and need no classifier: the feed says what and where.
-        feed = [(i, m) for i, m in messages if m.channel == waze.CHANNEL]
+        # In alert order: jobs lock alerts as they go, and the same order in every job cannot deadlock.
+        feed = sorted(((i, m) for i, m in messages if m.channel == waze.CHANNEL), key=lambda im: im[1].address.chat_id)
         messages = [(i, m) for i, m in messages if m.channel != waze.CHANNEL]
         filed, feed_rows, feed_failed = _handle_feed(session, feed)
         citizens = ops.upsert_citizens(session, [
@@ -90,6 +92,8 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
                 made, out = waze.handle(session, inbound_id, msg)
             filed |= made
             rows += out
+        except OperationalError:
+            raise  # a deadlock or a locked database: the whole job is retried (RQ Retry), nothing is lost
         except Exception as exc:  # one bad alert must not hold up the batch
             log.exception("pipeline: waze message %d failed", inbound_id)
             ops.fail_inbound(session, inbound_id, f"{type(exc).__name__}: {exc}")
@@ -120,6 +124,8 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
                 handled = handle(session, item)
                 rows += handled
                 moved |= {row["ticket_id"] for row in handled if row["ticket_id"]}
+        except OperationalError:
+            raise  # a deadlock or a locked database: the whole job is retried (RQ Retry), nothing is lost
         except Exception as exc:  # one bad message must not hold up the batch
             log.exception("pipeline: message %d failed", item.inbound_id)
             ops.fail_inbound(session, item.inbound_id, f"{type(exc).__name__}: {exc}")
@@ -237,6 +243,11 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
     for item, category, place in zip(items, categories, places):
         existing = duplicates.find(session, category, place.lat if place else None, place.lon if place else None,
                                    place.source if place else None)
+        if existing is not None:
+            # Locked and looked at again: a feed may be closing it this moment (router/waze.py locks it too).
+            session.refresh(existing, with_for_update=True)
+            if existing.status not in duplicates.JOINABLE:
+                existing = None
         if existing is None:
             new.append((item, category, place))
         else:
