@@ -203,6 +203,8 @@ def _completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str
     if same is not None:
         return _merge_into(session, ticket, same, item)
     rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
+    waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,
+                                  "geocode_source": ticket.geocode_source}])
     if (ticket.category_confidence or 0) < cfg.confidence_threshold:
         # Now that the place is known, the other question: is the category right?
         [again] = context.classifier().predict([ticket.text])  # this message is only the place
@@ -275,6 +277,9 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
                   "category_source": i.prediction.source, "geocode_source": place.source if place else None}}
         for (ticket_id, _), i, category, place in zip(made, items, categories, places)
     ])
+    # Weak Waze alerts already there back the new tickets up (router/waze.py files strong ones itself).
+    waze.attach_nearby(session, [{"id": ticket_id, "category": category, **_place_columns(place)}
+                                 for (ticket_id, _), category, place in zip(made, categories, places)])
     rows = []
     for (ticket_id, public_id), item, category, place in zip(made, items, categories, places):
         lang = item.language

@@ -66,6 +66,35 @@ def reconcile(session: Session, row: WazeAlert, text: str, inbound_id: int | Non
     return {_file(session, row, place, text, inbound_id)}, []
 
 
+def attach_nearby(session: Session, tickets: list[dict[str, Any]]) -> int:
+    """Alerts in the feed that filed nothing (too few drivers yet) join a citizen's new ticket of their category
+    nearby, by the duplicate rule, as its corroboration. `tickets`: id, category, lat, lon, geocode_source.
+    → alerts attached."""
+    placed = [t for t in tickets if t["category"] and t["lat"] is not None and t["lon"] is not None
+              and t["geocode_source"] in duplicates.PRECISE]
+    if not placed:
+        return 0
+    margin = max(duplicates.rule(t["category"])["radius_m"] for t in placed) / 111_320
+    lats = [t["lat"] for t in placed]
+    # One query for the whole batch (usually nothing: Waze off, or no weak alert of these categories here).
+    stmt = (select(WazeAlert)
+            .where(WazeAlert.ticket_id.is_(None), WazeAlert.status == "active",
+                   WazeAlert.category.in_({t["category"] for t in placed}),
+                   WazeAlert.lat.between(min(lats) - margin, max(lats) + margin))
+            .order_by(WazeAlert.key).with_for_update())
+    attached = 0
+    for row in session.scalars(stmt):
+        radius = duplicates.rule(row.category)["radius_m"]
+        near = sorted((duplicates.distance_m(row.lat, row.lon, t["lat"], t["lon"]), t["id"]) for t in placed
+                      if t["category"] == row.category)
+        if near and near[0][0] <= radius:
+            row.ticket_id = near[0][1]
+            ops.add_events(session, [{"ticket_id": row.ticket_id, "kind": "corroborated", "actor": ACTOR,
+                                      "data": _alert_data(row)}])
+            attached += 1
+    return attached
+
+
 def is_feed_only(session: Session, ticket: Ticket) -> bool:
     """True when nobody but a feed reported the ticket."""
     stmt = select(func.count()).select_from(TicketReporter).where(TicketReporter.ticket_id == ticket.id)

@@ -354,3 +354,15 @@ async def test_the_feed_token_stays_out_of_errors_and_redirects_are_not_followed
         await moved.poll_once()
     await moved.close()
     assert [r.path.split("?")[0] for r in feed.requests] == ["/moved"]  # not followed
+
+
+async def test_a_citizens_flood_report_gathers_a_weak_alert_already_in_the_feed(poller: FeedPoller,
+                                                                              redis_conn: redis.Redis) -> None:
+    await poll(poller, redis_conn)
+    assert alerts()[FLOOD].ticket_id is None  # score 11: Waze alone files nothing
+    citizen_report(redis_conn, "tg-3", "banjir di jl jatinegara barat, air masuk rumah", -6.22585, 106.86601)
+    mine = next(t for t in tickets().values() if t.channel == "telegram")
+    assert mine.category == "flood" and alerts()[FLOOD].ticket_id == mine.id
+    assert [(kind, actor) for kind, actor, _ in events(mine.id)][:2] == [("created", "citizen:1"), ("corroborated", "waze")]
+    # The far flood alert (Jl. Pahlawan Revolusi, 3.8 km away) stays alone.
+    assert alerts()[FLOOD_FAR].ticket_id is None
