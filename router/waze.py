@@ -51,6 +51,8 @@ def reconcile(session: Session, row: WazeAlert, text: str, inbound_id: int | Non
         row.ticket_id = None  # it left the feed, its ticket closed, and it is back: it is a new report
     same = duplicates.find(session, row.category, row.lat, row.lon, "point")
     if same is not None:
+        session.refresh(same, with_for_update=True)  # another alert's departure may be closing it this moment
+    if same is not None and same.status in duplicates.JOINABLE:
         row.ticket_id = same.id
         same.updated_at = utcnow()
         _event(session, same, "corroborated", row, inbound_id)
