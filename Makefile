@@ -46,6 +46,7 @@ test: $(STAMP) $(MODEL) dovecot
 bench: $(STAMP) $(MODEL)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/nlp.py
+	$(BIN)/python bench/waze.py
 
 migrate: $(STAMP)
 	$(BIN)/crophub migrate
