@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
 from nlp.rules import taxonomy
-from router import context, lifecycle, replies, routing, sla
+from router import context, lifecycle, replies, routing, sla, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
@@ -278,7 +278,9 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, msg
         photo = next((m.file_id for m in msg.media if m.kind == "photo"), None)
         if photo is None:
             return [render("officer_need_photo", language, ticket=ticket.public_id)]
-        return lifecycle.change(session, ticket, "resolved", actor, note=action.rest or None, photo=photo, **common)
+        rows = lifecycle.change(session, ticket, "resolved", actor, note=action.rest or None, photo=photo, **common)
+        # Nobody can answer "is it fixed?" on a ticket only the feed reported, once its alert is gone.
+        return rows + waze.close_resolved(session, ticket)
     if action.verb == "reject":
         if not action.rest:
             return [render("officer_need_reason", language)]

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bots import registry
@@ -50,7 +49,8 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
                 log.error("pipeline: message %d is not a valid Message: %s", inbound_id, exc)
                 ops.fail_inbound(session, inbound_id, f"invalid message: {exc}")
         # Feed alerts have no citizen and need no classifier: the feed says what and where.
-        # In alert order: jobs lock alerts as they go, and the same order in every job cannot deadlock.
+        # In alert order, so two feed jobs lock alerts in the same order (they may still meet on a ticket; a
+        # deadlock then fails one job, which RQ retries).
         feed = sorted(((i, m) for i, m in messages if m.channel == waze.CHANNEL), key=lambda im: im[1].address.chat_id)
         messages = [(i, m) for i, m in messages if m.channel != waze.CHANNEL]
         filed, feed_rows, feed_failed = _handle_feed(session, feed)
@@ -92,9 +92,9 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
                 made, out = waze.handle(session, inbound_id, msg)
             filed |= made
             rows += out
-        except OperationalError:
-            raise  # a deadlock or a locked database: the whole job is retried (RQ Retry), nothing is lost
-        except Exception as exc:  # one bad alert must not hold up the batch
+        except Exception as exc:
+            if db.is_transient(exc):
+                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost  # one bad alert must not hold up the batch
             log.exception("pipeline: waze message %d failed", inbound_id)
             ops.fail_inbound(session, inbound_id, f"{type(exc).__name__}: {exc}")
             failed += 1
@@ -124,9 +124,9 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
                 handled = handle(session, item)
                 rows += handled
                 moved |= {row["ticket_id"] for row in handled if row["ticket_id"]}
-        except OperationalError:
-            raise  # a deadlock or a locked database: the whole job is retried (RQ Retry), nothing is lost
-        except Exception as exc:  # one bad message must not hold up the batch
+        except Exception as exc:
+            if db.is_transient(exc):
+                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost  # one bad message must not hold up the batch
             log.exception("pipeline: message %d failed", item.inbound_id)
             ops.fail_inbound(session, item.inbound_id, f"{type(exc).__name__}: {exc}")
             failed += 1
@@ -201,6 +201,8 @@ def _completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str
         return rows
     same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
     if same is not None:
+        session.refresh(same, with_for_update=True)  # a feed may be closing it this moment (router/waze.py)
+    if same is not None and same.status in duplicates.JOINABLE:
         return _merge_into(session, ticket, same, item)
     rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
     waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,

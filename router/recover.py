@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from rq import Queue
 
-from ingest.intake import INTAKE_QUEUE, PROCESS_JOB, PROCESS_RETRY
+from ingest.intake import INTAKE_QUEUE, JOB_SIZE, PROCESS_JOB, PROCESS_RETRY
 from router import context, crop, replies
 from store import db, ops
 
@@ -24,8 +24,10 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
         tickets = ops.undispatched_tickets(session, age, UNROUTED_RETRY)
     if inbound:
         log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))
-        Queue(INTAKE_QUEUE, connection=context.redis()).enqueue(
-            PROCESS_JOB, inbound, retry=PROCESS_RETRY, job_timeout=cfg.job_timeout, result_ttl=0)
+        queue = Queue(INTAKE_QUEUE, connection=context.redis())
+        for start in range(0, len(inbound), JOB_SIZE):  # as the intake does: no job too big for its timeout
+            queue.enqueue(PROCESS_JOB, inbound[start:start + JOB_SIZE], retry=PROCESS_RETRY,
+                          job_timeout=cfg.job_timeout, result_ttl=0)
     if outbox:
         log.warning("sweep: re-enqueueing %d pending reply(ies)", len(outbox))
         replies.enqueue_send(outbox)

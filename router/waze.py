@@ -78,22 +78,29 @@ def attach_nearby(session: Session, tickets: list[dict[str, Any]]) -> int:
         return 0
     margin = max(duplicates.rule(t["category"])["radius_m"] for t in placed) / 111_320
     lats = [t["lat"] for t in placed]
-    # One query for the whole batch (usually nothing: Waze off, or no weak alert of these categories here).
-    stmt = (select(WazeAlert)
+    # One query for the whole batch (usually nothing: Waze off, or no weak alert of these categories here),
+    # without locks: a latitude band is wide, and locking it would block feed jobs across the city.
+    stmt = (select(WazeAlert.key, WazeAlert.category, WazeAlert.lat, WazeAlert.lon)
             .where(WazeAlert.ticket_id.is_(None), WazeAlert.status == "active",
                    WazeAlert.category.in_({t["category"] for t in placed}),
-                   WazeAlert.lat.between(min(lats) - margin, max(lats) + margin))
-            .order_by(WazeAlert.key).with_for_update())
+                   WazeAlert.lat.between(min(lats) - margin, max(lats) + margin)))
+    matches: dict[str, int] = {}
+    for key, category, lat, lon in session.execute(stmt):
+        near = sorted((duplicates.distance_m(lat, lon, t["lat"], t["lon"]), t["id"]) for t in placed
+                      if t["category"] == category)
+        if near and near[0][0] <= duplicates.rule(category)["radius_m"]:
+            matches[key] = near[0][1]
+    if not matches:
+        return 0
+    # Only the matches are locked, and one a feed job holds is left to it (it will place the alert itself).
+    locked = session.scalars(select(WazeAlert).where(WazeAlert.key.in_(list(matches)), WazeAlert.ticket_id.is_(None))
+                             .order_by(WazeAlert.key).with_for_update(skip_locked=True))
     attached = 0
-    for row in session.scalars(stmt):
-        radius = duplicates.rule(row.category)["radius_m"]
-        near = sorted((duplicates.distance_m(row.lat, row.lon, t["lat"], t["lon"]), t["id"]) for t in placed
-                      if t["category"] == row.category)
-        if near and near[0][0] <= radius:
-            row.ticket_id = near[0][1]
-            ops.add_events(session, [{"ticket_id": row.ticket_id, "kind": "corroborated", "actor": ACTOR,
-                                      "data": _alert_data(row)}])
-            attached += 1
+    for row in locked:
+        row.ticket_id = matches[row.key]
+        ops.add_events(session, [{"ticket_id": row.ticket_id, "kind": "corroborated", "actor": ACTOR,
+                                  "data": _alert_data(row)}])
+        attached += 1
     return attached
 
 
@@ -135,6 +142,18 @@ def _gone(session: Session, row: WazeAlert, ticket: Ticket, inbound_id: int | No
     rows = lifecycle.change(session, ticket, "closed", ACTOR, note=note, inbound_id=inbound_id)
     log.info("waze: alert %s left the feed; ticket %s closed", row.key, ticket.public_id)
     return rows + _tell_officers(session, ticket, note)
+
+
+def close_resolved(session: Session, ticket: Ticket) -> list[dict[str, Any]]:
+    """A feed-only ticket an officer just resolved closes when none of its alerts is still in the feed (it
+    stayed open for the officer when the alert left; nobody else will ever confirm the fix)."""
+    if ticket.status != "resolved" or ticket.channel != CHANNEL or not is_feed_only(session, ticket):
+        return []
+    active = session.scalar(select(func.count()).select_from(WazeAlert).where(
+        WazeAlert.ticket_id == ticket.id, WazeAlert.status == "active"))
+    if active:
+        return []  # still in the feed: its departure closes the ticket (router/waze._gone)
+    return lifecycle.change(session, ticket, "closed", ACTOR, note=render("waze_gone_note", "id"))
 
 
 def _closable(ticket: Ticket) -> bool:

@@ -1,12 +1,15 @@
 """Engine and session factory: SQLite (WAL, busy timeout) by default, PostgreSQL by URL."""
 from __future__ import annotations
 
+import sqlite3
+
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 _factory: sessionmaker[Session] | None = None
@@ -70,3 +73,18 @@ def session() -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error."""
     with factory().begin() as s:
         yield s
+
+
+# PostgreSQL SQLSTATEs worth retrying the whole transaction for: deadlock, serialization failure, lock not
+# available. Anything else (a cancelled statement, a full disk) would fail the same way again.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a database error that retrying the transaction can cure (a deadlock, a busy SQLite file)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in str(orig) or "busy" in str(orig))

@@ -167,6 +167,8 @@ def _origin(url: str) -> str:
     """scheme://host[:port] of a URL: what may be logged of a feed URL (its path and query hold the token)."""
     try:
         parts = urlsplit(url)
+        if not parts.scheme:
+            return "a path on the same host"
         return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
     except ValueError:  # a port that is not a number
         return "(an unreadable URL)"

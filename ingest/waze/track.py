@@ -82,7 +82,12 @@ def observe(session: Session, result: FeedResult, rules: Rules, now: datetime) -
     if empty and rows:
         log.warning("waze: the feed snapshot is empty; %d active alert(s) kept as they are", len(rows))
     for key, row in rows.items():
-        if empty or key in result.present or row.status != "active":
+        if row.status != "active" or key in reports:
+            continue
+        if key in result.present:
+            row.misses = 0  # still in the feed (malformed this time, or not a report now): "consecutive" restarts
+            continue
+        if empty:
             continue
         row.misses += 1
         if row.misses >= rules.misses_before_gone:

@@ -123,3 +123,14 @@ def test_an_alert_still_in_the_feed_is_not_missed_when_it_is_malformed_once_or_n
     for minute in (2, 4, 6):
         observe(feed, minute)
     assert rows()[POTHOLE].misses == 0 and rows()[JAM].misses == 0 and rows()[JAM].status == "active"
+
+
+def test_misses_count_consecutive_snapshots_only() -> None:
+    observe(first())
+    absent = first()
+    absent["alerts"] = [a for a in absent["alerts"] if a["uuid"] != POTHOLE]
+    malformed = first()
+    next(a for a in malformed["alerts"] if a["uuid"] == POTHOLE)["location"] = None
+    for minute, feed in enumerate((absent, absent, malformed, absent), start=1):
+        observe(feed, minute)
+    assert rows()[POTHOLE].status == "active" and rows()[POTHOLE].misses == 1

@@ -16,10 +16,13 @@ import redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
+from bots.telegram.parse import bot_id_of
+from bots.telegram.poll import Poller
 from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Batch, Intake
 from ingest.message import Address, Location, Message, Sender
 from ingest.waze.poll import FeedPoller
-from router import crop, lifecycle
+from router import context, crop, lifecycle
+from router.context import RouterConfig
 from store import db, ops
 from store import officers as roster
 from store.models import InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert
@@ -366,3 +369,45 @@ async def test_a_citizens_flood_report_gathers_a_weak_alert_already_in_the_feed(
     assert [(kind, actor) for kind, actor, _ in events(mine.id)][:2] == [("created", "citizen:1"), ("corroborated", "waze")]
     # The far flood alert (Jl. Pahlawan Revolusi, 3.8 km away) stays alone.
     assert alerts()[FLOOD_FAR].ticket_id is None
+
+
+async def officer_says(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, card: dict[str, Any],
+                       **content: Any) -> None:
+    """The officer 7001 replies to their card in Telegram (the real poller), and the worker handles it."""
+    officer = {"id": 7001, "is_bot": False, "first_name": "Pak Bina"}
+    chat = {"id": 7001, "type": "private", "first_name": "Pak Bina"}
+    api.push({"update_id": 900_000 + len(api.sent), "message": {
+        "message_id": 800_000 + len(api.sent), "from": officer, "chat": chat, "date": 1764036000,
+        "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000, "chat": chat,
+                             "text": "..."}, **content}})
+    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    await poller.start()
+    await poller.poll_once()
+    await poller.bot.shutdown()
+    work(conn)
+
+
+async def test_a_ticket_an_officer_took_outlives_its_alert_and_closes_when_resolved(
+        poller: FeedPoller, feed: FakeWazeFeed, redis_conn: redis.Redis, fake_api: FakeBotAPI,
+        telegram_config: dict[str, Any]) -> None:
+    # As `crophub run` configures it: cards come from the configured bot, the one officers reply to.
+    context.configure(RouterConfig(retry_intervals=[1, 2], telegram_bot=bot_id_of(telegram_config["token"])),
+                      redis_conn)
+    with db.session() as s:
+        roster.add(s, {"telegram_id": "7001", "name": "Pak Bina", "role": "agency_staff", "areas": ["31.75"],
+                       "agencies": ["binamarga"]})
+    await poll(poller, redis_conn)
+    [card] = [m for m in fake_api.sent if str(m["chat_id"]) == "7001"]
+    await officer_says(fake_api, telegram_config, redis_conn, card, text="ambil")
+    assert tickets()[POTHOLE].status == "assigned" and tickets()[POTHOLE].assigned_officer_id is not None
+    for minutes in (2, 4):  # the pothole leaves the feed while the officer has it
+        feed.serve(snapshot("alerts_flood_and_pothole", minutes_later=minutes, drop=(POTHOLE,)))
+        await poll(poller, redis_conn)
+    assert alerts()[POTHOLE].status == "gone" and tickets()[POTHOLE].status == "assigned"
+    await officer_says(fake_api, telegram_config, redis_conn, card, caption="selesai",
+                       photo=[{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}])
+    # Resolved, and nobody is left to confirm it: it closes at once.
+    done = tickets()[POTHOLE]
+    assert done.status == "closed" and done.resolution_photo_file_id == "after"
+    assert [kind for kind, _, data in events(done.id) if kind == "status"][-2:] == ["status", "status"]
+    assert events(done.id)[-1][1] == "waze" and events(done.id)[-2][2]["to"] == "resolved"

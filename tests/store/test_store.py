@@ -177,3 +177,25 @@ def test_a_database_with_tickets_migrates_from_0002_to_the_newest(db_url: str) -
     with db.session() as s:
         ticket = s.get(Ticket, 1)
         assert ticket is not None and ticket.citizen_id == 1 and ticket.public_id == "JKT-2026-000001"
+
+
+def test_only_deadlocks_and_lock_waits_are_worth_retrying() -> None:
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    class Deadlock(psycopg.OperationalError):
+        sqlstate = "40P01"
+
+    class Cancelled(psycopg.OperationalError):
+        sqlstate = "57014"  # statement_timeout: it would time out again
+
+    def wrapped(orig: Exception) -> OperationalError:
+        return OperationalError("UPDATE ...", {}, orig)
+
+    assert db.is_transient(wrapped(Deadlock()))
+    assert db.is_transient(wrapped(sqlite3.OperationalError("database is locked")))
+    assert not db.is_transient(wrapped(Cancelled()))
+    assert not db.is_transient(wrapped(sqlite3.OperationalError("no such table: tickets")))
+    assert not db.is_transient(ValueError("locked"))
