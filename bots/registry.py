@@ -10,6 +10,9 @@ from ingest.message import Address
 SENDERS = {"telegram": "bots.telegram.send:TelegramSender", "twitter": "bots.twitter.send:TwitterSender",
            "email": "bots.email.send:EmailSender"}
 
+# Channels nobody is answered on: an Open311 client reads a request's status back; a feed is nobody.
+SILENT = frozenset({"open311", "waze"})
+
 _configs: dict[str, dict[str, Any]] = {}
 _senders: dict[str, "Sender"] = {}
 

@@ -189,19 +189,19 @@ def _listeners(settings: Settings, intake: Any) -> list[Any]:
 
 
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the web app (health; the Telegram webhook in webhook mode)."""
+    """Serve the web app: health, Open311 GeoReport v2, and the Telegram webhook in webhook mode."""
     from aiohttp import web
-    from redis import Redis
     from rq import Queue
 
     from bots.telegram import webhook
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
+    from web import open311
     from web.app import make_app
 
     url = _redis_url_or_exit(settings)
-    conn = Redis.from_url(url)
-    sessions = db.configure(settings.database_url)
+    conn = runtime.setup(settings, url)  # the router's routing (agency names) is the web's too
+    sessions = db.factory()
 
     def health() -> dict[str, object]:
         try:
@@ -211,10 +211,14 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         return {"redis": redis_ok}
 
     app = make_app(health)
+    intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
+    o311 = settings.web.open311
+    if o311.enabled:
+        open311.setup(app, sessions, intake, open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests,
+                                                            o311.default_days, o311.public_photos))
     tg = settings.telegram
     if tg.mode == "webhook" and runtime.telegram_status(settings) is None:
         token, secret = tg.token or "", tg.webhook_secret or ""
-        intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
         webhook.route(app, token, secret, intake, tg.webhook.path)
 
         async def set_hook(_app: web.Application) -> None:

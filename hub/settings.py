@@ -239,10 +239,31 @@ class WazeSettings(_Section):
         return {**self.model_dump(exclude={"feed_url", "feed_url_env"}), "feed_url": self.url()}
 
 
+class Open311Settings(_Section):
+    enabled: bool = True
+    jurisdiction_id: str = "jakarta.go.id"
+    # Keys that may POST requests, from the environment: "name:key,name:key" (a bare key is named by its
+    # first 6 characters). Reading needs no key.
+    api_keys_env: str = "CROPHUB_OPEN311_API_KEYS"
+    max_requests: int = Field(1000, ge=1, le=10_000)
+    default_days: int = Field(90, ge=1, le=3650)
+    public_photos: bool = False
+
+    def api_keys(self) -> dict[str, str]:
+        """key → client name, from the environment variable api_keys_env names."""
+        keys: dict[str, str] = {}
+        for entry in (os.environ.get(self.api_keys_env) or "").split(","):
+            name, _, key = entry.strip().rpartition(":")
+            if key:
+                keys[key] = name or key[:6]
+        return keys
+
+
 class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    open311: Open311Settings = Open311Settings()
 
 
 class NlpSettings(_Section):

@@ -78,6 +78,7 @@ class Message(BaseModel):
     reply_to: str | None = None  # provider message id of the message this one answers
     command: str | None = None  # "/status" etc., without any @botname suffix; a feed's event ("waze:gone")
     language_hint: str | None = None  # what the channel says of the sender's language, e.g. "id", "en"
+    category: str | None = None  # what the channel already says of the category (an Open311 service_code)
     sent_at: datetime | None = None
     received_at: datetime
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)

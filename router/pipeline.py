@@ -58,7 +58,7 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
             {"channel": m.channel, "external_id": m.sender.id, "display_name": m.sender.name,
              "username": m.sender.username, "language": m.language_hint} for _, m in messages
         ])
-        predictions = context.classifier().predict([m.text for _, m in messages])
+        predictions = [_given(m, p) for (_, m), p in zip(messages, context.classifier().predict([m.text for _, m in messages]))]
         items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint), p)
                  for (i, m), p in zip(messages, predictions)]
         rows, failed, moved = _handle_all(session, items)
@@ -79,6 +79,13 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
     # A ticket that reached officers, or that someone moved, gets its next SLA check.
     sla.schedule(sorted(moved | {row["ticket_id"] for row in cards if row["ticket_id"]}))
     return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(outbox_ids)}
+
+
+def _given(msg: Message, predicted: Prediction) -> Prediction:
+    """The category the channel gave (an Open311 service_code), when the taxonomy has it; else the model's."""
+    if msg.category and msg.category != "not_report" and msg.category in taxonomy(context.config().categories_file).categories:
+        return Prediction(msg.category, 1.0, False, "channel")
+    return predicted
 
 
 def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set[int], list[dict[str, Any]], int]:
@@ -141,8 +148,8 @@ def _is_plain_report(item: Item, tax: Taxonomy) -> bool:
 
 def _small_talk(item: Item, tax: Taxonomy) -> bool:
     """Greetings, thanks, questions, news: no photo or location, and clearly not a report."""
-    if item.msg.location or item.msg.media:
-        return False
+    if item.msg.location or item.msg.media or item.msg.category:
+        return False  # a channel that names the category (Open311) files a report, whatever its words
     p = item.prediction
     return tax.is_chit_chat(item.msg.text) or (p.category == "not_report" and p.confidence >= NOT_REPORT_SURE)
 

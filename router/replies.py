@@ -43,8 +43,9 @@ def with_menu(text: str, extras: dict[str, Any], address: Address) -> str:
 
 
 def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Store replies in the caller's transaction; returns the ids of those not stored before."""
-    return ops.add_outboxes(session, rows)
+    """Store replies in the caller's transaction (none for silent channels); returns the ids of those not
+    stored before."""
+    return ops.add_outboxes(session, [r for r in rows if r["channel"] not in registry.SILENT])
 
 
 def enqueue_send(outbox_ids: list[int], at: datetime | None = None, chat: str | None = None) -> None:

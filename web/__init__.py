@@ -1,1 +1,1 @@
-"""aiohttp app: health, channel webhooks (dashboard and Open311 come in later issues)."""
+"""aiohttp app: health, channel webhooks, Open311 GeoReport v2 (the dashboard and public map are still to come)."""

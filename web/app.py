@@ -1,4 +1,4 @@
-"""The aiohttp application: health now; the dashboard, public map and Open311 come in later issues."""
+"""The aiohttp application: health; Open311 (web/open311.py) and webhooks add their routes to it."""
 from __future__ import annotations
 
 from typing import Callable
