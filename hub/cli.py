@@ -196,7 +196,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from bots.telegram import webhook
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
-    from web import open311
+    from web import open311, public
     from web.app import make_app
 
     url = _redis_url_or_exit(settings)
@@ -212,6 +212,9 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     app = make_app(health)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
+    w = settings.web
+    public.setup(app, sessions, public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count,
+                                              w.open311.public_photos))
     o311 = settings.web.open311
     if o311.enabled:
         open311.setup(app, sessions, intake, open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests,
@@ -263,7 +266,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             children.append(Child("listen", _child_argv(args, "listen"), env))
         if settings.web.enabled:
             children.append(Child("web", _child_argv(args, "web"), env))
-            log.info("web: http://%s:%d/healthz", settings.web.host, settings.web.port)
+            log.info("web: http://%s:%d/ (public map and statistics; /open311/v2/, /healthz)", settings.web.host,
+                     settings.web.port)
         return _supervise(settings, url, children, embedded.ensure_running if embedded else None)
     finally:
         if embedded:

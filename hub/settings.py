@@ -263,7 +263,19 @@ class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Map tiles for the maps ("" : none; the gazetteer's outlines are drawn either way).
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    public_days: int = Field(30, ge=1, le=365)
+    min_count: int = Field(10, ge=1)
     open311: Open311Settings = Open311Settings()
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tiles(cls, url: str) -> str:
+        if url and not (url.startswith(("https://", "http://", "/")) and "{z}" in url and "{x}" in url and "{y}" in url):
+            raise ValueError("expected a tile URL template with {z}, {x} and {y}, or an empty string")
+        return url
 
 
 class NlpSettings(_Section):

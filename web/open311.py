@@ -26,14 +26,14 @@ from nlp.gazetteer import gazetteer
 from nlp.rules import taxonomy
 from router import routing
 from store.models import InboundMessage, Ticket, TicketEvent
+from web import stats
 from web.privacy import redact
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "open311"
 PREFIX = "/open311/v2"
-# Ticket statuses an officer has finished with: "closed" in GeoReport's two-state world.
-CLOSED = ("resolved", "closed", "rejected", "duplicate")
+CLOSED = tuple(sorted(stats.CLOSED))  # statuses officers are done with: "closed" in GeoReport's two states
 # What each status means to the public, as status_notes when no officer wrote a note.
 NOTES = {"needs_info": "waiting for the reporter's details", "open": "waiting for an officer",
          "assigned": "with the officers", "in_progress": "being worked on", "reopened": "reopened",

@@ -94,6 +94,12 @@ def test_run_starts_on_embedded_defaults_with_no_token_and_stops_cleanly(
     assert hub.logged("twitter: channel off: set twitter.account_id") and hub.logged("email: channel off: set email.address")
     hub.wait_for(lambda: _answers(port))
     assert healthz(port) == {"ok": True, "redis": True}
+    assert hub.logged("waze: feed off: set waze.feed_url")
+    # A newcomer has something to open: the public map and statistics, and the Open311 services.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+        assert resp.status == 200 and "Laporan warga" in resp.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/open311/v2/services.json", timeout=5) as resp:
+        assert any(s["service_code"] == "flood" for s in json.loads(resp.read()))
     assert (tmp_path / "var" / "crophub.db").exists() and (tmp_path / "var" / "redis" / "redis.sock").exists()
     assert hub.stop() == 0
     assert hub.logged("all children stopped") and hub.logged("embedded Redis: stopped")

@@ -13,14 +13,14 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 
-from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Batch, Intake
-from ingest.message import Address, Location, Message, Sender
+from ingest.intake import INTAKE_QUEUE, Intake
 from store import db
 from store.models import Outbox, Ticket
 from web import open311
+from tests.web.conftest import report, work
 from web.app import make_app
 
 pytestmark = pytest.mark.usefixtures("hub")
@@ -36,11 +36,6 @@ def schema(name: str) -> Draft202012Validator:
                                 format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def work(conn: redis.Redis) -> None:
-    SimpleWorker([Queue(OUTBOX_QUEUE, connection=conn), Queue(INTAKE_QUEUE, connection=conn)],
-                 connection=conn).work(burst=True, logging_level="WARNING")
-
-
 @pytest.fixture
 async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
     app = make_app(lambda: {"redis": True})
@@ -48,15 +43,6 @@ async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]
                   open311.Config("jakarta.go.id", {KEY: "portal"}))
     async with TestClient(TestServer(app)) as c:
         yield c
-
-
-def report(conn: redis.Redis, key: str, text: str, lat: float, lon: float) -> None:
-    """A citizen's Telegram report, through the intake and a worker (the fake Bot API gets the ack)."""
-    msg = Message(channel="telegram", key=key, sender=Sender(id="5550001", name="Budi Santoso", username="budisan"),
-                  address=Address(channel="telegram", chat_id="5550001"), text=text,
-                  location=Location(lat=lat, lon=lon), received_at=datetime.now(timezone.utc))
-    Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)).accept(Batch([msg]))
-    work(conn)
 
 
 @pytest.fixture

@@ -1,0 +1,82 @@
+"""The public view over real HTTP, on SQLite and PostgreSQL: the page, the map's data and the statistics show
+reports and response times, never who reported them; a report's markup is data, never markup."""
+from __future__ import annotations
+
+import json
+from typing import AsyncIterator
+
+import pytest
+import redis
+from aiohttp.test_utils import TestClient, TestServer
+
+from nlp.gazetteer import gazetteer
+from store import db
+from tests.web.conftest import report
+from web import public
+from web.app import make_app
+
+pytestmark = pytest.mark.usefixtures("hub")
+
+PERSONAL = ("Budi Santoso", "budisan", "5550001", "0812-3456-7890", "budi.s@example.com")
+
+
+@pytest.fixture
+async def client(hub: str) -> AsyncIterator[TestClient]:
+    app = make_app(lambda: {"redis": True})
+    public.setup(app, db.factory(), public.Config(tile_url="", min_count=2))
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+@pytest.fixture
+def reports(hub: str, redis_conn: redis.Redis) -> None:
+    report(redis_conn, "tg-1", "banjir 50 cm <script>alert(1)</script> hubungi 0812-3456-7890 budi.s@example.com",
+           -6.2245, 106.8660)
+    report(redis_conn, "tg-2", "genangan air di depan sekolah, tinggi 30 cm", -6.2331, 106.8745)  # 1.3 km on
+    report(redis_conn, "tg-3", "sampah menumpuk di pinggir kali ciliwung", -6.2500, 106.8700)
+
+
+@pytest.mark.usefixtures("reports")
+async def test_the_page_shows_areas_and_trends_and_nobody(client: TestClient) -> None:
+    response = await client.get("/")
+    html = await response.text()
+    assert response.status == 200 and response.content_type == "text/html"
+    assert '<script src="/static/vendor/leaflet/leaflet.js' in html and 'id="kecamatan"' in html
+    assert "Jatinegara" in html and "banjir / genangan" in html  # the area table and the trending categories
+    assert not [p for p in PERSONAL if p in html] and "alert(1)" not in html
+    leaflet = await client.get("/static/vendor/leaflet/leaflet.js")
+    assert leaflet.status == 200 and "Leaflet" in (await leaflet.text())[:300]
+
+
+@pytest.mark.usefixtures("reports")
+async def test_the_map_data_is_points_with_masked_texts(client: TestClient) -> None:
+    response = await client.get("/public/tickets.geojson")
+    assert response.status == 200 and response.content_type == "application/geo+json"
+    data = await response.json()
+    assert data["type"] == "FeatureCollection" and len(data["features"]) == 3
+    flood = next(f for f in data["features"] if "alert" in f["properties"]["text"])
+    assert flood["properties"]["status"] == "open" and flood["properties"]["category"] == "flood"
+    assert "[telepon]" in flood["properties"]["text"] and "[email]" in flood["properties"]["text"]
+    assert flood["geometry"]["coordinates"] == [106.866, -6.2245]
+    assert not [p for p in PERSONAL if p in json.dumps(data)]
+    only = await (await client.get("/public/tickets.geojson?category=garbage&days=7")).json()
+    assert [f["properties"]["category"] for f in only["features"]] == ["garbage"]
+    assert (await client.get("/public/tickets.geojson?days=lots")).status == 400
+
+
+async def test_the_outlines_cover_every_kecamatan_without_tiles(client: TestClient) -> None:
+    data = await (await client.get("/public/areas.geojson")).json()
+    kecamatan = {a.kode for a in gazetteer().areas.values() if a.level == "kecamatan"}
+    assert {f["properties"]["code"] for f in data["features"]} == kecamatan
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in data["features"])
+
+
+@pytest.mark.usefixtures("reports")
+async def test_statistics_rank_only_areas_with_enough_reports(client: TestClient) -> None:
+    stats = await (await client.get("/public/stats.json")).json()
+    assert stats["min_count"] == 2
+    by_code = {s["code"]: s for s in stats["kecamatan"]}
+    assert by_code["31.75.03"]["tickets"] == 2 and by_code["31.75.03"]["rank"] == 1  # Jatinegara: two floods
+    assert all(s["rank"] is None for s in stats["kecamatan"] if s["tickets"] < 2)
+    assert stats["trending"][0]["category"] in ("flood", "garbage")
+    assert not [p for p in PERSONAL if p in json.dumps(stats)]

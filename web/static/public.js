@@ -1,0 +1,41 @@
+// The public map: kecamatan outlines from the gazetteer (so it reads without tiles), tiles when configured,
+// and the reports as points. Report texts are set with textContent: never parsed as HTML.
+(function () {
+  "use strict";
+  var element = document.getElementById("map");
+  if (!element || !window.L) { return; }
+  var map = L.map(element, { preferCanvas: true }).setView([-6.2, 106.84], 11);
+  if (element.dataset.tiles) {
+    L.tileLayer(element.dataset.tiles, { maxZoom: 19, attribution: element.dataset.attribution || "" }).addTo(map);
+  }
+  fetch("/public/areas.geojson").then(function (r) { return r.json(); }).then(function (areas) {
+    var outline = L.geoJSON(areas, { style: { color: "#0b5394", weight: 1, fillOpacity: 0.03 } }).addTo(map);
+    outline.eachLayer(function (layer) { layer.bindTooltip(String(layer.feature.properties.name)); });
+  });
+  function popup(props) {
+    var box = document.createElement("div");
+    var title = document.createElement("strong");
+    title.textContent = props.id + " — " + props.label;
+    var meta = document.createElement("div");
+    meta.textContent = (props.area || "") + " · " + (props.status === "closed" ? "selesai" : "terbuka") +
+      " · " + props.created.replace("T", " ");
+    var text = document.createElement("div");
+    text.className = "popup-text";
+    text.textContent = props.text;
+    box.appendChild(title); box.appendChild(meta); box.appendChild(text);
+    return box;
+  }
+  fetch("/public/tickets.geojson?days=" + encodeURIComponent(element.dataset.days || "30"))
+    .then(function (r) { return r.json(); })
+    .then(function (reports) {
+      var layer = L.geoJSON(reports, {
+        pointToLayer: function (feature, latlng) {
+          var open = feature.properties.status !== "closed";
+          return L.circleMarker(latlng, { radius: 6, color: open ? "#c0392b" : "#27ae60", weight: 1, fillOpacity: 0.7 });
+        },
+        onEachFeature: function (feature, marker) { marker.bindPopup(popup(feature.properties)); }
+      }).addTo(map);
+      element.dataset.loaded = String(reports.features.length);
+      if (reports.features.length) { map.fitBounds(layer.getBounds(), { maxZoom: 15, padding: [20, 20] }); }
+    });
+})();

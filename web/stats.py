@@ -1,0 +1,154 @@
+"""Supervisors' statistics over tickets: per-area response and resolution times, SLA breaches, rankings, and
+trending categories. Pure reads; medians and percentiles are computed here, not in SQL, so the figures are
+the same on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nlp.gazetteer import gazetteer
+from router import routing, sla
+from store.models import Ticket, utcnow
+
+# Statuses officers (or the router) are done with: the public view and Open311 show them as "closed".
+CLOSED = frozenset({"resolved", "closed", "rejected", "duplicate"})
+# The column each level groups by.
+LEVELS = {"kelurahan": Ticket.kelurahan_kode, "kecamatan": Ticket.kecamatan_kode, "agency": Ticket.agency}
+NOT_REPORT = "not_report"
+
+
+@dataclass(frozen=True)
+class AreaStats:
+    """One kelurahan, kecamatan or agency's figures over a period; hours are None when nothing was measured."""
+
+    level: str
+    code: str
+    name: str
+    tickets: int
+    open: int
+    closed: int
+    first_response_median_h: float | None
+    first_response_p90_h: float | None
+    resolution_median_h: float | None
+    resolution_p90_h: float | None
+    sla_breach_share: float | None
+    rank: int | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A category's tickets in the recent window and the window before it; change is the ratio of daily rates."""
+
+    category: str
+    recent: int
+    before: int
+    change: float | None
+
+
+def _hours(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 3600
+
+
+def _median_p90(values: list[float]) -> tuple[float | None, float | None]:
+    """Median and 90th percentile; the inclusive method keeps p90 within the observed range on small samples."""
+    if not values:
+        return None, None
+    if len(values) == 1:  # quantiles() needs two points before Python 3.13
+        return values[0], values[0]
+    return statistics.median(values), statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def _breached(row: Any, now: datetime) -> bool:
+    """Whether the ticket missed its category's response or resolution target, counted from its creation."""
+    rule = sla.rule(row.category)
+    response_due = row.created_at + timedelta(hours=rule["response_hours"])
+    resolution_due = row.created_at + timedelta(hours=rule["resolution_hours"])
+    # A finished ticket without a timestamp (rejected, or closed by its feed) has nothing pending: only a
+    # ticket officers still hold keeps running past a deadline it has not met.
+    active = row.status not in CLOSED
+    late_response = (row.first_response_at > response_due if row.first_response_at is not None
+                     else active and now > response_due)
+    late_resolution = (row.resolved_at > resolution_due if row.resolved_at is not None
+                       else active and now > resolution_due)
+    return late_response or late_resolution
+
+
+def _name(level: str, code: str) -> str:
+    if level == "agency":
+        return routing.agency_name(code) or code
+    area = gazetteer().areas.get(code)
+    return area.nama if area is not None else code
+
+
+def area_stats(session: Session, level: str, since: datetime, until: datetime, min_count: int = 10,
+               now: datetime | None = None) -> list[AreaStats]:
+    """Per-area figures for tickets created in [since, until): ranked groups first, then the small ones by code."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    now = now or utcnow()
+    key = LEVELS[level]
+    stmt = (select(key.label("code"), Ticket.category, Ticket.status, Ticket.created_at, Ticket.first_response_at,
+                   Ticket.resolved_at)
+            .where(Ticket.created_at >= since, Ticket.created_at < until, key.is_not(None),
+                   Ticket.category.is_not(None), Ticket.category != NOT_REPORT))
+    groups: dict[str, list[Any]] = {}
+    for row in session.execute(stmt):
+        groups.setdefault(row.code, []).append(row)
+
+    found = []
+    for code, rows in groups.items():
+        # A duplicate was merged into another ticket: its clock is that ticket's, so it would count twice.
+        timed = [r for r in rows if r.status != "duplicate"]
+        responses = [_hours(r.created_at, r.first_response_at) for r in timed if r.first_response_at is not None]
+        resolutions = [_hours(r.created_at, r.resolved_at) for r in timed if r.resolved_at is not None]
+        closed = sum(r.status in CLOSED for r in rows)
+        share = sum(_breached(r, now) for r in timed) / len(timed) if timed else None
+        found.append(AreaStats(level, code, _name(level, code), len(rows), len(rows) - closed, closed,
+                               *_median_p90(responses), *_median_p90(resolutions), share, None))
+
+    # Small samples swing on one ticket, so they are shown but not ranked.
+    big = sorted((s for s in found if s.tickets >= min_count), key=lambda s: (
+        s.resolution_median_h is None, s.resolution_median_h or 0.0,  # nothing resolved ranks last
+        s.sla_breach_share is None, s.sla_breach_share or 0.0, s.code))
+    ranked = [replace(s, rank=rank) for rank, s in enumerate(big, start=1)]
+    small = sorted((s for s in found if s.tickets < min_count), key=lambda s: s.code)
+    return ranked + small
+
+
+def trending(session: Session, now: datetime, recent_days: int = 7, before_days: int = 28,
+             limit: int = 5) -> list[Trend]:
+    """Categories whose daily rate in the last `recent_days` most exceeds their rate in the `before_days` before."""
+    cut = now - timedelta(days=recent_days)
+    start = cut - timedelta(days=before_days)
+    stmt = (select(Ticket.category, Ticket.created_at)
+            .where(Ticket.created_at >= start, Ticket.created_at < now,
+                   Ticket.category.is_not(None), Ticket.category != NOT_REPORT))
+    counts: dict[str, list[int]] = {}
+    for row in session.execute(stmt):
+        counts.setdefault(row.category, [0, 0])[0 if row.created_at >= cut else 1] += 1
+    trends = [Trend(category, recent, before,
+                    (recent / recent_days) / (before / before_days) if before else None)
+              for category, (recent, before) in counts.items() if recent]
+    # A category with nothing before has an unbounded rise: it comes first.
+    trends.sort(key=lambda t: (t.change is not None, -(t.change or 0.0), -t.recent, t.category))
+    return trends[:limit]
+
+
+def to_csv(rows: list[AreaStats]) -> str:
+    """The rows as CSV with a header; hours to 0.1, shares to 0.001, missing figures empty (csv writes None so)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([f.name for f in fields(AreaStats)])
+    for s in rows:
+        hours = [None if h is None else round(h, 1) for h in (
+            s.first_response_median_h, s.first_response_p90_h, s.resolution_median_h, s.resolution_p90_h)]
+        share = None if s.sla_breach_share is None else round(s.sla_breach_share, 3)
+        writer.writerow([s.level, s.code, s.name, s.tickets, s.open, s.closed, *hours, share, s.rank])
+    return out.getvalue()
