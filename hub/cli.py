@@ -99,6 +99,58 @@ def cmd_officer(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
+    """Add, list or remove dashboard logins (each is an officer's, with that officer's rights)."""
+    import getpass
+
+    from sqlalchemy import delete, select
+
+    from store import accounts, db, migrate
+    from store import officers as roster
+    from store.models import Officer, WebAccount, WebSession
+
+    if settings.database.auto_migrate and not migrate.is_current(settings.database_url):
+        migrate.upgrade(settings.database_url)
+    db.configure(settings.database_url)
+    if args.action == "add":
+        password = os.environ.get("CROPHUB_NEW_PASSWORD")
+        if password is None:
+            password = getpass.getpass(f"password for {args.username}: ")
+            if getpass.getpass("again: ") != password:
+                print("crophub: the passwords differ", file=sys.stderr)
+                return 2
+        try:
+            with db.session() as session:
+                officer = roster.by_telegram_id(session, str(args.officer))
+                if officer is None:
+                    print(f"crophub: no active officer with Telegram id {args.officer} (see `crophub officer list`)",
+                          file=sys.stderr)
+                    return 2
+                accounts.add(session, args.username, password, officer)
+                name = officer.name
+        except accounts.AccountError as exc:
+            print(f"crophub: {exc}", file=sys.stderr)
+            return 2
+        print(f"login {args.username.lower()} for {name} saved")
+        return 0
+    with db.session() as session:
+        if args.action == "remove":
+            account = session.scalar(select(WebAccount).where(WebAccount.username == args.username.lower()))
+            if account is None:
+                print(f"crophub: no login {args.username}", file=sys.stderr)
+                return 1
+            account.active = False
+            session.execute(delete(WebSession).where(WebSession.account_id == account.id))
+            print(f"login {account.username} disabled")
+            return 0
+        print(f"{'username':20}  {'active':6}  {'telegram_id':>12}  officer")
+        for account in session.scalars(select(WebAccount).order_by(WebAccount.username)):
+            officer = session.get(Officer, account.officer_id)
+            print(f"{account.username:20}  {str(account.active).lower():6}  {officer.telegram_id if officer else '-':>12}  "
+                  f"{officer.name if officer else '-'}")
+    return 0
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run RQ workers (several processes with --processes)."""
     from hub import worker
@@ -196,7 +248,9 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from bots.telegram import webhook
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
-    from web import open311, public
+    from datetime import timedelta
+
+    from web import auth, dashboard, open311, public
     from web.app import make_app
 
     url = _redis_url_or_exit(settings)
@@ -213,6 +267,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     app = make_app(health)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     w = settings.web
+    auth.setup(app, sessions, timedelta(hours=w.session_hours), w.secure_cookies)
+    dashboard.setup(app, sessions)
     public.setup(app, sessions, public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count,
                                               w.open311.public_photos))
     o311 = settings.web.open311
@@ -356,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--processes", type=int, help="worker processes (default: workers.processes)")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     sub.add_parser("listen", help="run channel listeners (Telegram long polling, Twitter mentions, email inbox, Waze feed)")
-    sub.add_parser("web", help="serve the web app (health, Telegram webhook)")
+    sub.add_parser("web", help="serve the web app (public map, officers' dashboard, Open311, health, Telegram webhook)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     t = sub.add_parser("train", help="train the category classifier from nlp/data/train (offline, seeded)")
     t.add_argument("--seed", type=int, default=0)
@@ -374,13 +430,23 @@ def build_parser() -> argparse.ArgumentParser:
     osub.add_parser("list", help="list active officers")
     orm = osub.add_parser("remove", help="deactivate an officer (kept in ticket histories)")
     orm.add_argument("telegram_id")
+    acc = sub.add_parser("account", help="add, list or remove officers' dashboard logins")
+    asub = acc.add_subparsers(dest="action", required=True, metavar="ACTION")
+    aa = asub.add_parser("add", help="give an officer a login (or a new password): asks for the password, or "
+                                     "reads it from $CROPHUB_NEW_PASSWORD")
+    aa.add_argument("username")
+    aa.add_argument("--officer", required=True, help="the officer's Telegram id (see `crophub officer list`)")
+    asub.add_parser("list", help="list logins")
+    ar = asub.add_parser("remove", help="disable a login and end its sessions")
+    ar.add_argument("username")
     e = sub.add_parser("eval", help="evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
     e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate,
-            "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval, "officer": cmd_officer}
+            "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval, "officer": cmd_officer,
+            "account": cmd_account}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -268,6 +268,8 @@ class WebSettings(_Section):
     tile_attribution: str = "&copy; OpenStreetMap contributors"
     public_days: int = Field(30, ge=1, le=365)
     min_count: int = Field(10, ge=1)
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)  # a dashboard login lasts this long
+    secure_cookies: bool = False  # true when the web app is served over HTTPS (behind a TLS proxy)
     open311: Open311Settings = Open311Settings()
 
     @field_validator("tile_url")

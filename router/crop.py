@@ -240,12 +240,11 @@ def handle_officer(session: Session, msg: Message, inbound_id: int, action: Acti
         ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": f"{msg.channel}:{msg.sender.id}",
                                   "inbound_id": inbound_id, "data": {"action": action.verb}}])
         return [answer(render("officer_not_allowed", language, ticket=ticket.public_id), about_ticket=False)]
-    holder = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
-    if holder is not None and holder.active and holder.id != officer.id and officer.role != "supervisor" \
-            and action.verb != "reassign":
+    if _taken_by_another(session, ticket, officer, action.verb):
         return [answer(render("officer_taken", language, ticket=ticket.public_id))]
+    photo = next((m.file_id for m in msg.media if m.kind == "photo"), None)
     try:
-        rows = _act(session, ticket, officer, action, msg, inbound_id, language)
+        rows = _act(session, ticket, officer, action, photo, inbound_id, language)
     except TransitionError:
         return [answer(render("officer_cannot", language, ticket=ticket.public_id,
                               status=status_label(ticket.status, language)))]
@@ -266,8 +265,37 @@ def _ticket_of(session: Session, action: Action, replied: Outbox | None) -> Tick
     return session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True) if ticket_id else None
 
 
-def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, msg: Message, inbound_id: int,
-         language: str) -> list[Any]:
+def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, rest: str = "",
+                 photo: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """An officer's action from the dashboard, by the same rules as in chat (the ticket locked by the caller);
+    → (what to tell the officer, the outbox rows: reporters' updates, cards)."""
+    language = "id"
+    if not routing.may_act(officer, ticket):
+        log.warning("crop: web account of %s may not act on ticket %s; refused %r", officer.name, ticket.public_id, verb)
+        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": f"web:{officer.id}",
+                                  "data": {"action": verb}}])
+        return render("officer_not_allowed", language, ticket=ticket.public_id), []
+    if _taken_by_another(session, ticket, officer, verb):
+        return render("officer_taken", language, ticket=ticket.public_id), []
+    try:
+        rows = _act(session, ticket, officer, Action(verb, ticket.public_id, rest.strip()), photo, None, language)
+    except TransitionError:
+        return render("officer_cannot", language, ticket=ticket.public_id,
+                      status=status_label(ticket.status, language)), []
+    if rows and isinstance(rows[0], str):
+        return rows[0], []
+    return render("officer_done", language, ticket=ticket.public_id, status=status_label(ticket.status, language)), rows
+
+
+def _taken_by_another(session: Session, ticket: Ticket, officer: Officer, verb: str) -> bool:
+    """A ticket one officer has taken is theirs: others (supervisors excepted) may only reassign it."""
+    holder = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
+    return holder is not None and holder.active and holder.id != officer.id and officer.role != "supervisor" \
+        and verb != "reassign"
+
+
+def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, photo: str | None,
+         inbound_id: int | None, language: str) -> list[Any]:
     actor = f"officer:{officer.id}"
     common = {"officer_id": officer.id, "inbound_id": inbound_id}
     if action.verb == "take":
@@ -275,7 +303,6 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, msg
     if action.verb == "progress":
         return lifecycle.change(session, ticket, "in_progress", actor, note=action.rest or None, **common)
     if action.verb == "done":
-        photo = next((m.file_id for m in msg.media if m.kind == "photo"), None)
         if photo is None:
             return [render("officer_need_photo", language, ticket=ticket.public_id)]
         rows = lifecycle.change(session, ticket, "resolved", actor, note=action.rest or None, photo=photo, **common)

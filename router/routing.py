@@ -40,6 +40,11 @@ def agency_for(category: str | None) -> str | None:
     return routing["categories"].get(category, routing["default_agency"])
 
 
+def agency_codes() -> list[str]:
+    """The configured agencies' codes."""
+    return list(_routing()["agencies"])
+
+
 def agency_name(code: str | None) -> str | None:
     """An agency's display name."""
     agency = _routing()["agencies"].get(code or "")

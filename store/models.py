@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models: inbound messages, citizens, tickets, ticket events, outbox, cursors, Waze alerts."""
+"""SQLAlchemy 2 models: inbound messages, citizens, tickets, ticket events, outbox, cursors, Waze alerts, and
+the dashboard's accounts and sessions."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -235,3 +236,30 @@ class WazeAlert(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     gone_at: Mapped[datetime | None]
+
+
+class WebAccount(Base):
+    """An officer's login to the dashboard (what they may do follows their officer row: role, areas, agencies)."""
+
+    __tablename__ = "web_accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, with its parameters and salt
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", name="fk_web_accounts_officer"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie holds a random token, this table only its hash."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_account", "account_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("web_accounts.id", name="fk_web_sessions_account"))
+    csrf_token: Mapped[str] = mapped_column(String(64))  # every form of this session carries it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -48,3 +48,27 @@ def test_bad_officers_are_refused_with_the_reason(config: Path, capsys: pytest.C
                                                   args: list[str], error: str) -> None:
     assert cli.main(["--config", str(config), "officer", "add", "--name", "X", *args]) == 2
     assert error in capsys.readouterr().err
+
+
+def test_an_officer_gets_a_dashboard_login(config: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from store import accounts, db
+
+    run = lambda *a: cli.main(["--config", str(config), *a])  # noqa: E731
+    assert run("migrate") == 0
+    monkeypatch.setenv("CROPHUB_NEW_PASSWORD", "pendek")
+    assert run("account", "add", "lurah.bc", "--officer", "555") == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+    assert run("account", "add", "lurah.bc", "--officer", "999") == 2
+    assert "no active officer with Telegram id 999" in capsys.readouterr().err
+    monkeypatch.setenv("CROPHUB_NEW_PASSWORD", "kali-bersih-2026")
+    assert run("account", "add", "Lurah.BC", "--officer", "555") == 0
+    assert run("account", "list") == 0
+    out = capsys.readouterr().out
+    assert "lurah.bc" in out and "Lurah Bidara Cina" in out and "555" in out
+    with db.session() as s:
+        assert accounts.verify(s, "lurah.bc", "kali-bersih-2026") is not None
+        assert accounts.verify(s, "lurah.bc", "kali-kotor-2026") is None
+    assert run("account", "remove", "lurah.bc") == 0
+    with db.session() as s:
+        assert accounts.verify(s, "lurah.bc", "kali-bersih-2026") is None

@@ -1,0 +1,132 @@
+"""The officers' dashboard under /crop: the queue with filters, a ticket's page with its timeline and sources,
+and the same actions as in chat (through router.crop, so the rules and the citizens' updates are the same)."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nlp.gazetteer import gazetteer
+from nlp.rules import taxonomy
+from router import crop, lifecycle, replies, routing, sla
+from router.templates import status_label
+from store import ops
+from store.models import Officer, Ticket
+from web import auth
+from web.public import render
+
+# The queue shows what officers still have to do unless asked for more.
+WORKING = ("open", "assigned", "in_progress", "reopened", "needs_info")
+PAGE = 200
+ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "reject": "Tolak", "reassign": "Alihkan ke dinas"}
+
+
+def setup(app: web.Application, sessions: sessionmaker[Session]) -> None:
+    """Add the /crop routes (auth.setup guards them)."""
+    board = _Dashboard(sessions)
+    app.router.add_get("/crop", board.queue)
+    app.router.add_get("/crop/tickets/{public_id}", board.ticket)
+    app.router.add_post("/crop/tickets/{public_id}/act", board.act)
+
+
+class _Dashboard:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    async def queue(self, request: web.Request) -> web.Response:
+        filters = {k: request.query.get(k, "").strip() for k in ("area", "agency", "category", "status")}
+        rows = await asyncio.to_thread(self._queue, filters)
+        tax = taxonomy(None)
+        return render("queue.html", **auth.context(
+            request, rows=rows, filters=filters, categories=[(c, tax.label(c, "id")) for c in tax.categories],
+            agencies=sorted(routing.agency_codes()), statuses=lifecycle.STATUSES, page=PAGE))
+
+    def _queue(self, f: dict[str, str]) -> list[dict[str, Any]]:
+        stmt = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(PAGE)
+        if f["status"] == "all":
+            pass
+        elif f["status"]:
+            stmt = stmt.where(Ticket.status == f["status"])
+        else:
+            stmt = stmt.where(Ticket.status.in_(WORKING))
+        if f["category"]:
+            stmt = stmt.where(Ticket.category == f["category"])
+        if f["agency"]:
+            stmt = stmt.where(Ticket.agency == f["agency"])
+        if f["area"]:  # a kota, kecamatan or kelurahan code: everything inside it
+            code = f["area"]
+            stmt = stmt.where((Ticket.kelurahan_kode == code) | (Ticket.kecamatan_kode == code)
+                              | (Ticket.kab_kota_kode == code) | Ticket.kelurahan_kode.startswith(code + "."))
+        now = datetime.now(timezone.utc)
+        with self.sessions() as session:
+            return [_row(t, now) for t in session.scalars(stmt)]
+
+    async def ticket(self, request: web.Request, notice: str | None = None) -> web.Response:
+        found = await asyncio.to_thread(self._ticket, request.match_info["public_id"])
+        if found is None:
+            raise web.HTTPNotFound(text="no such ticket")
+        return render("ticket.html", **auth.context(request, notice=notice, actions=ACTIONS,
+                                                    agencies=sorted(routing.agency_codes()), **found))
+
+    def _ticket(self, public_id: str) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            ticket = ops.ticket_by_public_id(session, public_id)
+            if ticket is None:
+                return None
+            names = {o.id: o.name for o in session.scalars(select(Officer))}
+            events = [{"at": e.created_at, "kind": e.kind, "who": _who(e.actor, names), "data": e.data or {}}
+                      for e in ops.events_of(session, ticket.id)]
+            return {"t": _row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
+                    "sources": ops.ticket_sources(session, ticket.id)}
+
+    async def act(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        verb = str(form.get("action", ""))
+        if verb not in ACTIONS:
+            raise web.HTTPBadRequest(text=f"unknown action {verb!r}")
+        rest = str(form.get("note", "")).strip()[:2000]
+        if verb == "reassign":
+            rest = str(form.get("agency", "")).strip()
+        who = auth.user(request)
+        notice = await asyncio.to_thread(self._act, request.match_info["public_id"], who.officer_id, verb, rest)
+        if notice is None:
+            raise web.HTTPNotFound(text="no such ticket")
+        return await self.ticket(request, notice)
+
+    def _act(self, public_id: str, officer_id: int, verb: str, rest: str) -> str | None:
+        with self.sessions.begin() as session:
+            found = ops.ticket_by_public_id(session, public_id)
+            officer = session.get(Officer, officer_id)
+            if found is None or officer is None:
+                return None
+            ticket = session.get(Ticket, found.id, with_for_update=True, populate_existing=True)
+            notice, rows = crop.act_from_web(session, ticket, officer, verb, rest)  # type: ignore[arg-type]
+            outbox = replies.store(session, rows)
+            moved = ticket.id if rows else None  # type: ignore[union-attr]
+        # As in chat: after the commit, the updates are sent and the ticket's next SLA check is scheduled.
+        replies.enqueue_send(outbox)
+        if moved is not None:
+            sla.schedule([moved])
+        return notice
+
+
+def _row(t: Ticket, now: datetime) -> dict[str, Any]:
+    gaz = gazetteer()
+    area = gaz.areas.get(t.kelurahan_kode or t.kecamatan_kode or t.kab_kota_kode or "")
+    return {"id": t.public_id, "category": taxonomy(None).label(t.category, "id") if t.category else "?",
+            "status": t.status, "status_label": status_label(t.status, "id"), "area": area.nama if area else "-",
+            "place": t.place_text or "", "agency": routing.agency_name(t.agency) or t.agency or "-",
+            "channel": t.channel, "created": t.created_at, "age_h": round((now - t.created_at).total_seconds() / 3600, 1),
+            "lat": t.lat, "lon": t.lon}
+
+
+def _who(actor: str, names: dict[int, str]) -> str:
+    """An event's actor in words (a citizen stays "warga": officers see the text, not who wrote it here)."""
+    kind, _, ident = actor.partition(":")
+    if kind in ("officer", "web") and ident.isdigit():
+        return names.get(int(ident), actor)
+    return {"citizen": "warga", "router": "sistem", "waze": "Waze", "sla": "SLA"}.get(kind, kind)
