@@ -42,10 +42,14 @@ def offers(channel: str, feature: str) -> bool:
 def get(channel: str) -> Sender:
     """The sender for `channel`, created on first use and kept for the process."""
     if channel not in _senders:
-        if channel not in SENDERS:
-            raise KeyError(f"no sender for channel {channel!r}")
-        module, _, name = SENDERS[channel].partition(":")
-        cls = getattr(importlib.import_module(module), name)
-        _senders[channel] = cls(_configs.get(channel, {}))
+        _senders[channel] = new(channel)
     return _senders[channel]
+
+
+def new(channel: str) -> Sender:
+    """A sender of its own for `channel` (one whose client belongs to the caller's event loop)."""
+    if channel not in SENDERS:
+        raise KeyError(f"no sender for channel {channel!r}")
+    module, _, name = SENDERS[channel].partition(":")
+    return getattr(importlib.import_module(module), name)(_configs.get(channel, {}))  # type: ignore[no-any-return]
 

@@ -250,7 +250,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from store import db
     from datetime import timedelta
 
-    from web import auth, dashboard, open311, public
+    from web import auth, dashboard, media, open311, public
     from web.app import make_app
 
     url = _redis_url_or_exit(settings)
@@ -264,11 +264,12 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
             redis_ok = str(exc)
         return {"redis": redis_ok}
 
-    app = make_app(health)
-    intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     w = settings.web
+    app = make_app(health, w.max_photo_bytes)
+    photos = media.Photos(sessions, w.max_photo_bytes)
+    intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     auth.setup(app, sessions, timedelta(hours=w.session_hours), w.secure_cookies)
-    dashboard.setup(app, sessions)
+    dashboard.setup(app, sessions, photos)
     public.setup(app, sessions, public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count,
                                               w.open311.public_photos))
     o311 = settings.web.open311

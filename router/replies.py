@@ -16,7 +16,7 @@ from bots.errors import PermanentError, RateLimited
 from ingest.intake import SEND_JOB
 from ingest.message import Address
 from router import context
-from store import db, ops
+from store import db, media, ops
 from store.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,8 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
             text, extras = row.text, row.extras
             if extras and extras.get("buttons") and not getattr(sender, "buttons", False):
                 text = with_menu(text, extras, Address(**row.address))
+            if extras and media.is_ref(extras.get("photo")) and getattr(sender, "uploads", False):
+                extras = {**extras, "photo": await asyncio.to_thread(_photo_bytes, extras["photo"], row.id)}
             provider_id = await sender.send(Address(**row.address), text, extras)
         except RateLimited as exc:
             budget = cfg.job_timeout * 0.5 - (loop.time() - start)
@@ -218,6 +220,15 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
             log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)
             return _change(row.id, attempts, error, "failed")
         return {"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(), "not_before": None}
+
+
+def _photo_bytes(ref: str, outbox_id: int) -> bytes | None:
+    """A photo kept here, as bytes for a channel that uploads them (a Telegram file id would mean nothing)."""
+    with db.factory()() as session:
+        found = media.load(session, ref)
+    if found is None:  # the reply still goes, without it
+        log.warning("outbox: reply %d names photo %s, which is not stored", outbox_id, ref)
+    return found[0] if found else None
 
 
 def _change(outbox_id: int, attempts: int, error: str | None, status: str) -> dict[str, Any]:

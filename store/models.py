@@ -1,11 +1,12 @@
 """SQLAlchemy 2 models: inbound messages, citizens, tickets, ticket events, outbox, cursors, Waze alerts, and
-the dashboard's accounts and sessions."""
+the dashboard's accounts and sessions, uploaded photos."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -263,3 +264,15 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))  # every form of this session carries it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class MediaBlob(Base):
+    """A photo uploaded to crophub itself (web chat, the dashboard), kept by the SHA-256 of its bytes."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mime_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from store.models import Citizen, Cursor, InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert, utcnow
 
 
-def _insert(session: Session, model: type) -> Any:
+def dialect_insert(session: Session, model: type) -> Any:
     """INSERT with ON CONFLICT support for the bound dialect (SQLite or PostgreSQL)."""
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     return dialect.insert(model)
@@ -28,7 +28,7 @@ def save_inbound(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     rows = [{key: row.get(key) for key in columns} for row in rows]
     table = InboundMessage.__table__
     stmt = (
-        _insert(session, table)
+        dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["channel", "key"])
         .returning(table.c.id, table.c.status)
     )
@@ -81,7 +81,7 @@ def get_cursor(session: Session, name: str) -> str | None:
 
 def set_cursor(session: Session, name: str, value: str) -> None:
     """Save a listener's resume point (in the caller's transaction, beside what it covers)."""
-    stmt = _insert(session, Cursor).values(name=name, value=value, updated_at=utcnow())
+    stmt = dialect_insert(session, Cursor).values(name=name, value=value, updated_at=utcnow())
     stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": utcnow()})
     session.execute(stmt)
 
@@ -99,7 +99,7 @@ def upsert_citizens(session: Session, people: list[dict[str, Any]]) -> dict[tupl
     rows = [{**p, "display_name": _clip(p.get("display_name")), "username": _clip(p.get("username")),
              "language": _clip(p.get("language"), 8), "created_at": now, "last_seen_at": now} for p in latest.values()]
     table = Citizen.__table__
-    stmt = _insert(session, table)
+    stmt = dialect_insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["channel", "external_id"],
         set_={col: stmt.excluded[col] for col in ("display_name", "username", "language", "last_seen_at")},
@@ -135,7 +135,7 @@ def add_reporters(session: Session, rows: list[dict[str, Any]]) -> int:
     now = utcnow()
     rows = [{"joined_at": now, **r} for r in rows]
     table = TicketReporter.__table__
-    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"])
+    stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"])
             .returning(table.c.ticket_id))
     return len(list(_executemany(session, stmt, rows)))
 
@@ -230,7 +230,7 @@ def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
              "extras": None, **r} for r in rows]
     rows = [{"updated_at": r["created_at"], **r} for r in rows]
     table = Outbox.__table__
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
     return sorted(row.id for row in _executemany(session, stmt, rows))
 
 

@@ -6,9 +6,10 @@ from typing import Callable
 from aiohttp import web
 
 
-def make_app(health: Callable[[], dict[str, object]]) -> web.Application:
+def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 * 1024 * 1024) -> web.Application:
     """The web app; `health` reports the state of the services it depends on."""
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    # A request may carry one photo and a form or message around it.
+    app = web.Application(client_max_size=max_photo_bytes + 256 * 1024)
 
     async def healthz(_request: web.Request) -> web.Response:
         report = health()

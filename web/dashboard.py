@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,28 +15,33 @@ from nlp.gazetteer import gazetteer
 from nlp.rules import taxonomy
 from router import crop, lifecycle, replies, routing, sla
 from router.templates import status_label
-from store import ops
+from store import media, ops
 from store.models import Officer, Ticket
 from web import auth
+from web.media import Photos
 from web.public import render
 
 # The queue shows what officers still have to do unless asked for more.
 WORKING = ("open", "assigned", "in_progress", "reopened", "needs_info")
 PAGE = 200
-ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "reject": "Tolak", "reassign": "Alihkan ke dinas"}
+ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "done": "Selesai (dengan foto hasil)", "reject": "Tolak",
+           "reassign": "Alihkan ke dinas"}
+PHOTOS = {"report": "photo_file_id", "resolution": "resolution_photo_file_id"}  # before / after
 
 
-def setup(app: web.Application, sessions: sessionmaker[Session]) -> None:
+def setup(app: web.Application, sessions: sessionmaker[Session], photos: Photos | None = None) -> None:
     """Add the /crop routes (auth.setup guards them)."""
-    board = _Dashboard(sessions)
+    board = _Dashboard(sessions, photos or Photos(sessions, max_bytes=10 * 1024 * 1024))
     app.router.add_get("/crop", board.queue)
     app.router.add_get("/crop/tickets/{public_id}", board.ticket)
+    app.router.add_get("/crop/tickets/{public_id}/photo/{which}", board.photo)
     app.router.add_post("/crop/tickets/{public_id}/act", board.act)
 
 
 class _Dashboard:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], photos: Photos) -> None:
         self.sessions = sessions
+        self.photos = photos
 
     async def queue(self, request: web.Request) -> web.Response:
         filters = {k: request.query.get(k, "").strip() for k in ("area", "agency", "category", "status")}
@@ -81,7 +87,20 @@ class _Dashboard:
             events = [{"at": e.created_at, "kind": e.kind, "who": _who(e.actor, names), "data": e.data or {}}
                       for e in ops.events_of(session, ticket.id)]
             return {"t": _row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
-                    "sources": ops.ticket_sources(session, ticket.id)}
+                    "sources": ops.ticket_sources(session, ticket.id),
+                    "photos": [which for which, column in PHOTOS.items() if getattr(ticket, column)]}
+
+    async def photo(self, request: web.Request) -> web.StreamResponse:
+        column = PHOTOS.get(request.match_info["which"])
+        if column is None:
+            raise web.HTTPNotFound(text="no such photo")
+        ref = await asyncio.to_thread(self._photo_ref, request.match_info["public_id"], column)
+        return await self.photos.respond(ref)
+
+    def _photo_ref(self, public_id: str, column: str) -> str | None:
+        with self.sessions() as session:
+            ticket = ops.ticket_by_public_id(session, public_id)
+            return getattr(ticket, column) if ticket else None
 
     async def act(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -91,20 +110,28 @@ class _Dashboard:
         rest = str(form.get("note", "")).strip()[:2000]
         if verb == "reassign":
             rest = str(form.get("agency", "")).strip()
+        upload = form.get("photo")
+        photo = upload.file.read() if isinstance(upload, FileField) else b""
         who = auth.user(request)
-        notice = await asyncio.to_thread(self._act, request.match_info["public_id"], who.officer_id, verb, rest)
+        try:
+            notice = await asyncio.to_thread(self._act, request.match_info["public_id"], who.officer_id, verb, rest,
+                                             photo if verb == "done" else b"")
+        except media.MediaError as exc:
+            return await self.ticket(request, f"Foto tidak diterima: {exc}.")
         if notice is None:
             raise web.HTTPNotFound(text="no such ticket")
         return await self.ticket(request, notice)
 
-    def _act(self, public_id: str, officer_id: int, verb: str, rest: str) -> str | None:
+    def _act(self, public_id: str, officer_id: int, verb: str, rest: str, photo: bytes) -> str | None:
         with self.sessions.begin() as session:
             found = ops.ticket_by_public_id(session, public_id)
             officer = session.get(Officer, officer_id)
             if found is None or officer is None:
                 return None
             ticket = session.get(Ticket, found.id, with_for_update=True, populate_existing=True)
-            notice, rows = crop.act_from_web(session, ticket, officer, verb, rest)  # type: ignore[arg-type]
+            # Kept in the same transaction as the action: a resolution never names a photo that is not stored.
+            ref = media.save(session, photo, self.photos.max_bytes) if photo else None
+            notice, rows = crop.act_from_web(session, ticket, officer, verb, rest, ref)  # type: ignore[arg-type]
             outbox = replies.store(session, rows)
             moved = ticket.id if rows else None  # type: ignore[union-attr]
         # As in chat: after the commit, the updates are sent and the ticket's next SLA check is scheduled.

@@ -39,6 +39,7 @@ class TelegramSender:
 
     buttons = True  # shows extras["buttons"] as inline buttons (other channels get a numbered menu)
     locations = True  # citizens can share a location (extras["ask_location"] offers a button for it)
+    uploads = True  # extras["photo"] may be bytes: a photo uploaded to crophub itself (store/media.py)
 
     def __init__(self, config: dict[str, Any]) -> None:
         pool = int(config.get("connection_pool", 8))
@@ -75,6 +76,23 @@ class TelegramSender:
         except (NetworkError, TelegramError) as exc:
             raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
         return str(sent.message_id)
+
+    async def download(self, file_id: str, max_bytes: int) -> bytes:
+        """The bytes of a file someone sent the bot (a report's or a resolution's photo), for the dashboard."""
+        try:
+            found = await self.bot.get_file(file_id)
+            if found.file_size and found.file_size > max_bytes:
+                raise PermanentError(f"telegram: file is {found.file_size} bytes, over {max_bytes}")
+            data = bytes(await found.download_as_bytearray())
+        except RetryAfter as exc:
+            raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
+        except (Forbidden, InvalidToken, BadRequest) as exc:
+            raise PermanentError(f"telegram: {type(exc).__name__}: {exc}") from exc
+        except (NetworkError, TelegramError) as exc:
+            raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
+        if len(data) > max_bytes:
+            raise PermanentError(f"telegram: file is {len(data)} bytes, over {max_bytes}")
+        return data
 
     async def _answer(self, callback_id: str) -> None:
         # Stops the button's spinner. Telegram refuses answers to presses older than a few minutes; the

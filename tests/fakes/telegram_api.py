@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 
 from tests.fakes.loopback import LoopbackServer
 
@@ -35,6 +36,7 @@ class FakeBotAPI(LoopbackServer):
         self.sent: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.answered: list[dict[str, Any]] = []  # answerCallbackQuery calls
+        self.uploads: list[bytes] = []  # photos sent as bytes (sendPhoto with a file)
         self.webhook: dict[str, Any] | None = None
         self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._message_ids = itertools.count(1000)
@@ -184,6 +186,9 @@ class FakeBotAPI(LoopbackServer):
     async def m_sendPhoto(self, params: dict[str, Any]) -> Any:
         photo = params.get("photo")
         file_id = photo if isinstance(photo, str) else "uploaded-photo"
+        if isinstance(photo, FileField):  # an upload: its bytes are kept for the test to compare
+            with self._lock:
+                self.uploads.append(photo.file.read())
         content: dict[str, Any] = {"photo": [{"file_id": file_id, "file_unique_id": file_id[-8:], "width": 800,
                                               "height": 600, "file_size": 40000}]}
         if params.get("caption"):

@@ -4,18 +4,24 @@ and tell the citizen."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from hashlib import sha256
 from typing import AsyncIterator
 
 import pytest
 import redis
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
+from rq import Queue
 from sqlalchemy import select
 
-from store import accounts, db
+from ingest.intake import INTAKE_QUEUE, Batch, Intake
+from ingest.message import Address, Location, Media, Message
+from store import accounts, db, media
 from store import officers as roster
 from store.models import Outbox, Ticket
-from tests.web.conftest import report
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.web.conftest import CITIZEN, report, work
 from web import auth, dashboard, public
 from web.app import make_app
 
@@ -151,3 +157,64 @@ async def test_logging_out_ends_the_session(client: TestClient) -> None:
     csrf = await csrf_of(client, "/crop")
     await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
     assert (await client.get("/crop", allow_redirects=False)).status == 302
+
+
+# A tiny but real JPEG (SOI, APP0/JFIF, EOI): the store knows photos by their first bytes.
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"crophub" * 20 + b"\xff\xd9"
+
+
+def photo_report(conn: redis.Redis) -> None:
+    """A citizen's Telegram report with a photo (a Telegram file id) and a shared point."""
+    msg = Message(channel="telegram", key="tg-photo", sender=CITIZEN,
+                  address=Address(channel="telegram", chat_id=CITIZEN.id),
+                  text="banjir 40 cm di jl jatinegara barat", location=Location(lat=-6.2245, lon=106.8660),
+                  media=[Media(kind="photo", file_id="AgACAgUAAxkBAAIB-citizen")],
+                  received_at=datetime.now(timezone.utc))
+    Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)).accept(Batch([msg]))
+    work(conn)
+
+
+async def test_done_with_a_photo_resolves_and_the_citizen_gets_the_photo(
+        client: TestClient, redis_conn: redis.Redis, fake_api: FakeBotAPI) -> None:
+    photo_report(redis_conn)
+    await login(client)
+    flood = ticket("flood")
+    path = f"/crop/tickets/{flood.public_id}"
+    # Before: the citizen's photo, fetched from Telegram through the bot (getFile, then the file itself).
+    before = await client.get(f"{path}/photo/report")
+    assert before.status == 200 and before.content_type == "image/jpeg"
+    assert await before.read() == b"\xff\xd8\xff\xd9"  # the fake Bot API's file
+    assert before.headers["X-Content-Type-Options"] == "nosniff"
+    assert (await client.get(f"{path}/photo/resolution")).status == 404  # nothing yet
+    csrf = await csrf_of(client, path)
+
+    def form(data: bytes, name: str = "hasil.jpg") -> FormData:
+        body = FormData()
+        for key, value in {"action": "done", "note": "air sudah surut", "csrf": csrf}.items():
+            body.add_field(key, value)
+        body.add_field("photo", data, filename=name, content_type="image/jpeg")
+        return body
+
+    # "Done" needs a photo, and a real one.
+    page = await (await client.post(f"{path}/act", data={"action": "done", "csrf": csrf})).text()
+    assert ticket("flood").status == flood.status and "foto" in page.lower()
+    page = await (await client.post(f"{path}/act", data=form(b"<html>not a photo</html>", "x.jpg"))).text()
+    assert ticket("flood").status == flood.status and "Foto tidak diterima: not a photo" in page
+    page = await (await client.post(f"{path}/act", data=form(JPEG))).text()
+    resolved = ticket("flood")
+    assert resolved.status == "resolved" and resolved.resolution_photo_file_id == media.PREFIX + sha256(JPEG).hexdigest()
+    assert 'id="photo-report"' in page and 'id="photo-resolution"' in page
+    after = await client.get(f"{path}/photo/resolution")
+    assert after.status == 200 and after.content_type == "image/jpeg" and await after.read() == JPEG
+    # The citizen's update carries the photo; Telegram is sent its bytes (a file id of ours means nothing there).
+    work(redis_conn)
+    assert JPEG in fake_api.uploads
+    update = next(m for m in fake_api.sent if m["chat_id"] == int(CITIZEN.id) and "surut" in (m.get("caption") or ""))
+    assert update["photo"][0]["file_id"] == "uploaded-photo"
+    assert (await client.get(f"{path}/photo/other")).status == 404
+
+
+async def test_photos_are_for_logged_in_officers_only(client: TestClient, redis_conn: redis.Redis) -> None:
+    photo_report(redis_conn)
+    response = await client.get(f"/crop/tickets/{ticket('flood').public_id}/photo/report", allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"].startswith("/login")

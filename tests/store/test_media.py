@@ -1,0 +1,38 @@
+"""The photo store, on SQLite and PostgreSQL: photos only (by their bytes), at most max_bytes, kept once."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from store import db, media
+from store.models import MediaBlob
+
+pytestmark = pytest.mark.usefixtures("hub")
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100 + b"\xff\xd9"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 50
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 30
+
+
+def test_photos_are_known_by_their_bytes() -> None:
+    assert media.sniff(JPEG) == "image/jpeg" and media.sniff(PNG) == "image/png"
+    assert media.sniff(WEBP) == "image/webp" and media.sniff(b"GIF89a....") == "image/gif"
+    assert media.sniff(b"<svg onload=alert(1)>") is None and media.sniff(b"%PDF-1.7") is None
+
+
+def test_a_photo_is_kept_once_and_loaded_back() -> None:
+    with db.session() as s:
+        ref = media.save(s, JPEG, max_bytes=1000)
+        assert media.save(s, JPEG, max_bytes=1000) == ref  # the same upload twice is one row
+    with db.session() as s:
+        assert media.load(s, ref) == (JPEG, "image/jpeg")
+        assert s.scalar(select(func.count()).select_from(MediaBlob)) == 1
+        assert media.load(s, "AgACAgUAAxkB-telegram-file-id") is None
+        assert media.load(s, media.PREFIX + "0" * 64) is None
+
+
+@pytest.mark.parametrize(("data", "reason"), [(b"", "empty"), (JPEG * 20, "at most 1000"),
+                                               (b"#!/bin/sh\nrm -rf /", "not a photo")])
+def test_what_is_not_kept_says_why(data: bytes, reason: str) -> None:
+    with db.session() as s, pytest.raises(media.MediaError, match=reason):
+        media.save(s, data, max_bytes=1000)

@@ -1,0 +1,79 @@
+"""Photos for the officers' pages and the web chat, whatever channel holds them: kept here (store/media.py),
+a Telegram file id (fetched through the bot, cached a while in memory), or a public URL (a tweet's photo)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+from aiohttp import web
+from sqlalchemy.orm import Session, sessionmaker
+
+from bots import registry
+from store import media
+
+log = logging.getLogger(__name__)
+
+# The bytes are personal data: only the browser that asked may keep them, and nothing in them runs.
+_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox"}
+
+
+class Photos:
+    """Finds a photo's bytes by its reference; keeps the last fetched ones (up to `cache_bytes`) in memory."""
+
+    def __init__(self, sessions: sessionmaker[Session], max_bytes: int, cache_bytes: int = 32 * 1024 * 1024) -> None:
+        self.sessions = sessions
+        self.max_bytes = max_bytes
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._bot: registry.Sender | None = None
+
+    async def respond(self, ref: str | None) -> web.StreamResponse:
+        """The photo as a response: its bytes, a redirect to its public URL, or 404 with the reason."""
+        if not ref:
+            raise web.HTTPNotFound(text="no photo")
+        if ref.startswith("https://"):
+            raise web.HTTPFound(ref)
+        found = await self.get(ref)
+        if found is None:
+            raise web.HTTPNotFound(text="this photo cannot be shown here")
+        data, mime = found
+        return web.Response(body=data, content_type=mime, headers=_HEADERS)
+
+    async def get(self, ref: str) -> tuple[bytes, str] | None:
+        """(bytes, MIME type) of a photo kept here or held by Telegram; None when it cannot be had."""
+        if ref in self._cache:
+            self._cache.move_to_end(ref)
+            return self._cache[ref]
+        if media.is_ref(ref):
+            return await asyncio.to_thread(self._load, ref)
+        if ref.startswith(("email:", "http:", "https:")):
+            return None  # an emailed photo stays in its mail; a plain-http link is not followed
+        found = await self._telegram(ref)
+        if found is not None:
+            self._remember(ref, found)
+        return found
+
+    def _load(self, ref: str) -> tuple[bytes, str] | None:
+        with self.sessions() as session:
+            return media.load(session, ref)
+
+    async def _telegram(self, file_id: str) -> tuple[bytes, str] | None:
+        try:
+            if self._bot is None:  # built here, in the web app's event loop, which its HTTP client is bound to
+                self._bot = registry.new("telegram")
+            data = await self._bot.download(file_id, self.max_bytes)  # type: ignore[attr-defined]
+        except Exception as exc:  # no bot configured, Telegram down, a file id of another bot
+            log.warning("web: could not fetch Telegram photo %s…: %s", file_id[:12], exc)
+            return None
+        mime = media.sniff(data)
+        if mime is None:
+            log.warning("web: Telegram file %s… is not a photo", file_id[:12])
+            return None
+        return data, mime
+
+    def _remember(self, ref: str, found: tuple[bytes, str]) -> None:
+        self._cache[ref] = found
+        while sum(len(d) for d, _ in self._cache.values()) > self.cache_bytes and len(self._cache) > 1:
+            self._cache.popitem(last=False)
