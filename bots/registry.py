@@ -8,7 +8,7 @@ from ingest.message import Address
 
 # Dotted names, so importing the registry does not import every channel's client library.
 SENDERS = {"telegram": "bots.telegram.send:TelegramSender", "twitter": "bots.twitter.send:TwitterSender",
-           "email": "bots.email.send:EmailSender"}
+           "email": "bots.email.send:EmailSender", "web": "bots.webchat.send:WebChatSender"}
 
 # Channels nobody is answered on: an Open311 client reads a request's status back; a feed is nobody.
 SILENT = frozenset({"open311", "waze"})

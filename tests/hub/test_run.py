@@ -1,6 +1,7 @@
 """`crophub run` as a user starts it: a real process tree with the embedded Redis and SQLite."""
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import signal
@@ -100,6 +101,20 @@ def test_run_starts_on_embedded_defaults_with_no_token_and_stops_cleanly(
         assert resp.status == 200 and "Laporan warga" in resp.read().decode()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/open311/v2/services.json", timeout=5) as resp:
         assert any(s["service_code"] == "flood" for s in json.loads(resp.read()))
+    # ... and a chat to report in, answered by the hub's own workers.
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    assert browser.open(f"http://127.0.0.1:{port}/chat", timeout=5).status == 200
+    post = urllib.request.Request(f"http://127.0.0.1:{port}/chat/messages", method="POST",
+                                  headers={"Content-Type": "application/json"},
+                                  data=json.dumps({"id": "run-test-1", "text": "banjir 40 cm di jl jatinegara barat",
+                                                   "location": {"lat": -6.2245, "lon": 106.866}}).encode())
+    assert browser.open(post, timeout=5).status == 202
+
+    def answered() -> bool:
+        with browser.open(f"http://127.0.0.1:{port}/chat/messages", timeout=5) as resp:
+            return any(m["from"] == "hub" and "JKT-" in m["text"] for m in json.loads(resp.read())["messages"])
+
+    hub.wait_for(answered)
     assert (tmp_path / "var" / "crophub.db").exists() and (tmp_path / "var" / "redis" / "redis.sock").exists()
     assert hub.stop() == 0
     assert hub.logged("all children stopped") and hub.logged("embedded Redis: stopped")

@@ -1,0 +1,21 @@
+"""Replies to the web chat: the outbox row itself is what the page reads, so sending only gives it an id."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from ingest.message import Address
+
+
+class WebChatSender:
+    """Marks a reply deliverable; the page (web/chat.py) shows sent replies with their buttons and photo."""
+
+    buttons = True  # the page shows extras["buttons"] and posts a pressed one's value back
+    locations = True  # the page offers the browser's location for extras["ask_location"]
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
+        """Nothing travels: the page polls for sent replies. → the id a button press replies to."""
+        return secrets.token_urlsafe(12)

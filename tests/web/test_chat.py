@@ -1,0 +1,178 @@
+"""The web chat over real HTTP, on SQLite and PostgreSQL: a browser (a cookie) reports through the real intake,
+pipeline, outbox and worker, reads the replies, answers the dialogue's buttons, and sees the officer's photo;
+another browser sees none of it; bad posts get a clear error."""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import pytest
+import redis
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient, TestServer
+from rq import Queue
+from sqlalchemy import func, select
+
+from ingest.intake import INTAKE_QUEUE, Intake
+from router import crop, replies
+from store import db, media
+from store import officers as roster
+from store.models import InboundMessage, Officer, Ticket
+from tests.web.conftest import work
+from web import chat
+from web.app import make_app
+from web.media import Photos
+
+pytestmark = pytest.mark.usefixtures("hub")
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"hasil" * 30 + b"\xff\xd9"
+
+
+def make_client(conn: redis.Redis) -> TestClient:
+    app = make_app(lambda: {"redis": True})
+    sessions = db.factory()
+    chat.setup(app, sessions, Intake(sessions, Queue(INTAKE_QUEUE, connection=conn)),
+               Photos(sessions, max_bytes=1024 * 1024))
+    return TestClient(TestServer(app))
+
+
+@pytest.fixture
+async def client(redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
+    async with make_client(redis_conn) as c:
+        assert (await c.get("/chat")).status == 200  # the page gives the browser its chat cookie
+        yield c
+
+
+async def say(client: TestClient, conn: redis.Redis, id_: str, **fields: Any) -> Any:
+    response = await client.post("/chat/messages", json={"id": id_, **fields})
+    assert response.status == 202, await response.text()
+    work(conn)
+    return await response.json()
+
+
+async def history(client: TestClient, after: int | None = None) -> dict[str, Any]:
+    response = await client.get("/chat/messages" + (f"?after={after}" if after is not None else ""))
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+    return dict(await response.json())
+
+
+def hub_texts(body: dict[str, Any]) -> list[str]:
+    return [m["text"] for m in body["messages"] if m["from"] == "hub"]
+
+
+async def test_a_report_is_filed_and_answered_in_the_page(client: TestClient, redis_conn: redis.Redis) -> None:
+    async with make_client(redis_conn) as fresh:
+        cookie = (await fresh.get("/chat")).headers["Set-Cookie"]
+        assert cookie.startswith(chat.COOKIE + "=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    await say(client, redis_conn, "m-0000001", text="banjir 50 cm di jl jatinegara barat <b>tolong</b>",
+              location={"lat": -6.2245, "lon": 106.8660})
+    body = await history(client)
+    assert [m["from"] for m in body["messages"]] == ["me", "hub"]
+    assert body["messages"][0]["text"] == "banjir 50 cm di jl jatinegara barat <b>tolong</b>"  # data, not markup
+    with db.session() as s:
+        ticket = s.scalars(select(Ticket)).one()
+        assert ticket.channel == "web" and ticket.category == "flood" and ticket.kecamatan_kode == "31.75.03"
+    assert ticket.public_id in hub_texts(body)[0]
+    # Polling after the cursor brings nothing new until something happens.
+    assert (await history(client, body["cursor"]))["messages"] == []
+
+
+async def test_a_resent_message_is_one_message(client: TestClient, redis_conn: redis.Redis) -> None:
+    for _ in range(3):  # a page retrying after a lost answer
+        await say(client, redis_conn, "m-retry-01", text="sampah menumpuk di pinggir kali ciliwung",
+                  location={"lat": -6.25, "lon": 106.87})
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
+    assert len(hub_texts(await history(client))) == 1
+
+
+async def test_the_dialogue_asks_where_and_the_browser_shares_its_location(client: TestClient,
+                                                                          redis_conn: redis.Redis) -> None:
+    await say(client, redis_conn, "m-where-01", text="ada banjir setinggi lutut, air masuk rumah warga")
+    asked = [m for m in (await history(client))["messages"] if m["from"] == "hub"]
+    assert asked[-1]["ask_location"]  # the page offers the browser's location
+    await say(client, redis_conn, "m-where-02", location={"lat": -6.2245, "lon": 106.8660})
+    with db.session() as s:
+        assert s.scalars(select(Ticket)).one().kecamatan_kode == "31.75.03"
+
+
+async def test_the_officer_photo_reaches_the_page_and_its_buttons_answer(client: TestClient,
+                                                                         redis_conn: redis.Redis) -> None:
+    await say(client, redis_conn, "m-fix-0001", text="banjir 50 cm di jl jatinegara barat",
+              location={"lat": -6.2245, "lon": 106.8660})
+    with db.session() as s:
+        officer = roster.add(s, {"telegram_id": "7101", "name": "Budi PPSU", "role": "petugas", "areas": ["31.75"],
+                                 "agencies": ["dsda"]})
+        s.flush()
+        ticket = s.scalars(select(Ticket).with_for_update()).one()
+        ref = media.save(s, JPEG, 1024 * 1024)
+        _, rows = crop.act_from_web(s, ticket, s.get(Officer, officer.id), "done", "air sudah surut", ref)
+        outbox = replies.store(s, rows)
+    replies.enqueue_send(outbox)
+    work(redis_conn)
+    resolved = [m for m in (await history(client))["messages"] if m["from"] == "hub"][-1]
+    assert "surut" in resolved["text"] and resolved["photo"]
+    photo = await client.get(resolved["photo"])
+    assert photo.status == 200 and await photo.read() == JPEG
+    # Another browser sees neither the chat nor the photo.
+    async with make_client(redis_conn) as other:
+        await other.get("/chat")
+        assert (await other.get(resolved["photo"])).status == 404
+        assert (await other.get("/chat/messages")).status == 200
+        assert (await (await other.get("/chat/messages")).json())["messages"] == []
+    # "Fixed": the button's value, as a reply to the message that carried it.
+    fixed = resolved["buttons"][0][0]
+    await say(client, redis_conn, "m-fix-0002", text=fixed["value"], reply_to=resolved["id"])
+    with db.session() as s:
+        assert s.scalars(select(Ticket)).one().status == "closed"
+
+
+async def test_a_photo_comes_with_the_report(client: TestClient, redis_conn: redis.Redis) -> None:
+    form = FormData()
+    form.add_field("id", "m-photo-01")
+    form.add_field("text", "jalan berlubang besar di jl jatinegara barat")
+    form.add_field("lat", "-6.2245")
+    form.add_field("lon", "106.8660")
+    form.add_field("photo", JPEG, filename="lubang.jpg", content_type="image/jpeg")
+    response = await client.post("/chat/messages", data=form)
+    assert response.status == 202, await response.text()
+    work(redis_conn)
+    with db.session() as s:
+        ticket = s.scalars(select(Ticket)).one()
+        assert media.load(s, ticket.photo_file_id or "") == (JPEG, "image/jpeg")
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"text": "banjir"}, "id must be"),
+    ({"id": "short", "text": "banjir"}, "id must be"),
+    ({"id": "m-bad-0001", "text": 5}, "text must be a string"),
+    ({"id": "m-bad-0002", "text": "x" * 4001}, "longer than 4000"),
+    ({"id": "m-bad-0003", "location": {"lat": 95, "lon": 106.8}}, "location is not a point"),
+    ({"id": "m-bad-0004", "text": "ok", "reply_to": "<script>"}, "reply_to"),
+    (["not", "an", "object"], "not a JSON object"),
+])
+async def test_bad_posts_get_a_clear_error(client: TestClient, body: Any, reason: str) -> None:
+    response = await client.post("/chat/messages", json=body)
+    assert response.status == 400 and reason in (await response.json())["error"]
+
+
+async def test_what_the_chat_refuses(client: TestClient, redis_conn: redis.Redis) -> None:
+    broken = await client.post("/chat/messages", data=b"{not json", headers={"Content-Type": "application/json"})
+    assert broken.status == 400 and "not JSON" in (await broken.json())["error"]
+    form = FormData()
+    form.add_field("id", "m-notphoto")
+    form.add_field("photo", b"<svg onload=alert(1)>", filename="x.jpg", content_type="image/jpeg")
+    assert "not a photo" in (await (await client.post("/chat/messages", data=form)).json())["error"]
+    elsewhere = await client.post("/chat/messages", json={"id": "m-cross-01", "text": "banjir"},
+                                  headers={"Origin": "https://evil.example"})
+    assert elsewhere.status == 403
+    async with make_client(redis_conn) as stranger:  # never opened the page: no chat
+        assert (await stranger.post("/chat/messages", json={"id": "m-nochat-1", "text": "x"})).status == 401
+        assert (await stranger.get("/chat/messages")).status == 401
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
+    statuses = [(await client.post("/chat/messages", json={"id": f"m-flood-{i:03d}", "text": "tes"})).status
+                for i in range(chat.POSTS_PER_MINUTE + 1)]
+    # The two bad posts above counted too: a browser gets POSTS_PER_MINUTE tries a minute, good or bad.
+    accepted = chat.POSTS_PER_MINUTE - 2
+    assert statuses == [202] * accepted + [429] * (len(statuses) - accepted)

@@ -1,0 +1,231 @@
+"""The web chat: anyone can report as a citizen from /chat, through the same intake, dialogue and outbox as
+Telegram. The browser is known only by a random cookie; its chat id is a hash of it, so the database holds
+nothing that lets anyone read that chat.
+
+- GET  /chat                the page (web/static/chat.js)
+- POST /chat/messages       JSON {id, text, location, reply_to}, or a form with those fields and a photo
+- GET  /chat/messages       the chat so far (?after=N: only our replies after cursor N), for the page to poll
+- GET  /chat/photo/{n}      the photo of our reply n (an officer's "after" photo), for this chat only
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bots.webchat.parse import CHANNEL, Invalid, parse
+from ingest.intake import Batch, Intake
+from ingest.message import Address
+from store import media
+from store.models import InboundMessage, Outbox
+from web.media import Photos
+from web.public import render
+
+log = logging.getLogger(__name__)
+
+COOKIE = "crophub_chat"
+HISTORY = 100  # messages of each side shown when the page opens
+POSTS_PER_MINUTE = 20  # per browser, and 5× that per network address: a chat, not a firehose
+
+
+class _Limiter:
+    """At most `rate` events a minute per key, in this process (a sliding window)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        times = self.seen[key]
+        while times and times[0] < now - 60:
+            times.popleft()
+        if len(times) >= self.rate:
+            return False
+        times.append(now)
+        if len(self.seen) > 50_000:  # keys of quiet browsers go, so memory stays bounded
+            for quiet in [k for k, v in self.seen.items() if not v or v[-1] < now - 60]:
+                del self.seen[quiet]
+        return True
+
+
+def setup(app: web.Application, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos,
+          secure_cookies: bool = False, cookie_days: int = 90) -> None:
+    """Add the web chat's routes."""
+    chat = _Chat(sessions, intake, photos, secure_cookies, cookie_days)
+    app.router.add_get("/chat", chat.page)
+    app.router.add_get("/chat/messages", chat.history)
+    app.router.add_post("/chat/messages", chat.post)
+    app.router.add_get("/chat/photo/{outbox_id:\\d+}", chat.photo)
+
+
+def chat_id_of(token: str) -> str:
+    """The chat id stored for a browser's cookie token (a hash: the database cannot be used to read the chat)."""
+    return hashlib.sha256(f"crophub-web-chat:{token}".encode()).hexdigest()[:32]
+
+
+class _Chat:
+    def __init__(self, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos, secure: bool,
+                 cookie_days: int) -> None:
+        self.sessions = sessions
+        self.intake = intake
+        self.photos = photos
+        self.secure = secure
+        self.max_age = cookie_days * 86400
+        self.per_chat = _Limiter(POSTS_PER_MINUTE)
+        self.per_address = _Limiter(POSTS_PER_MINUTE * 5)
+
+    async def page(self, request: web.Request) -> web.Response:
+        response = render("chat.html", available=self.intake is not None)
+        if not _valid(request.cookies.get(COOKIE, "")):
+            self._set_cookie(response, secrets.token_urlsafe(32))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _set_cookie(self, response: web.StreamResponse, token: str) -> None:
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=self.secure, path="/chat",
+                            max_age=self.max_age)
+
+    def _chat(self, request: web.Request) -> str:
+        token = request.cookies.get(COOKIE, "")
+        if not _valid(token):
+            raise _error(401, "no chat: open /chat first (cookies must be allowed)")
+        return chat_id_of(token)
+
+    async def post(self, request: web.Request) -> web.Response:
+        if self.intake is None:
+            raise _error(503, "this server does not accept reports")
+        origin = request.headers.get("Origin")
+        # The host only: behind a TLS proxy the page is https while this app hears http.
+        if origin and urlsplit(origin).netloc != request.host:
+            # SameSite keeps the cookie off other sites' posts; this names the refusal plainly.
+            raise _error(403, "posts come from the chat page only")
+        chat_id = self._chat(request)
+        if not (self.per_chat.allow(chat_id) and self.per_address.allow(request.remote or "-")):
+            log.warning("web chat: %s… over %d messages a minute; refused", chat_id[:8], POSTS_PER_MINUTE)
+            raise _error(429, "too many messages; wait a minute", headers={"Retry-After": "60"})
+        payload, upload = await _payload(request)
+        received = datetime.now(timezone.utc)
+        language = _language(request.headers.get("Accept-Language", ""))
+        try:
+            photo = await asyncio.to_thread(self._save_photo, upload) if upload else None
+            item = parse(payload, chat_id, received, photo, language)
+        except (Invalid, media.MediaError) as exc:
+            log.warning("web chat: rejected a message from %s…: %s", chat_id[:8], exc)
+            raise _error(400, str(exc)) from exc
+        batch = Batch()
+        batch.add(item)
+        await asyncio.to_thread(self.intake.accept, batch)
+        return web.json_response({"ok": True, "id": payload["id"]}, status=202)
+
+    def _save_photo(self, data: bytes) -> str:
+        with self.sessions.begin() as session:  # kept before the message that names it is acknowledged
+            return media.save(session, data, self.photos.max_bytes)
+
+    async def history(self, request: web.Request) -> web.Response:
+        chat_id = self._chat(request)
+        after = request.query.get("after", "")
+        if after and not after.isdigit():
+            raise _error(400, "after must be a cursor from an earlier answer")
+        messages, cursor = await asyncio.to_thread(self._history, chat_id, int(after) if after else None)
+        response = web.json_response({"messages": messages, "cursor": cursor})
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _history(self, chat_id: str, after: int | None) -> tuple[list[dict[str, Any]], int]:
+        chat_key = Address(channel=CHANNEL, chat_id=chat_id).chat_key
+        ours = select(Outbox).where(Outbox.chat_key == chat_key, Outbox.status == "sent")
+        with self.sessions() as session:
+            if after is not None:
+                replies = list(session.scalars(ours.where(Outbox.id > after).order_by(Outbox.id)))
+                mine: list[InboundMessage] = []
+            else:
+                replies = list(reversed(session.scalars(ours.order_by(Outbox.id.desc()).limit(HISTORY)).all()))
+                prefix = f"{chat_id}:"  # the keys of this chat's messages: a range of the unique index
+                mine = list(reversed(session.scalars(
+                    select(InboundMessage).where(InboundMessage.channel == CHANNEL, InboundMessage.key >= prefix,
+                                                 InboundMessage.key < prefix + "~")
+                    .order_by(InboundMessage.id.desc()).limit(HISTORY)).all()))
+            items = [_mine(m) for m in mine] + [_ours(o) for o in replies]
+        items.sort(key=lambda m: m["at"])
+        return items, max([o.id for o in replies], default=after or 0)
+
+    async def photo(self, request: web.Request) -> web.StreamResponse:
+        chat_id = self._chat(request)
+        ref = await asyncio.to_thread(self._photo_ref, chat_id, int(request.match_info["outbox_id"]))
+        return await self.photos.respond(ref)
+
+    def _photo_ref(self, chat_id: str, outbox_id: int) -> str | None:
+        with self.sessions() as session:
+            row = session.get(Outbox, outbox_id)
+            # Only a reply to this very chat: another browser's photos stay theirs.
+            if row is None or row.chat_key != Address(channel=CHANNEL, chat_id=chat_id).chat_key:
+                return None
+            return (row.extras or {}).get("photo")
+
+
+def _mine(row: InboundMessage) -> dict[str, Any]:
+    raw = row.raw or {}
+    return {"from": "me", "id": raw.get("id"), "text": raw.get("text") or "", "at": row.received_at.isoformat(),
+            "photo": bool(raw.get("photo")), "location": bool(raw.get("location"))}
+
+
+def _ours(row: Outbox) -> dict[str, Any]:
+    extras = row.extras or {}
+    return {"from": "hub", "id": row.provider_message_id, "text": row.text,
+            "at": (row.sent_at or row.created_at).isoformat(),
+            "buttons": [[{"label": b["label"], "value": b["value"]} for b in line] for line in extras.get("buttons", [])],
+            "ask_location": extras.get("ask_location"),
+            "photo": f"/chat/photo/{row.id}" if extras.get("photo") else None}
+
+
+async def _payload(request: web.Request) -> tuple[Any, bytes | None]:
+    """The message fields, and the photo's bytes when the page sent a form with one."""
+    if request.content_type == "application/json":
+        try:
+            return await request.json(), None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _error(400, f"the body is not JSON: {exc}") from exc
+    if request.content_type != "multipart/form-data":
+        raise _error(415, "send JSON, or a multipart form with a photo")
+    form = await request.post()
+    upload = form.get("photo")
+    payload: dict[str, Any] = {k: str(form[k]) for k in ("id", "text", "reply_to") if k in form}
+    if "lat" in form and "lon" in form:
+        try:
+            payload["location"] = {"lat": float(str(form["lat"])), "lon": float(str(form["lon"]))}
+        except ValueError as exc:
+            raise _error(400, "lat and lon must be numbers") from exc
+    return payload, upload.file.read() if isinstance(upload, FileField) else None
+
+
+def _valid(token: str) -> bool:
+    return 32 <= len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token)
+
+
+def _language(header: str) -> str | None:
+    """The browser's first language, when it is one the dialogue speaks."""
+    first = header.split(",", 1)[0].split(";", 1)[0].strip().lower()[:2]
+    return first if first in ("id", "en") else None
+
+
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> web.HTTPException:
+    """An error the page can show: {"error": reason}, with its HTTP status."""
+    return _http(status)(text=json.dumps({"error": reason}), content_type="application/json", headers=headers)
+
+
+def _http(status: int) -> type[web.HTTPException]:
+    return {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 415: web.HTTPUnsupportedMediaType,
+            429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable}[status]

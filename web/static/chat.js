@@ -1,0 +1,140 @@
+// The web chat: posts what the citizen types (with a photo or the browser's location), shows the hub's
+// replies with their buttons, and polls for new ones. Every text is set with textContent, never as HTML.
+(function () {
+  "use strict";
+  var list = document.getElementById("messages");
+  var form = document.getElementById("chat-form");
+  var text = document.getElementById("chat-text");
+  var photo = document.getElementById("chat-photo");
+  var errorBox = document.getElementById("chat-error");
+  if (!list || !form) { return; }
+  var cursor = null;
+  var shown = {};  // ids already on the page (ours and the hub's)
+
+  function newId() {  // crypto.randomUUID needs https; getRandomValues does not
+    var bytes = new Uint8Array(12);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function showError(message) {
+    errorBox.textContent = message || "";
+    errorBox.hidden = !message;
+  }
+
+  function bubble(m) {
+    var key = m.from + ":" + m.id;
+    if (m.id && shown[key]) { return shown[key]; }
+    var item = document.createElement("li");
+    item.className = "msg msg-" + m.from;
+    if (m.id) { item.dataset.id = m.id; shown[key] = item; }
+    var body = document.createElement("div");
+    body.className = "msg-text";
+    body.textContent = m.text || (m.photo ? "[foto]" : m.location ? "[lokasi]" : "");
+    item.appendChild(body);
+    if (m.from === "hub" && m.photo) {
+      var img = document.createElement("img");
+      img.src = m.photo;
+      img.alt = "foto dari petugas";
+      img.className = "msg-photo";
+      item.appendChild(img);
+    }
+    (m.buttons || []).forEach(function (row) {
+      var line = document.createElement("div");
+      line.className = "msg-buttons";
+      row.forEach(function (b) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = b.label;
+        button.addEventListener("click", function () { send({ text: b.value, reply_to: m.id }, b.label); });
+        line.appendChild(button);
+      });
+      item.appendChild(line);
+    });
+    if (m.ask_location) {
+      var share = document.createElement("button");
+      share.type = "button";
+      share.textContent = m.ask_location;
+      share.addEventListener("click", shareLocation);
+      item.appendChild(share);
+    }
+    list.appendChild(item);
+    item.scrollIntoView({ block: "end" });
+    return item;
+  }
+
+  // A message is posted with its own id, so a retry after a lost answer is the same message to the hub.
+  function send(fields, label, file) {
+    var id = newId();
+    var mine = bubble({ from: "me", id: id, text: label !== undefined ? label : fields.text,
+                        photo: !!file, location: !!fields.location });
+    mine.classList.add("pending");
+    var request;
+    if (file) {
+      var data = new FormData();
+      data.append("id", id);
+      if (fields.text) { data.append("text", fields.text); }
+      data.append("photo", file);
+      request = { method: "POST", body: data };
+    } else {
+      fields.id = id;
+      request = { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fields) };
+    }
+    var attempt = function (left) {
+      return fetch("/chat/messages", request).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          if (!r.ok) { throw { status: r.status, message: body.error || ("HTTP " + r.status) }; }
+          mine.classList.remove("pending");
+          showError("");
+          poll();
+        });
+      }).catch(function (err) {
+        if (err && err.status) { mine.classList.add("failed"); showError("Pesan tidak terkirim: " + err.message); return; }
+        if (left > 0) { return new Promise(function (ok) { setTimeout(ok, 2000); }).then(function () { return attempt(left - 1); }); }
+        mine.classList.add("failed");
+        showError("Pesan tidak terkirim: tidak ada sambungan. Coba lagi.");
+      });
+    };
+    return attempt(3);
+  }
+
+  function shareLocation() {
+    if (!navigator.geolocation) { showError("Peramban ini tidak bisa membagikan lokasi; tulis alamatnya."); return; }
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      send({ location: { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy_m: pos.coords.accuracy } },
+           "[lokasi]");
+    }, function () { showError("Lokasi tidak bisa dibaca; tulis alamatnya."); }, { enableHighAccuracy: true, timeout: 15000 });
+  }
+
+  var polling = false;
+  function poll() {
+    if (polling) { return; }
+    polling = true;
+    var url = "/chat/messages" + (cursor === null ? "" : "?after=" + cursor);
+    fetch(url, { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (body) {
+      if (!body) { return; }
+      body.messages.forEach(bubble);
+      cursor = body.cursor;
+      list.dataset.loaded = String((Number(list.dataset.loaded) || 0) + 1);
+    }).catch(function () { /* offline for a moment: the next poll tries again */ }).then(function () {
+      polling = false;
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var value = text.value.trim();
+    var file = photo.files && photo.files[0];
+    if (!value && !file) { return; }
+    send({ text: value }, value, file);
+    text.value = "";
+    photo.value = "";
+  });
+  text.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+  });
+  document.getElementById("chat-location").addEventListener("click", shareLocation);
+
+  poll();
+  setInterval(function () { if (!document.hidden) { poll(); } }, 2000);
+})();
