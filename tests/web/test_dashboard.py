@@ -22,16 +22,17 @@ from store import officers as roster
 from store.models import Outbox, Ticket
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.web.conftest import CITIZEN, report, work
-from web import auth, dashboard, public
+from web import auth, dashboard, open311, public
 from web.app import make_app
 
 pytestmark = pytest.mark.usefixtures("hub")
 
 PASSWORD = "banjir-surut-2026"
+OPEN311_KEY = "k3y-portal-0123456789"
 
 
 @pytest.fixture
-async def client(hub: str) -> AsyncIterator[TestClient]:
+async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
     with db.session() as s:
         # Budi covers water (dsda) in Jakarta Timur; Sari is a supervisor.
         budi = roster.add(s, {"telegram_id": "7101", "name": "Budi PPSU", "role": "petugas", "areas": ["31.75"],
@@ -44,6 +45,8 @@ async def client(hub: str) -> AsyncIterator[TestClient]:
     auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
     dashboard.setup(app, db.factory())
     public.setup(app, db.factory(), public.Config())
+    open311.setup(app, db.factory(), Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)),
+                  open311.Config("jakarta.go.id", {OPEN311_KEY: "portal"}))
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -218,3 +221,16 @@ async def test_photos_are_for_logged_in_officers_only(client: TestClient, redis_
     photo_report(redis_conn)
     response = await client.get(f"/crop/tickets/{ticket('flood').public_id}/photo/report", allow_redirects=False)
     assert response.status == 302 and response.headers["Location"].startswith("/login")
+
+
+async def test_a_request_posted_through_open311_is_in_the_queue(client: TestClient, redis_conn: redis.Redis) -> None:
+    form = {"api_key": OPEN311_KEY, "service_code": "flood", "lat": "-6.2245", "long": "106.8660",
+            "description": "Genangan air 30 cm menutup jalan", "email": "warga@example.com"}
+    assert (await client.post("/open311/v2/requests.json", data=form)).status == 201
+    work(redis_conn)
+    filed = ticket("flood")
+    await login(client)
+    queue = await (await client.get("/crop?category=flood")).text()
+    assert filed.public_id in queue and "open311" in queue
+    page = await (await client.get(f"/crop/tickets/{filed.public_id}")).text()
+    assert "Genangan air 30 cm menutup jalan" in page and "1 warga lewat open311" in page
