@@ -12,7 +12,7 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.message import Message
-from store import ops
+from store import media, ops
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class Intake:
             raw = s.raw if isinstance(s.raw, dict) else {"payload": s.raw}
             rows.append({"channel": s.channel, "key": s.key, "status": s.status, "reason": s.reason,
                          "message": None, "raw": raw, "received_at": now})
+        # A message's photos are kept before the message that names them.
+        media.keep(session, {ref: data for m in batch.messages for ref, data in m.blobs.items()})
         # Two copies of one payload in the same batch would collide inside one INSERT.
         unique = list({(r["channel"], r["key"]): r for r in rows}.values())
         ids = ops.save_inbound(session, unique)

@@ -82,6 +82,9 @@ class Message(BaseModel):
     sent_at: datetime | None = None
     received_at: datetime
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    # Photo bytes the channel delivered itself (an email's attachments, a web chat upload), by the reference
+    # ("media:sha256:…") their Media name: stored with the message (store/media.py), never in its JSON.
+    blobs: dict[str, bytes] = Field(default_factory=dict, repr=False, exclude=True)
 
     def stored(self) -> dict[str, Any]:
         """JSON-safe form for the store; the raw payload is kept in its own column."""

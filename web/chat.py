@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bots.webchat.parse import CHANNEL, Invalid, parse
-from ingest.intake import Batch, Intake
+from ingest.intake import Batch, Intake, Skipped
 from ingest.message import Address
 from store import media
 from store.models import InboundMessage, Outbox
@@ -120,8 +120,10 @@ class _Chat:
         received = datetime.now(timezone.utc)
         language = _language(request.headers.get("Accept-Language", ""))
         try:
-            photo = await asyncio.to_thread(self._save_photo, upload) if upload else None
+            photo = media.check(upload, self.photos.max_bytes) if upload is not None else None
             item = parse(payload, chat_id, received, photo, language)
+            if photo and upload and not isinstance(item, Skipped):
+                item.blobs[photo] = upload  # kept in the same transaction as the message
         except (Invalid, media.MediaError) as exc:
             log.warning("web chat: rejected a message from %s…: %s", chat_id[:8], exc)
             raise _error(400, str(exc)) from exc
@@ -129,10 +131,6 @@ class _Chat:
         batch.add(item)
         await asyncio.to_thread(self.intake.accept, batch)
         return web.json_response({"ok": True, "id": payload["id"]}, status=202)
-
-    def _save_photo(self, data: bytes) -> str:
-        with self.sessions.begin() as session:  # kept before the message that names it is acknowledged
-            return media.save(session, data, self.photos.max_bytes)
 
     async def history(self, request: web.Request) -> web.Response:
         chat_id = self._chat(request)

@@ -15,6 +15,7 @@ from typing import Any
 from bots.email.text import clean_subject, html_to_text, is_reply_subject, strip_quotes, subject_adds
 from ingest.intake import Skipped
 from ingest.message import Address, Media, Message, Sender
+from store.media import PREFIX, sniff
 
 CHANNEL = "email"
 MAX_TEXT = 20_000  # characters of body kept as the report's text; the whole mail stays in raw
@@ -98,12 +99,15 @@ def _parse(msg: EmailMessage, source: bytes, account: str, now: datetime, max_by
     text = text[:MAX_TEXT]
 
     media: list[Media] = []
+    blobs: dict[str, bytes] = {}
     for part in _image_parts(msg):
-        photo, reason = _photo(part, max_bytes)
+        photo, reason, data = _photo(part, max_bytes)
         if photo is None:
             dropped.append(reason)
         elif photo.file_id not in {m.file_id for m in media}:
             media.append(photo)
+            if data:
+                blobs[photo.file_id] = data
     if dropped:
         raw["dropped"] = dropped
     if not text and not media:
@@ -133,6 +137,7 @@ def _parse(msg: EmailMessage, source: bytes, account: str, now: datetime, max_by
         sent_at=_date(msg),
         received_at=now,
         raw=raw,
+        blobs=blobs,
     )
 
 
@@ -374,16 +379,20 @@ def _image_parts(msg: EmailMessage) -> list[EmailMessage]:
     return [p for p in msg.walk() if p.get_content_maintype() == "image" and not p.is_multipart()]  # type: ignore[misc]
 
 
-def _photo(part: EmailMessage, max_bytes: int) -> tuple[Media | None, dict[str, Any]]:
-    """A photo part as Media, or None and why it was dropped (too large, empty, undecodable)."""
+def _photo(part: EmailMessage, max_bytes: int) -> tuple[Media | None, dict[str, Any], bytes | None]:
+    """A photo part as Media (and its bytes when we keep them), or None and why it was dropped (too large,
+    empty, undecodable)."""
     ctype = part.get_content_type()
     name = _clean(part.get_filename() or "")
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes) or not data:
-        return None, {"kind": "unreadable", "filename": name, "mime_type": ctype, "reason": "empty or undecodable image"}
+        return None, {"kind": "unreadable", "filename": name, "mime_type": ctype, "reason": "empty or undecodable image"}, None
     if len(data) > max_bytes:
         return None, {"kind": "oversized", "filename": name, "mime_type": ctype, "size": len(data),
-                      "reason": f"photo {name or ctype} is {len(data)} bytes, over max_attachment_bytes {max_bytes}"}
+                      "reason": f"photo {name or ctype} is {len(data)} bytes, over max_attachment_bytes {max_bytes}"}, None
     digest = hashlib.sha256(data).hexdigest()
-    return Media(kind="photo", file_id=f"email:sha256:{digest}", size=len(data), mime_type=ctype), {}
+    if sniff(data) is None:  # an image we cannot show (HEIC, TIFF…): named, and left in the mail
+        return Media(kind="photo", file_id=f"email:sha256:{digest}", size=len(data), mime_type=ctype), {}, None
+    # Kept with the message (store/media.py), so the officers' card and pages can show it.
+    return Media(kind="photo", file_id=PREFIX + digest, size=len(data), mime_type=ctype), {}, data
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bots.email.inbox import InboxReader
 from ingest.intake import INTAKE_QUEUE, Batch, Intake
-from store import db
+from store import db, media
 from store.models import InboundMessage
 from tests.fakes.mail import Mailbox
 
@@ -73,6 +73,8 @@ async def test_mail_is_stored_before_it_is_flagged_seen(mailbox: Mailbox, intake
     assert sorted(stored) == sorted(keys) and {r.status for r in stored.values()} == {"received"}
     assert stored[keys[0]].message["text"].startswith("Banjir di Kampung Melayu")
     assert stored[keys[1]].message["media"][0]["mime_type"] == "image/jpeg"
+    with db.session() as s:  # the photo's bytes are kept with the mail, for the officers' card and pages
+        assert media.load(s, stored[keys[1]].message["media"][0]["file_id"])[1] == "image/jpeg"  # type: ignore[index]
     assert mailbox.unseen() == [] and all("\\Seen" in f for f in mailbox.flags().values())
     assert Queue(INTAKE_QUEUE, connection=redis_conn).count == 1  # one batch, one pipeline job
 
