@@ -21,7 +21,7 @@ from router import context, lifecycle, replies, routing, sla, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
-from store import db, ops
+from store import db, media, ops
 from store.models import Officer, Outbox, Ticket
 
 log = logging.getLogger(__name__)
@@ -189,8 +189,8 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
                 {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
     photo = ticket.photo_file_id
     # Telegram file ids are valid only for the bot that received them; a tweet's photo is a public URL,
-    # which Telegram fetches itself. An emailed photo stays in the stored email.
-    if photo and not photo.startswith(("https://", "http://")) and not (
+    # which Telegram fetches itself; a photo kept here (email, web chat) is uploaded (router/replies.py).
+    if photo and not photo.startswith(("https://", "http://")) and not media.is_ref(photo) and not (
             ticket.channel == "telegram" and ticket.reply_address.get("bot") == to.bot):
         photo = None
     extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}

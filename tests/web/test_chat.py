@@ -17,6 +17,7 @@ from router import crop, replies
 from store import db, media
 from store import officers as roster
 from store.models import InboundMessage, Officer, Ticket
+from tests.fakes.telegram_api import FakeBotAPI
 from tests.web.conftest import work
 from web import chat
 from web.app import make_app
@@ -127,7 +128,11 @@ async def test_the_officer_photo_reaches_the_page_and_its_buttons_answer(client:
         assert s.scalars(select(Ticket)).one().status == "closed"
 
 
-async def test_a_photo_comes_with_the_report(client: TestClient, redis_conn: redis.Redis) -> None:
+async def test_a_photo_comes_with_the_report(client: TestClient, redis_conn: redis.Redis,
+                                             fake_api: FakeBotAPI) -> None:
+    with db.session() as s:  # the road officer of Jakarta Timur, who gets the card in Telegram
+        roster.add(s, {"telegram_id": "7201", "name": "Rudi", "role": "petugas", "areas": ["31.75"],
+                       "agencies": ["binamarga"]})
     form = FormData()
     form.add_field("id", "m-photo-01")
     form.add_field("text", "jalan berlubang besar di jl jatinegara barat")
@@ -140,6 +145,9 @@ async def test_a_photo_comes_with_the_report(client: TestClient, redis_conn: red
     with db.session() as s:
         ticket = s.scalars(select(Ticket)).one()
         assert media.load(s, ticket.photo_file_id or "") == (JPEG, "image/jpeg")
+    # The card carries the photo: uploaded to Telegram, since a file of ours has no Telegram id.
+    card = next(m for m in fake_api.sent if m["chat_id"] == 7201)
+    assert card["photo"][0]["file_id"] == "uploaded-photo" and JPEG in fake_api.uploads
 
 
 @pytest.mark.parametrize(("body", "reason"), [
