@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store import accounts
 from store.models import Officer, WebAccount
+from web.limits import Limiter
 from web.public import render
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 COOKIE = "crophub_session"
 LOGIN_COOKIE = "crophub_login"  # the login form's own CSRF token (there is no session yet)
 PROTECTED = "/crop"
+# Failed logins allowed per 15 minutes, per username and per network address, before the form refuses
+# every try (a right password too) until the window has passed: guessing stays slow.
+FAILURES_PER_USER = 10
+FAILURES_PER_ADDRESS = 30
+FAILURE_WINDOW = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class _Auth:
         self.sessions = sessions
         self.lifetime = lifetime
         self.secure = secure
+        self.user_failures = Limiter(FAILURES_PER_USER, FAILURE_WINDOW)
+        self.address_failures = Limiter(FAILURES_PER_ADDRESS, FAILURE_WINDOW)
 
     @web.middleware
     async def middleware(self, request: web.Request,
@@ -94,9 +102,17 @@ class _Auth:
         if not hmac.compare_digest(str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "-")):
             return await self.login_form(request, "Formulir kedaluwarsa; silakan coba lagi.", 403)
         username, password = str(form.get("username", "")), str(form.get("password", ""))
+        user_key, address = username.strip().lower()[:64], request.remote or "-"
+        if self.user_failures.full(user_key) or self.address_failures.full(address):
+            log.warning("web: login for %r from %s refused: too many failed tries", user_key, address)
+            response = await self.login_form(request, "Terlalu banyak percobaan gagal; coba lagi 15 menit lagi.", 429)
+            response.headers["Retry-After"] = str(FAILURE_WINDOW)
+            return response
         started = await asyncio.to_thread(self._start, username, password)
         if started is None:
-            log.warning("web: failed login for %r from %s", username[:64], request.remote)
+            self.user_failures.hit(user_key)
+            self.address_failures.hit(address)
+            log.warning("web: failed login for %r from %s", user_key, address)
             return await self.login_form(request, "Nama pengguna atau kata sandi salah.", 401)
         response = web.HTTPFound(_safe_next(str(form.get("next", ""))) or PROTECTED)
         response.set_cookie(COOKIE, started, httponly=True, samesite="Lax", secure=self.secure, path="/",

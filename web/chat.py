@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import secrets
-import time
-from collections import defaultdict, deque
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +28,7 @@ from ingest.intake import Batch, Intake, Skipped
 from ingest.message import Address
 from store import media
 from store.models import InboundMessage, Outbox
+from web.limits import Limiter
 from web.media import Photos
 from web.public import render
 
@@ -38,27 +37,6 @@ log = logging.getLogger(__name__)
 COOKIE = "crophub_chat"
 HISTORY = 100  # messages of each side shown when the page opens
 POSTS_PER_MINUTE = 20  # per browser, and 5× that per network address: a chat, not a firehose
-
-
-class _Limiter:
-    """At most `rate` events a minute per key, in this process (a sliding window)."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.seen: dict[str, deque[float]] = defaultdict(deque)
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        times = self.seen[key]
-        while times and times[0] < now - 60:
-            times.popleft()
-        if len(times) >= self.rate:
-            return False
-        times.append(now)
-        if len(self.seen) > 50_000:  # keys of quiet browsers go, so memory stays bounded
-            for quiet in [k for k, v in self.seen.items() if not v or v[-1] < now - 60]:
-                del self.seen[quiet]
-        return True
 
 
 def setup(app: web.Application, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos,
@@ -84,8 +62,8 @@ class _Chat:
         self.photos = photos
         self.secure = secure
         self.max_age = cookie_days * 86400
-        self.per_chat = _Limiter(POSTS_PER_MINUTE)
-        self.per_address = _Limiter(POSTS_PER_MINUTE * 5)
+        self.per_chat = Limiter(POSTS_PER_MINUTE)
+        self.per_address = Limiter(POSTS_PER_MINUTE * 5)
 
     async def page(self, request: web.Request) -> web.Response:
         response = render("chat.html", available=self.intake is not None)

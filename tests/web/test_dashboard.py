@@ -234,3 +234,11 @@ async def test_a_request_posted_through_open311_is_in_the_queue(client: TestClie
     assert filed.public_id in queue and "open311" in queue
     page = await (await client.get(f"/crop/tickets/{filed.public_id}")).text()
     assert "Genangan air 30 cm menutup jalan" in page and "1 warga lewat open311" in page
+
+
+async def test_guessing_passwords_is_stopped(client: TestClient) -> None:
+    for _ in range(auth.FAILURES_PER_USER):
+        assert await login(client, password="tebak-tebakan-1") == 401
+    # Locked for the window: even the right password is refused now, and another user is not locked.
+    assert await login(client) == 429
+    assert await login(client, username="sari") == 302
