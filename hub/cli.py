@@ -250,7 +250,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from store import db
     from datetime import timedelta
 
-    from web import auth, chat, dashboard, media, open311, public
+    from web import auth, chat, crop_map, dashboard, media, open311, public, supervisors
     from web.app import make_app
 
     url = _redis_url_or_exit(settings)
@@ -270,6 +270,9 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     auth.setup(app, sessions, timedelta(hours=w.session_hours), w.secure_cookies)
     dashboard.setup(app, sessions, photos)
+    crop_view = public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count)  # the map, the stats
+    supervisors.setup(app, sessions, crop_view)
+    crop_map.setup(app, sessions, crop_view)
     chat.setup(app, sessions, intake, photos, w.secure_cookies)
     public.setup(app, sessions, public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count,
                                               w.open311.public_photos))

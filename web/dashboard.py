@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
+from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.web_request import FileField
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp.gazetteer import gazetteer
@@ -24,6 +25,7 @@ from web.public import render
 # The queue shows what officers still have to do unless asked for more.
 WORKING = ("open", "assigned", "in_progress", "reopened", "needs_info")
 PAGE = 200
+FILTERS = ("area", "agency", "category", "status")
 ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "done": "Selesai (dengan foto hasil)", "reject": "Tolak",
            "reassign": "Alihkan ke dinas"}
 PHOTOS = {"report": "photo_file_id", "resolution": "resolution_photo_file_id"}  # before / after
@@ -44,32 +46,15 @@ class _Dashboard:
         self.photos = photos
 
     async def queue(self, request: web.Request) -> web.Response:
-        filters = {k: request.query.get(k, "").strip() for k in ("area", "agency", "category", "status")}
+        filters = filters_of(request)
         rows = await asyncio.to_thread(self._queue, filters)
-        tax = taxonomy(None)
-        return render("queue.html", **auth.context(
-            request, rows=rows, filters=filters, categories=[(c, tax.label(c, "id")) for c in tax.categories],
-            agencies=sorted(routing.agency_codes()), statuses=lifecycle.STATUSES, page=PAGE))
+        return render("queue.html", **auth.context(request, rows=rows, filters=filters, query=query_of(filters),
+                                                    page=PAGE, **choices()))
 
     def _queue(self, f: dict[str, str]) -> list[dict[str, Any]]:
-        stmt = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(PAGE)
-        if f["status"] == "all":
-            pass
-        elif f["status"]:
-            stmt = stmt.where(Ticket.status == f["status"])
-        else:
-            stmt = stmt.where(Ticket.status.in_(WORKING))
-        if f["category"]:
-            stmt = stmt.where(Ticket.category == f["category"])
-        if f["agency"]:
-            stmt = stmt.where(Ticket.agency == f["agency"])
-        if f["area"]:  # a kota, kecamatan or kelurahan code: everything inside it
-            code = f["area"]
-            stmt = stmt.where((Ticket.kelurahan_kode == code) | (Ticket.kecamatan_kode == code)
-                              | (Ticket.kab_kota_kode == code) | Ticket.kelurahan_kode.startswith(code + "."))
         now = datetime.now(timezone.utc)
         with self.sessions() as session:
-            return [_row(t, now) for t in session.scalars(stmt)]
+            return [row(t, now) for t in session.scalars(filtered(f).limit(PAGE))]
 
     async def ticket(self, request: web.Request, notice: str | None = None) -> web.Response:
         found = await asyncio.to_thread(self._ticket, request.match_info["public_id"])
@@ -86,7 +71,7 @@ class _Dashboard:
             names = {o.id: o.name for o in session.scalars(select(Officer))}
             events = [{"at": e.created_at, "kind": e.kind, "who": _who(e.actor, names), "data": e.data or {}}
                       for e in ops.events_of(session, ticket.id)]
-            return {"t": _row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
+            return {"t": row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
                     "sources": ops.ticket_sources(session, ticket.id),
                     "photos": [which for which, column in PHOTOS.items() if getattr(ticket, column)]}
 
@@ -141,7 +126,45 @@ class _Dashboard:
         return notice
 
 
-def _row(t: Ticket, now: datetime) -> dict[str, Any]:
+def filters_of(request: web.Request) -> dict[str, str]:
+    """The queue's filters from a request's query ("" when absent)."""
+    return {k: request.query.get(k, "").strip() for k in FILTERS}
+
+
+def query_of(filters: Mapping[str, str]) -> str:
+    """The filters that are set, as a query string (to carry them from the queue to the map and back)."""
+    return urlencode({k: v for k, v in filters.items() if v})
+
+
+def choices() -> dict[str, Any]:
+    """What the filter form offers: categories (code, label), agencies and statuses."""
+    tax = taxonomy(None)
+    return {"categories": [(c, tax.label(c, "id")) for c in tax.categories], "agencies": sorted(routing.agency_codes()),
+            "statuses": lifecycle.STATUSES}
+
+
+def filtered(f: Mapping[str, str]) -> Select[tuple[Ticket]]:
+    """Tickets matching the filters, newest first (the queue's and the officers' map's query)."""
+    stmt = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    if f["status"] == "all":
+        pass
+    elif f["status"]:
+        stmt = stmt.where(Ticket.status == f["status"])
+    else:
+        stmt = stmt.where(Ticket.status.in_(WORKING))
+    if f["category"]:
+        stmt = stmt.where(Ticket.category == f["category"])
+    if f["agency"]:
+        stmt = stmt.where(Ticket.agency == f["agency"])
+    if f["area"]:  # a kota, kecamatan or kelurahan code: everything inside it
+        code = f["area"]
+        stmt = stmt.where((Ticket.kelurahan_kode == code) | (Ticket.kecamatan_kode == code)
+                          | (Ticket.kab_kota_kode == code) | Ticket.kelurahan_kode.startswith(code + "."))
+    return stmt
+
+
+def row(t: Ticket, now: datetime) -> dict[str, Any]:
+    """A ticket as the dashboard shows it (names rather than codes; its age in hours)."""
     gaz = gazetteer()
     area = gaz.areas.get(t.kelurahan_kode or t.kecamatan_kode or t.kab_kota_kode or "")
     return {"id": t.public_id, "category": taxonomy(None).label(t.category, "id") if t.category else "?",

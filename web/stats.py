@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nlp.gazetteer import gazetteer
@@ -22,6 +22,8 @@ CLOSED = frozenset({"resolved", "closed", "rejected", "duplicate"})
 # The column each level groups by.
 LEVELS = {"kelurahan": Ticket.kelurahan_kode, "kecamatan": Ticket.kecamatan_kode, "agency": Ticket.agency}
 NOT_REPORT = "not_report"
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection): text cells get a quote first.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,22 @@ def trending(session: Session, now: datetime, recent_days: int = 7, before_days:
     return trends[:limit]
 
 
+def category_counts(session: Session, since: datetime, until: datetime) -> dict[str, int]:
+    """Tickets per category created in [since, until) (not_report left out), most first."""
+    stmt = (select(Ticket.category, func.count()).where(
+        Ticket.created_at >= since, Ticket.created_at < until, Ticket.category.is_not(None),
+        Ticket.category != NOT_REPORT).group_by(Ticket.category))
+    counts = {category: n for category, n in session.execute(stmt)}
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _text_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def to_csv(rows: list[AreaStats]) -> str:
-    """The rows as CSV with a header; hours to 0.1, shares to 0.001, missing figures empty (csv writes None so)."""
+    """The rows as CSV with a header; hours to 0.1, shares to 0.001, missing figures empty (csv writes None so);
+    a code or name that a spreadsheet would run as a formula starts with a quote."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([f.name for f in fields(AreaStats)])
@@ -150,5 +166,6 @@ def to_csv(rows: list[AreaStats]) -> str:
         hours = [None if h is None else round(h, 1) for h in (
             s.first_response_median_h, s.first_response_p90_h, s.resolution_median_h, s.resolution_p90_h)]
         share = None if s.sla_breach_share is None else round(s.sla_breach_share, 3)
-        writer.writerow([s.level, s.code, s.name, s.tickets, s.open, s.closed, *hours, share, s.rank])
+        writer.writerow([s.level, _text_cell(s.code), _text_cell(s.name), s.tickets, s.open, s.closed, *hours,
+                         share, s.rank])
     return out.getvalue()

@@ -1,0 +1,56 @@
+// The officers' map: kecamatan outlines from the gazetteer (so it reads without tiles), tiles when configured, and
+// the queue's tickets (the page's filters) as points coloured by status. Every value from a report is set with
+// textContent, never parsed as HTML; no inline script on the page, so a strict Content-Security-Policy fits.
+(function () {
+  "use strict";
+  var element = document.getElementById("map");
+  if (!element || !window.L) { return; }
+  var colours = JSON.parse(element.dataset.colours || "{}");
+  var count = document.getElementById("map-count");
+  var map = L.map(element, { preferCanvas: true }).setView([-6.2, 106.84], 11);
+  if (element.dataset.tiles) {
+    L.tileLayer(element.dataset.tiles, { maxZoom: 19, attribution: element.dataset.attribution || "" }).addTo(map);
+  }
+  fetch("/public/areas.geojson").then(function (r) { return r.json(); }).then(function (areas) {
+    var outline = L.geoJSON(areas, { style: { color: "#0b5394", weight: 1, fillOpacity: 0.03 } }).addTo(map);
+    outline.eachLayer(function (layer) { layer.bindTooltip(String(layer.feature.properties.name)); });
+    outline.bringToBack();
+  });
+  function line(tag, text, className) {
+    var node = document.createElement(tag);
+    node.textContent = text;
+    if (className) { node.className = className; }
+    return node;
+  }
+  function popup(props) {
+    var box = document.createElement("div");
+    var link = document.createElement("a");
+    link.href = "/crop/tickets/" + encodeURIComponent(props.id);
+    link.textContent = props.id;
+    var title = document.createElement("strong");
+    title.appendChild(link);
+    title.appendChild(document.createTextNode(" — " + props.category));
+    box.appendChild(title);
+    box.appendChild(line("div", props.status_label + " · " + props.agency + " · " + props.age_h + " jam", "popup-meta"));
+    box.appendChild(line("div", props.area + (props.place ? " — " + props.place : ""), "popup-meta"));
+    box.appendChild(line("div", props.text, "popup-text"));
+    return box;
+  }
+  fetch(element.dataset.source, { credentials: "same-origin" })
+    .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+    .then(function (tickets) {
+      var layer = L.geoJSON(tickets, {
+        pointToLayer: function (feature, latlng) {
+          var colour = colours[feature.properties.status] || "#555555";
+          return L.circleMarker(latlng, { radius: 7, color: colour, weight: 1, fillOpacity: 0.75 });
+        },
+        onEachFeature: function (feature, marker) { marker.bindPopup(popup(feature.properties)); }
+      }).addTo(map);
+      element.dataset.loaded = String(tickets.features.length);
+      if (count) { count.textContent = tickets.features.length + " laporan di peta."; }
+      if (tickets.features.length) { map.fitBounds(layer.getBounds(), { maxZoom: 15, padding: [20, 20] }); }
+    })
+    .catch(function (error) {
+      if (count) { count.textContent = "Laporan tidak dapat dimuat (" + error.message + "); muat ulang halaman."; }
+    });
+})();
