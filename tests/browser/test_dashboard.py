@@ -25,7 +25,7 @@ from store import officers as roster
 from store.models import Ticket
 from tests.browser.conftest import Watch, serve
 from tests.web.conftest import report
-from web import auth, dashboard, media, public
+from web import auth, crop_map, dashboard, media, public, supervisors
 from web.app import make_app
 
 if TYPE_CHECKING:
@@ -41,12 +41,16 @@ FLOOD = f"banjir 50 cm {SCRIPT} di jl jatinegara barat"
 
 
 def crop_app() -> web.Application:
-    """The dashboard, its login and the public page, as `crophub web` puts them together (default settings)."""
+    """The officers' pages, their login and the public page, as `crophub web` (hub/cli.py cmd_web) puts them
+    together, with the default settings but no map tiles."""
     settings, sessions = WebSettings(), db.factory()
     app = make_app(lambda: {"redis": True}, settings.max_photo_bytes)
     auth.setup(app, sessions, timedelta(hours=settings.session_hours), settings.secure_cookies)
     dashboard.setup(app, sessions, media.Photos(sessions, settings.max_photo_bytes))
-    public.setup(app, sessions, public.Config(tile_url=""))
+    view = public.Config(tile_url="", days=settings.public_days, min_count=settings.min_count)
+    supervisors.setup(app, sessions, view)
+    crop_map.setup(app, sessions, view)
+    public.setup(app, sessions, view)
     return app
 
 
