@@ -161,9 +161,6 @@ async def test_the_map_reads_when_the_tile_server_cannot_be_reached(page: Page, 
     assert all("ERR_BLOCKED_BY_CLIENT" in e for e in watch.errors), watch.errors
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="public.js: outlines that load after the reports are drawn over them on the shared canvas "
-                          "and take the clicks (remove this mark once fixed)")
 async def test_a_marker_under_late_outlines_still_opens_its_popup(page: Page, base_url: str) -> None:
     await page.add_init_script(LEAFLET_HOOK)
 

@@ -11,6 +11,8 @@
   fetch("/public/areas.geojson").then(function (r) { return r.json(); }).then(function (areas) {
     var outline = L.geoJSON(areas, { style: { color: "#0b5394", weight: 1, fillOpacity: 0.03 } }).addTo(map);
     outline.eachLayer(function (layer) { layer.bindTooltip(String(layer.feature.properties.name)); });
+    // Outlines arriving after the reports would be drawn over them on the shared canvas and take their clicks.
+    outline.bringToBack();
   });
   function popup(props) {
     var box = document.createElement("div");
