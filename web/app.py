@@ -1,6 +1,7 @@
-"""The aiohttp application: health; Open311 (web/open311.py) and webhooks add their routes to it."""
+"""The aiohttp application: health and the static files; the pages, Open311 and webhooks add their routes to it."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
@@ -17,4 +18,6 @@ def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 
         return web.json_response({"ok": ok, **report}, status=200 if ok else 503)
 
     app.router.add_get("/healthz", healthz)
+    # Every page's CSS and scripts (Leaflet vendored under vendor/): nothing is loaded from another host.
+    app.router.add_static("/static", Path(__file__).parent / "static", append_version=True)
     return app

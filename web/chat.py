@@ -162,7 +162,8 @@ def _ours(row: Outbox) -> dict[str, Any]:
     extras = row.extras or {}
     return {"from": "hub", "id": row.provider_message_id, "text": row.text,
             "at": (row.sent_at or row.created_at).isoformat(),
-            "buttons": [[{"label": b["label"], "value": b["value"]} for b in line] for line in extras.get("buttons", [])],
+            "buttons": [[{"label": b["label"], "value": b["value"]} for b in line]
+                        for line in extras.get("buttons", [])],
             "ask_location": extras.get("ask_location"),
             "photo": f"/chat/photo/{row.id}" if extras.get("photo") else None}
 
@@ -203,5 +204,5 @@ def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> w
 
 
 def _http(status: int) -> type[web.HTTPException]:
-    return {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 415: web.HTTPUnsupportedMediaType,
-            429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable}[status]
+    return {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
+            415: web.HTTPUnsupportedMediaType, 429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable}[status]

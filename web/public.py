@@ -54,7 +54,6 @@ def setup(app: web.Application, sessions: sessionmaker[Session], config: Config)
     app.router.add_get("/public/tickets.geojson", view.tickets)
     app.router.add_get("/public/areas.geojson", view.areas)
     app.router.add_get("/public/stats.json", view.stats_json)
-    app.router.add_static("/static", HERE / "static", append_version=True)
 
 
 def render(name: str, **values: Any) -> web.Response:

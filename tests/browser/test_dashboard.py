@@ -8,6 +8,8 @@ fills the ticket page's form as an officer does (action, note, agency, photo) an
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator
@@ -23,7 +25,9 @@ from hub.settings import WebSettings
 from store import accounts, db
 from store import officers as roster
 from store.models import Ticket
+from router.templates import status_label
 from tests.browser.conftest import Watch, serve
+from tests.browser.test_public_page import LEAFLET_HOOK, markers
 from tests.web.conftest import report
 from web import auth, crop_map, dashboard, media, public, supervisors
 from web.app import make_app
@@ -106,7 +110,8 @@ async def act(page: Page, action: str, note: str = "", agency: str = "", photo: 
     if agency:
         await form.get_by_label("Dinas (untuk dialihkan)").select_option(agency)
     if photo is not None:
-        await form.get_by_label("Foto hasil").set_input_files(photo)
+        # By its type: the label "Foto hasil" is also in the action list's "Selesai (dengan foto hasil)".
+        await form.locator("input[type=file]").set_input_files(photo)
     async with page.expect_navigation():
         await form.get_by_role("button", name="Kirim").click()
 
@@ -184,4 +189,44 @@ async def test_taking_a_ticket_changes_its_status_on_the_page_and_in_the_databas
     await expect(page.locator("#timeline li").last).to_contain_text(OFFICER)
     assert ticket("flood").status == "assigned" and ticket("flood").assigned_officer_id is not None
     assert ticket("garbage").status == "open"
+    assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)
+
+
+def png(path: Path) -> Path:
+    """A real 2×2 PNG (the page must be able to draw it), written with zlib alone."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x20\x80\xc0" * 2 for _ in range(2)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return path
+
+
+async def test_resolving_with_a_photo_shows_it_and_the_public_map_marks_the_report_done(
+        page: Page, watch: Watch, base_url: str, tmp_path: Path) -> None:
+    flood = ticket("flood")
+    await logged_in(page, base_url)
+    await page.goto(f"{base_url}/crop/tickets/{flood.public_id}")
+    await act(page, "take")
+    await act(page, "done", note="air sudah surut", photo=png(tmp_path / "hasil.png"))
+    await expect(page.locator("#status")).to_have_text(status_label("resolved", "id"))
+    await expect(page.locator("#timeline li").last).to_contain_text("air sudah surut")
+    after = page.locator("#photo-resolution")
+    await expect(after).to_be_visible()
+    await page.wait_for_function("() => document.getElementById('photo-resolution').complete")
+    assert await after.evaluate("img => img.naturalWidth") == 2  # the uploaded photo, drawn by the browser
+    assert ticket("flood").status == "resolved" and ticket("flood").resolution_photo_file_id
+
+    # The public map shows the report as done (and nothing of the officer's photo or the citizen).
+    await page.add_init_script(LEAFLET_HOOK)
+    await page.goto(base_url + "/")
+    drawn = await markers(page)
+    spot = next(m for m in drawn["markers"] if "banjir" in m["text"])
+    await page.mouse.click(spot["x"], spot["y"])
+    popup = page.locator("#map .leaflet-popup-content")
+    await expect(popup).to_contain_text(flood.public_id)
+    await expect(popup).to_contain_text("selesai")
+    assert not any("/photo/" in u for u in watch.requests if u.startswith(base_url + "/public")) and \
+        "/photo/" not in await page.content()
     assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)
