@@ -275,7 +275,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     crop_map.setup(app, sessions, crop_view)
     chat.setup(app, sessions, intake, photos, w.secure_cookies)
     public.setup(app, sessions, public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count,
-                                              w.open311.public_photos))
+                                              w.open311.public_photos), photos)
     o311 = settings.web.open311
     if o311.enabled:
         open311.setup(app, sessions, intake, open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests,

@@ -28,6 +28,7 @@ from router import routing
 from store.models import InboundMessage, Ticket, TicketEvent
 from web import stats
 from web.privacy import redact
+from web.public import public_photo_path
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +135,14 @@ class _Api:
         if end - start > span:
             raise ApiError(400, f"start_date and end_date may not span more than {self.config.default_days} days")
         rows = await asyncio.to_thread(self._find, ids, codes, statuses, start, end)
-        return 200, "service_requests", rows
+        return 200, "service_requests", _absolute(rows, request)
 
     async def request(self, request: web.Request) -> tuple[int, str, list[dict[str, Any]]]:
         public_id = request.match_info["id"].strip().upper()
         rows = await asyncio.to_thread(self._find, [public_id], [], [], None, None)
         if not rows:
             raise ApiError(404, f"service_request_id {public_id!r} not found")
-        return 200, "service_requests", rows
+        return 200, "service_requests", _absolute(rows, request)
 
     def _find(self, ids: list[str], codes: list[str], statuses: list[str], start: datetime | None,
               end: datetime | None) -> list[dict[str, Any]]:
@@ -184,8 +185,10 @@ class _Api:
             "zipcode": None,
             "lat": round(ticket.lat, 5) if ticket.lat is not None else None,
             "long": round(ticket.lon, 5) if ticket.lon is not None else None,
-            # Only a public link (a tweet's photo): a Telegram file id is not one, and emailed photos are private.
-            "media_url": photo if photo and photo.startswith("https://") else None,
+            # A tweet's photo is a public link already; any other is served by the public page (web/public.py),
+            # made an absolute URL by the handler.
+            "media_url": (photo if photo.startswith("https://") else public_photo_path(ticket.public_id))
+            if photo else None,
         }
 
     # --- filing requests -----------------------------------------------------------------------
@@ -366,3 +369,12 @@ def _xml(root: str, items: list[dict[str, Any]]) -> bytes:
                 if value is not None:
                     child.text = str(value).lower() if isinstance(value, bool) else str(value)
     return ET.tostring(top, encoding="utf-8", xml_declaration=True)
+
+
+def _absolute(rows: list[dict[str, Any]], request: web.Request) -> list[dict[str, Any]]:
+    """Photo links of this site made absolute, as the spec's media_url is (the host the client asked)."""
+    origin = f"{request.scheme}://{request.host}"
+    for row in rows:
+        if (row.get("media_url") or "").startswith("/"):
+            row["media_url"] = origin + row["media_url"]
+    return rows

@@ -27,6 +27,7 @@ from nlp.rules import taxonomy
 from router import routing
 from store.models import Ticket
 from web import stats
+from web.media import Photos
 from web.privacy import redact
 
 HERE = Path(__file__).parent
@@ -47,10 +48,11 @@ class Config:
     public_photos: bool = False
 
 
-def setup(app: web.Application, sessions: sessionmaker[Session], config: Config) -> None:
-    """Add the public routes and the static files to `app`."""
-    view = _Public(sessions, config)
+def setup(app: web.Application, sessions: sessionmaker[Session], config: Config, photos: Photos | None = None) -> None:
+    """Add the public routes to `app`."""
+    view = _Public(sessions, config, photos or Photos(sessions, max_bytes=10 * 1024 * 1024))
     app.router.add_get("/", view.page)
+    app.router.add_get("/public/photos/{public_id}", view.photo)
     app.router.add_get("/public/tickets.geojson", view.tickets)
     app.router.add_get("/public/areas.geojson", view.areas)
     app.router.add_get("/public/stats.json", view.stats_json)
@@ -61,10 +63,30 @@ def render(name: str, **values: Any) -> web.Response:
     return web.Response(text=templates.get_template(name).render(**values), content_type="text/html", charset="utf-8")
 
 
+def public_photo_path(public_id: str) -> str:
+    """Where the public sees a report's photo (when web.open311.public_photos allows it)."""
+    return f"/public/photos/{public_id}"
+
+
 class _Public:
-    def __init__(self, sessions: sessionmaker[Session], config: Config) -> None:
+    def __init__(self, sessions: sessionmaker[Session], config: Config, photos: Photos) -> None:
         self.sessions = sessions
         self.config = config
+        self.photos = photos
+
+    async def photo(self, request: web.Request) -> web.StreamResponse:
+        if not self.config.public_photos:
+            raise web.HTTPNotFound(text="this city does not publish report photos")
+        ref = await asyncio.to_thread(self._photo_ref, request.match_info["public_id"].upper())
+        return await self.photos.respond(ref)
+
+    def _photo_ref(self, public_id: str) -> str | None:
+        with self.sessions() as session:
+            ticket = session.scalars(select(Ticket).where(Ticket.public_id == public_id)).first()
+            # Only what the public map and API list: a report, not a duplicate or a non-report.
+            if ticket is None or ticket.category in (None, "not_report") or ticket.status == "duplicate":
+                return None
+            return ticket.photo_file_id  # the citizen's "before" photo only
 
     async def page(self, request: web.Request) -> web.Response:
         summary = await asyncio.to_thread(self._stats)
@@ -102,7 +124,7 @@ class _Public:
         features = []
         for r in rows:
             area = gaz.areas.get(r.kelurahan_kode or r.kecamatan_kode or "")
-            photo = r.photo_file_id if self.config.public_photos and (r.photo_file_id or "").startswith("https://") else None
+            photo = public_photo_path(r.public_id) if self.config.public_photos and r.photo_file_id else None
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
                              "properties": {

@@ -3,16 +3,22 @@ reports and response times, never who reported them; a report's markup is data, 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import AsyncIterator
 
 import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
+from rq import Queue
+from sqlalchemy import select
 
+from ingest.intake import INTAKE_QUEUE, Batch, Intake
+from ingest.message import Address, Location, Media, Message, Sender
 from nlp.gazetteer import gazetteer
-from store import db
-from tests.web.conftest import report
-from web import public
+from store import db, media
+from store.models import Ticket
+from tests.web.conftest import report, work
+from web import open311, public
 from web.app import make_app
 
 pytestmark = pytest.mark.usefixtures("hub")
@@ -80,3 +86,39 @@ async def test_statistics_rank_only_areas_with_enough_reports(client: TestClient
     assert all(s["rank"] is None for s in stats["kecamatan"] if s["tickets"] < 2)
     assert stats["trending"][0]["category"] in ("flood", "garbage")
     assert not [p for p in PERSONAL if p in json.dumps(stats)]
+
+
+def web_chat_report_with_photo(conn: redis.Redis, photo: bytes) -> str:
+    """A web chat report carrying a photo kept here; → its ticket's public id."""
+    ref = media.check(photo, 1024 * 1024)
+    msg = Message(channel="web", key="chat-1:m-000001", sender=Sender(id="chat-1"),
+                  address=Address(channel="web", chat_id="chat-1"), text="jalan berlubang di jl jatinegara barat",
+                  location=Location(lat=-6.2245, lon=106.8660), media=[Media(kind="photo", file_id=ref)],
+                  blobs={ref: photo}, received_at=datetime.now(timezone.utc))
+    Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)).accept(Batch([msg]))
+    work(conn)
+    with db.session() as s:
+        return s.scalars(select(Ticket.public_id)).one()
+
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"lubang" * 20 + b"\xff\xd9"
+
+
+async def test_report_photos_stay_private_unless_the_city_publishes_them(client: TestClient,
+                                                                       redis_conn: redis.Redis) -> None:
+    public_id = web_chat_report_with_photo(redis_conn, JPEG)
+    [feature] = (await (await client.get("/public/tickets.geojson")).json())["features"]
+    assert feature["properties"]["photo"] is None
+    assert (await client.get(f"/public/photos/{public_id}")).status == 404
+    # A city that publishes them: the map's popup links the photo, and the API's media_url is absolute.
+    app = make_app(lambda: {"redis": True})
+    public.setup(app, db.factory(), public.Config(tile_url="", public_photos=True))
+    open311.setup(app, db.factory(), None, open311.Config("jakarta.go.id", {}, public_photos=True))
+    async with TestClient(TestServer(app)) as published:
+        [feature] = (await (await published.get("/public/tickets.geojson")).json())["features"]
+        assert feature["properties"]["photo"] == f"/public/photos/{public_id}"
+        photo = await published.get(feature["properties"]["photo"])
+        assert photo.status == 200 and await photo.read() == JPEG and photo.content_type == "image/jpeg"
+        [shown] = await (await published.get(f"/open311/v2/requests/{public_id}.json")).json()
+        assert shown["media_url"] == str(published.make_url(f"/public/photos/{public_id}"))
+        assert (await published.get("/public/photos/JKT-2026-999999")).status == 404

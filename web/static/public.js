@@ -25,6 +25,13 @@
     text.className = "popup-text";
     text.textContent = props.text;
     box.appendChild(title); box.appendChild(meta); box.appendChild(text);
+    if (props.photo) {  // only when the city publishes report photos (web.open311.public_photos)
+      var img = document.createElement("img");
+      img.src = props.photo;
+      img.alt = "foto laporan";
+      img.className = "popup-photo";
+      box.appendChild(img);
+    }
     return box;
   }
   fetch("/public/tickets.geojson?days=" + encodeURIComponent(element.dataset.days || "30"))
