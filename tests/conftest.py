@@ -35,7 +35,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis URL: the configured one, else a database of the local Redis no other test session holds,
     else an embedded redis-server for the session."""
     if REDIS_URL:
+        # Marked as held too (CI sets it), so a test session started beside it takes another database.
+        held = _hold(REDIS_URL)
         yield REDIS_URL
+        if held is not None:
+            held[0].delete(held[1])
         return
     try:
         local = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1)
@@ -55,6 +59,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False)
     yield embedded.start()
     embedded.stop()
+
+
+def _hold(url: str) -> tuple[redis.Redis, str] | None:
+    """Mark the database of `url` as held by this session, in the claims other sessions check (database 0)."""
+    try:
+        pool = redis.ConnectionPool.from_url(url)  # the URL's database wins over a db= argument: rebuilt
+        options = dict(pool.connection_kwargs)
+        number = options.pop("db", 0)
+        claims = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, db=0,
+                                                                  **options))
+        key = f"crophub:test-db:{number}"
+        claims.set(key, f"crophub:test-session:{os.getpid()}:configured", ex=3 * 3600)
+        return claims, key
+    except redis.RedisError:
+        return None
 
 
 @pytest.fixture
