@@ -63,6 +63,8 @@ def start(session: Session, account: WebAccount, lifetime: timedelta) -> tuple[s
     """A new session for `account`; → (the cookie's token, the session's CSRF token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = utcnow()
+    # Sessions that have run out go as new ones start: the table holds only live ones (and few dead).
+    session.execute(delete(WebSession).where(WebSession.expires_at <= now))
     session.add(WebSession(token_hash=_digest(token), account_id=account.id, csrf_token=csrf, created_at=now,
                            expires_at=now + lifetime))
     return token, csrf

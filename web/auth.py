@@ -69,6 +69,7 @@ class _Auth:
         self.secure = secure
         self.user_failures = Limiter(FAILURES_PER_USER, FAILURE_WINDOW)
         self.address_failures = Limiter(FAILURES_PER_ADDRESS, FAILURE_WINDOW)
+        self.checks = asyncio.Semaphore(2)
 
     @web.middleware
     async def middleware(self, request: web.Request,
@@ -103,15 +104,18 @@ class _Auth:
             return await self.login_form(request, "Formulir kedaluwarsa; silakan coba lagi.", 403)
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         user_key, address = username.strip().lower()[:64], request.remote or "-"
-        if self.user_failures.full(user_key) or self.address_failures.full(address):
-            log.warning("web: login for %r from %s refused: too many failed tries", user_key, address)
-            response = await self.login_form(request, "Terlalu banyak percobaan gagal; coba lagi 15 menit lagi.", 429)
-            response.headers["Retry-After"] = str(FAILURE_WINDOW)
-            return response
-        started = await asyncio.to_thread(self._start, username, password)
-        if started is None:
-            self.user_failures.hit(user_key)
-            self.address_failures.hit(address)
+        # Counted before the check, so guesses sent at once cannot all pass; a success is taken back.
+        if not self.user_failures.allow(user_key):
+            return await self._locked(request, user_key, address)
+        if not self.address_failures.allow(address):
+            self.user_failures.undo(user_key)
+            return await self._locked(request, user_key, address)
+        async with self.checks:  # argon2 takes ~64 MiB and a core for a moment: a few at a time
+            started = await asyncio.to_thread(self._start, username, password)
+        if started is not None:
+            self.user_failures.undo(user_key)
+            self.address_failures.undo(address)
+        else:
             log.warning("web: failed login for %r from %s", user_key, address)
             return await self.login_form(request, "Nama pengguna atau kata sandi salah.", 401)
         response = web.HTTPFound(_safe_next(str(form.get("next", ""))) or PROTECTED)
@@ -119,6 +123,12 @@ class _Auth:
                             max_age=int(self.lifetime.total_seconds()))
         response.del_cookie(LOGIN_COOKIE, path="/login")
         raise response
+
+    async def _locked(self, request: web.Request, user_key: str, address: str) -> web.Response:
+        log.warning("web: login for %r from %s refused: too many failed tries", user_key, address)
+        response = await self.login_form(request, "Terlalu banyak percobaan gagal; coba lagi 15 menit lagi.", 429)
+        response.headers["Retry-After"] = str(FAILURE_WINDOW)
+        return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         token = request.cookies.get(COOKIE, "")

@@ -2,41 +2,43 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from collections import deque
 
 
 class Limiter:
-    """At most `rate` events per `window` seconds for each key."""
+    """At most `rate` events per `window` seconds for each key; at most `max_keys` keys are remembered."""
 
     def __init__(self, rate: int, window: float = 60.0, max_keys: int = 50_000) -> None:
         self.rate = rate
         self.window = window
         self.max_keys = max_keys
-        self.seen: dict[str, deque[float]] = defaultdict(deque)
-
-    def full(self, key: str) -> bool:
-        """Whether `key` has used its events of the window (without counting one)."""
-        times = self._current(key)
-        return len(times) >= self.rate
-
-    def hit(self, key: str) -> None:
-        """Count one event for `key`."""
-        self._current(key).append(time.monotonic())
-        if len(self.seen) > self.max_keys:  # quiet keys go, so memory stays bounded
-            cutoff = time.monotonic() - self.window
-            for quiet in [k for k, v in self.seen.items() if not v or v[-1] < cutoff]:
-                del self.seen[quiet]
+        self.seen: dict[str, deque[float]] = {}
 
     def allow(self, key: str) -> bool:
         """Count one event for `key` if its window has room; → whether it had."""
-        if self.full(key):
-            return False
-        self.hit(key)
+        now = time.monotonic()
+        times = self.seen.get(key)
+        if times is not None:
+            while times and times[0] < now - self.window:
+                times.popleft()
+            if len(times) >= self.rate:
+                return False
+        else:
+            if len(self.seen) >= self.max_keys:
+                self._forget_quiet(now)
+            times = self.seen[key] = deque()
+        times.append(now)
         return True
 
-    def _current(self, key: str) -> deque[float]:
-        times = self.seen[key]
-        cutoff = time.monotonic() - self.window
-        while times and times[0] < cutoff:
-            times.popleft()
-        return times
+    def undo(self, key: str) -> None:
+        """Take back `key`'s last event (it turned out not to count, e.g. a login that succeeded)."""
+        times = self.seen.get(key)
+        if times:
+            times.pop()
+
+    def _forget_quiet(self, now: float) -> None:
+        for quiet in [k for k, v in self.seen.items() if not v or v[-1] < now - self.window]:
+            del self.seen[quiet]
+        if len(self.seen) >= self.max_keys:  # all busy: forget the oldest half rather than grow
+            for old in sorted(self.seen, key=lambda k: self.seen[k][-1])[: self.max_keys // 2]:
+                del self.seen[old]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from store import accounts, db
 from store import officers as roster
@@ -64,3 +64,12 @@ def test_a_username_belongs_to_one_officer(officer_id: int) -> None:
             accounts.add(s, "rina", "password-panjang", other)
         with pytest.raises(accounts.AccountError, match="username"):
             accounts.add(s, "rina <script>", "password-panjang", other)
+
+
+def test_sessions_that_ran_out_are_deleted_as_new_ones_start(officer_id: int) -> None:
+    with db.session() as s:
+        account = accounts.verify(s, "rina", "air-surut-sudah")
+        accounts.start(s, account, timedelta(seconds=-1))  # type: ignore[arg-type]  # already over
+        accounts.start(s, account, timedelta(hours=1))  # type: ignore[arg-type]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 1
