@@ -31,22 +31,50 @@ def sniff(data: bytes) -> str | None:
     return next((mime for magic, mime in _SIGNATURES if data.startswith(magic)), None)
 
 
-def check(data: bytes, max_bytes: int) -> str:
-    """The reference `data` would be kept under; raises MediaError when it is not a photo we keep."""
+def prepare(data: bytes, max_bytes: int) -> tuple[str, bytes]:
+    """(reference, bytes to keep) for a photo: a JPEG loses its metadata (EXIF with the GPS position, the
+    camera's serial number); raises MediaError when it is not a photo we keep."""
     if not data:
         raise MediaError("the file is empty")
     if len(data) > max_bytes:
         raise MediaError(f"the photo is {len(data)} bytes; at most {max_bytes} are accepted")
-    if sniff(data) is None:
+    mime = sniff(data)
+    if mime is None:
         raise MediaError("not a photo (JPEG, PNG, GIF or WebP)")
-    return PREFIX + hashlib.sha256(data).hexdigest()
+    if mime == "image/jpeg":
+        data = strip_jpeg_metadata(data)
+    return PREFIX + hashlib.sha256(data).hexdigest(), data
 
 
 def save(session: Session, data: bytes, max_bytes: int) -> str:
     """Keep a photo (once, however often it is uploaded); → its reference."""
-    ref = check(data, max_bytes)
-    keep(session, {ref: data})
+    ref, kept = prepare(data, max_bytes)
+    keep(session, {ref: kept})
     return ref
+
+
+# APP1 (EXIF, XMP), APP13 (IPTC) and COM segments say where, when and with what a photo was taken; the picture
+# itself needs none of them. APP0 (JFIF) and APP14 (Adobe colour) stay: decoders read them.
+_DROPPED = {0xE1, 0xED, 0xFE}
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """A JPEG without its metadata segments; the bytes unchanged when they cannot be walked safely."""
+    out, i = bytearray(data[:2]), 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return data  # not a segment where one must be: leave the file as it came
+        marker = data[i + 1]
+        if marker == 0xDA:  # start of scan: the picture follows, unchanged to the end
+            out += data[i:]
+            return bytes(out)
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2 or i + 2 + length > len(data):
+            return data
+        if marker not in _DROPPED:
+            out += data[i:i + 2 + length]
+        i += 2 + length
+    return data
 
 
 def keep(session: Session, blobs: dict[str, bytes]) -> None:

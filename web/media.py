@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 
 from aiohttp import web
@@ -13,6 +14,13 @@ from bots import registry
 from store import media
 
 log = logging.getLogger(__name__)
+
+FAILED_FOR = 600.0  # seconds a photo Telegram would not give is not asked for again
+
+
+def servable(ref: str | None) -> bool:
+    """Whether a photo reference can be shown by this app (an emailed photo we did not keep cannot)."""
+    return bool(ref) and not ref.startswith(("email:", "http:"))  # type: ignore[union-attr]
 
 # The bytes are personal data: only the browser that asked may keep them, and nothing in them runs.
 _HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
@@ -28,6 +36,7 @@ class Photos:
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._bot: registry.Sender | None = None
+        self._failed: dict[str, float] = {}  # file id → when fetching it last failed: not asked again for a while
 
     async def respond(self, ref: str | None) -> web.StreamResponse:
         """The photo as a response: its bytes, a redirect to its public URL, or 404 with the reason."""
@@ -50,9 +59,15 @@ class Photos:
             return await asyncio.to_thread(self._load, ref)
         if ref.startswith(("email:", "http:", "https:")):
             return None  # an emailed photo stays in its mail; a plain-http link is not followed
+        if time.monotonic() - self._failed.get(ref, -FAILED_FOR) < FAILED_FOR:
+            return None
         found = await self._telegram(ref)
         if found is not None:
             self._remember(ref, found)
+        else:
+            if len(self._failed) > 10_000:
+                self._failed.clear()
+            self._failed[ref] = time.monotonic()
         return found
 
     def _load(self, ref: str) -> tuple[bytes, str] | None:

@@ -28,6 +28,7 @@ from router import routing
 from store.models import InboundMessage, Ticket, TicketEvent
 from web import stats
 from web.privacy import redact
+from web.media import servable
 from web.public import public_photo_path
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class _Api:
 
     def _public(self, ticket: Ticket, note: str | None) -> dict[str, Any]:
         """A ticket as GeoReport shows it: what, where, when and how far along; nobody's name or address."""
-        photo = ticket.photo_file_id if self.config.public_photos else None
+        photo = ticket.photo_file_id if self.config.public_photos and servable(ticket.photo_file_id) else None
         return {
             "service_request_id": ticket.public_id,
             "status": "closed" if ticket.status in CLOSED else "open",

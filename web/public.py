@@ -27,7 +27,7 @@ from nlp.rules import taxonomy
 from router import routing
 from store.models import Ticket
 from web import stats
-from web.media import Photos
+from web.media import Photos, servable
 from web.privacy import redact
 
 HERE = Path(__file__).parent
@@ -124,7 +124,7 @@ class _Public:
         features = []
         for r in rows:
             area = gaz.areas.get(r.kelurahan_kode or r.kecamatan_kode or "")
-            photo = public_photo_path(r.public_id) if self.config.public_photos and r.photo_file_id else None
+            photo = public_photo_path(r.public_id) if self.config.public_photos and servable(r.photo_file_id) else None
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
                              "properties": {

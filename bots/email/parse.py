@@ -15,7 +15,7 @@ from typing import Any
 from bots.email.text import clean_subject, html_to_text, is_reply_subject, strip_quotes, subject_adds
 from ingest.intake import Skipped
 from ingest.message import Address, Media, Message, Sender
-from store.media import PREFIX, sniff
+from store.media import MediaError, prepare
 
 CHANNEL = "email"
 MAX_TEXT = 20_000  # characters of body kept as the report's text; the whole mail stays in raw
@@ -390,9 +390,10 @@ def _photo(part: EmailMessage, max_bytes: int) -> tuple[Media | None, dict[str, 
     if len(data) > max_bytes:
         return None, {"kind": "oversized", "filename": name, "mime_type": ctype, "size": len(data),
                       "reason": f"photo {name or ctype} is {len(data)} bytes, over max_attachment_bytes {max_bytes}"}, None
-    digest = hashlib.sha256(data).hexdigest()
-    if sniff(data) is None:  # an image we cannot show (HEIC, TIFF…): named, and left in the mail
+    try:  # kept with the message (store/media.py), so the officers' card and pages can show it
+        ref, kept = prepare(data, max_bytes)
+    except MediaError:  # an image we cannot show (HEIC, TIFF…): named, and left in the mail
+        digest = hashlib.sha256(data).hexdigest()
         return Media(kind="photo", file_id=f"email:sha256:{digest}", size=len(data), mime_type=ctype), {}, None
-    # Kept with the message (store/media.py), so the officers' card and pages can show it.
-    return Media(kind="photo", file_id=PREFIX + digest, size=len(data), mime_type=ctype), {}, data
+    return Media(kind="photo", file_id=ref, size=len(kept), mime_type=ctype), {}, kept
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -12,6 +13,8 @@ from telegram.request import HTTPXRequest
 
 from bots.errors import PermanentError, RateLimited, TransientError
 from ingest.message import Address
+
+log = logging.getLogger(__name__)
 
 
 def make_bot(config: dict[str, Any], token: str | None = None, pool: int | None = None, cls: type[Bot] = Bot,
@@ -61,12 +64,18 @@ class TelegramSender:
                 if address.callback_id:
                     await self._answer(address.callback_id)
                 photo = extras.get("photo")
-                if photo and len(text) <= CAPTION_LIMIT:
-                    sent = await self.bot.send_photo(chat_id=chat, photo=photo, caption=text, reply_parameters=reply,
-                                                     reply_markup=markup)
-                else:
-                    if photo:  # a caption this long is refused: the photo goes first, the text under it
+                sent = None
+                try:
+                    if photo and len(text) <= CAPTION_LIMIT:
+                        sent = await self.bot.send_photo(chat_id=chat, photo=photo, caption=text,
+                                                         reply_parameters=reply, reply_markup=markup)
+                    elif photo:  # a caption this long is refused: the photo goes first, the text under it
                         await self.bot.send_photo(chat_id=chat, photo=photo, reply_parameters=reply)
+                except BadRequest as exc:
+                    # Telegram refuses some photos (too large, odd proportions, an unknown file id): the words
+                    # matter more than the picture, so they go alone rather than not at all.
+                    log.warning("telegram: photo refused (%s); sending the text without it", exc)
+                if sent is None:
                     sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply,
                                                        reply_markup=markup)
         except RetryAfter as exc:

@@ -1,6 +1,8 @@
 """The photo store, on SQLite and PostgreSQL: photos only (by their bytes), at most max_bytes, kept once."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import func, select
 
@@ -36,3 +38,18 @@ def test_a_photo_is_kept_once_and_loaded_back() -> None:
 def test_what_is_not_kept_says_why(data: bytes, reason: str) -> None:
     with db.session() as s, pytest.raises(media.MediaError, match=reason):
         media.save(s, data, max_bytes=1000)
+
+
+def test_a_jpeg_loses_its_metadata_and_keeps_its_picture() -> None:
+    exif = b"Exif\x00\x00" + b"GPS -6.2245 106.8660 " * 4
+    app1 = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    comment = b"\xff\xfe" + (9).to_bytes(2, "big") + b"rumahku"
+    jfif = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    scan = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x12\x34\xff\xe1\x56" + b"\xff\xd9"  # bytes after SOS stay
+    photo = b"\xff\xd8" + jfif + app1 + comment + scan
+    ref, kept = media.prepare(photo, max_bytes=10_000)
+    assert kept == b"\xff\xd8" + jfif + scan and b"GPS" not in kept and b"rumahku" not in kept
+    assert ref == media.PREFIX + hashlib.sha256(kept).hexdigest()
+    # A JPEG that cannot be walked is kept as it came rather than damaged.
+    broken = b"\xff\xd8\xff\xe1\xff\xff" + b"\x00" * 10
+    assert media.prepare(broken, max_bytes=10_000)[1] == broken

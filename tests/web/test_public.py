@@ -90,7 +90,7 @@ async def test_statistics_rank_only_areas_with_enough_reports(client: TestClient
 
 def web_chat_report_with_photo(conn: redis.Redis, photo: bytes) -> str:
     """A web chat report carrying a photo kept here; → its ticket's public id."""
-    ref = media.check(photo, 1024 * 1024)
+    ref, photo = media.prepare(photo, 1024 * 1024)
     msg = Message(channel="web", key="chat-1:m-000001", sender=Sender(id="chat-1"),
                   address=Address(channel="web", chat_id="chat-1"), text="jalan berlubang di jl jatinegara barat",
                   location=Location(lat=-6.2245, lon=106.8660), media=[Media(kind="photo", file_id=ref)],
@@ -111,7 +111,7 @@ async def test_report_photos_stay_private_unless_the_city_publishes_them(client:
     assert feature["properties"]["photo"] is None
     assert (await client.get(f"/public/photos/{public_id}")).status == 404
     # A city that publishes them: the map's popup links the photo, and the API's media_url is absolute.
-    app = make_app(lambda: {"redis": True})
+    app = make_app(lambda: {"redis": True}, proxy_hops=1)  # behind one proxy (web.proxy_hops)
     public.setup(app, db.factory(), public.Config(tile_url="", public_photos=True))
     open311.setup(app, db.factory(), None, open311.Config("jakarta.go.id", {}, public_photos=True))
     async with TestClient(TestServer(app)) as published:
@@ -121,4 +121,9 @@ async def test_report_photos_stay_private_unless_the_city_publishes_them(client:
         assert photo.status == 200 and await photo.read() == JPEG and photo.content_type == "image/jpeg"
         [shown] = await (await published.get(f"/open311/v2/requests/{public_id}.json")).json()
         assert shown["media_url"] == str(published.make_url(f"/public/photos/{public_id}"))
+        # Through the proxy the link is the public site's, not the app's own address.
+        [shown] = await (await published.get(f"/open311/v2/requests/{public_id}.json", headers={
+            "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "lapor.jakarta.go.id"})).json()
+        assert shown["media_url"] == f"https://lapor.jakarta.go.id/public/photos/{public_id}"
         assert (await published.get("/public/photos/JKT-2026-999999")).status == 404
