@@ -270,7 +270,9 @@ class WebSettings(_Section):
     min_count: int = Field(10, ge=1)
     session_hours: float = Field(12.0, gt=0, le=24 * 30)  # a dashboard login lasts this long
     secure_cookies: bool = False  # true when the web app is served over HTTPS (behind a TLS proxy)
-    max_photo_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, le=50 * 1024 * 1024)  # one uploaded photo
+    proxy_hops: int = Field(0, ge=0, le=5)  # reverse proxies in front whose X-Forwarded-* headers are believed
+    # One uploaded photo; Telegram refuses a bot's photo over 10 MB, so no more is taken.
+    max_photo_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, le=10 * 1024 * 1024)
     open311: Open311Settings = Open311Settings()
 
     @field_validator("tile_url")

@@ -13,14 +13,15 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.web_request import FileField
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bots.webchat.parse import CHANNEL, Invalid, parse
@@ -37,6 +38,11 @@ log = logging.getLogger(__name__)
 COOKIE = "crophub_chat"
 HISTORY = 100  # messages of each side shown when the page opens
 POSTS_PER_MINUTE = 20  # per browser, and 5× that per network address: a chat, not a firehose
+PHOTOS_PER_HOUR = 10  # per browser, and 3× that per network address: photos are kept, so they are counted apart
+# A poll also rereads the replies sent this recently, whatever their id: one whose row committed after a later
+# one (two workers at once) is not missed. The page drops what it already shows.
+LOOK_BACK = timedelta(seconds=60)
+_CURSOR = re.compile(r"\d{1,18}")
 
 
 def setup(app: web.Application, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos,
@@ -64,6 +70,8 @@ class _Chat:
         self.max_age = cookie_days * 86400
         self.per_chat = Limiter(POSTS_PER_MINUTE)
         self.per_address = Limiter(POSTS_PER_MINUTE * 5)
+        self.photos_per_chat = Limiter(PHOTOS_PER_HOUR, 3600)
+        self.photos_per_address = Limiter(PHOTOS_PER_HOUR * 3, 3600)
 
     async def page(self, request: web.Request) -> web.Response:
         response = render("chat.html", available=self.intake is not None)
@@ -95,13 +103,17 @@ class _Chat:
             log.warning("web chat: %s… over %d messages a minute; refused", chat_id[:8], POSTS_PER_MINUTE)
             raise _error(429, "too many messages; wait a minute", headers={"Retry-After": "60"})
         payload, upload = await _payload(request)
+        if upload is not None and not (self.photos_per_chat.allow(chat_id)
+                                       and self.photos_per_address.allow(request.remote or "-")):
+            log.warning("web chat: %s… over %d photos an hour; refused", chat_id[:8], PHOTOS_PER_HOUR)
+            raise _error(429, "too many photos; wait an hour, or describe it in words", headers={"Retry-After": "3600"})
         received = datetime.now(timezone.utc)
         language = _language(request.headers.get("Accept-Language", ""))
         try:
-            photo = media.check(upload, self.photos.max_bytes) if upload is not None else None
+            photo, data = media.prepare(upload, self.photos.max_bytes) if upload is not None else (None, b"")
             item = parse(payload, chat_id, received, photo, language)
-            if photo and upload and not isinstance(item, Skipped):
-                item.blobs[photo] = upload  # kept in the same transaction as the message
+            if photo and not isinstance(item, Skipped):
+                item.blobs[photo] = data  # kept in the same transaction as the message
         except (Invalid, media.MediaError) as exc:
             log.warning("web chat: rejected a message from %s…: %s", chat_id[:8], exc)
             raise _error(400, str(exc)) from exc
@@ -113,7 +125,7 @@ class _Chat:
     async def history(self, request: web.Request) -> web.Response:
         chat_id = self._chat(request)
         after = request.query.get("after", "")
-        if after and not after.isdigit():
+        if after and not _CURSOR.fullmatch(after):
             raise _error(400, "after must be a cursor from an earlier answer")
         messages, cursor = await asyncio.to_thread(self._history, chat_id, int(after) if after else None)
         response = web.json_response({"messages": messages, "cursor": cursor})
@@ -125,18 +137,24 @@ class _Chat:
         ours = select(Outbox).where(Outbox.chat_key == chat_key, Outbox.status == "sent")
         with self.sessions() as session:
             if after is not None:
-                replies = list(session.scalars(ours.where(Outbox.id > after).order_by(Outbox.id)))
+                recent = Outbox.sent_at >= datetime.now(timezone.utc) - LOOK_BACK
+                replies = list(session.scalars(ours.where((Outbox.id > after) | recent).order_by(Outbox.id)))
                 mine: list[InboundMessage] = []
             else:
                 replies = list(reversed(session.scalars(ours.order_by(Outbox.id.desc()).limit(HISTORY)).all()))
-                prefix = f"{chat_id}:"  # the keys of this chat's messages: a range of the unique index
                 mine = list(reversed(session.scalars(
-                    select(InboundMessage).where(InboundMessage.channel == CHANNEL, InboundMessage.key >= prefix,
-                                                 InboundMessage.key < prefix + "~")
+                    select(InboundMessage).where(InboundMessage.channel == CHANNEL,
+                                                 InboundMessage.key.startswith(f"{chat_id}:", autoescape=True))
                     .order_by(InboundMessage.id.desc()).limit(HISTORY)).all()))
+            # The cursor stops below a reply still being sent, so the next poll picks it up once it is.
+            waiting = session.scalar(select(func.min(Outbox.id)).where(Outbox.chat_key == chat_key,
+                                                                       Outbox.status == "pending"))
             items = [_mine(m) for m in mine] + [_ours(o) for o in replies]
         items.sort(key=lambda m: m["at"])
-        return items, max([o.id for o in replies], default=after or 0)
+        cursor = max([o.id for o in replies], default=after or 0)
+        if waiting is not None:
+            cursor = min(cursor, max(waiting - 1, 0))
+        return items, cursor
 
     async def photo(self, request: web.Request) -> web.StreamResponse:
         chat_id = self._chat(request)

@@ -3,6 +3,7 @@ and the same actions as in chat (through router.crop, so the rules and the citiz
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote, unquote
 from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from router.templates import status_label
 from store import media, ops
 from store.models import Officer, Ticket
 from web import auth
-from web.media import Photos
+from web.media import Photos, servable
 from web.public import render
 
 # The queue shows what officers still have to do unless asked for more.
@@ -28,6 +29,8 @@ PAGE = 200
 FILTERS = ("area", "agency", "category", "status")
 ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "done": "Selesai (dengan foto hasil)", "reject": "Tolak",
            "reassign": "Alihkan ke dinas"}
+NOTICE = "crophub_notice"  # what the last action came to, shown once on the page it redirects to
+PATH = "/crop"
 PHOTOS = {"report": "photo_file_id", "resolution": "resolution_photo_file_id"}  # before / after
 
 
@@ -56,12 +59,16 @@ class _Dashboard:
         with self.sessions() as session:
             return [row(t, now) for t in session.scalars(filtered(f).limit(PAGE))]
 
-    async def ticket(self, request: web.Request, notice: str | None = None) -> web.Response:
+    async def ticket(self, request: web.Request) -> web.Response:
         found = await asyncio.to_thread(self._ticket, request.match_info["public_id"])
         if found is None:
             raise web.HTTPNotFound(text="no such ticket")
-        return render("ticket.html", **auth.context(request, notice=notice, actions=ACTIONS,
-                                                    agencies=sorted(routing.agency_codes()), **found))
+        notice = unquote(request.cookies.get(NOTICE, ""))[:500] or None
+        response = render("ticket.html", **auth.context(request, notice=notice, actions=ACTIONS,
+                                                        agencies=sorted(routing.agency_codes()), **found))
+        if notice:
+            response.del_cookie(NOTICE, path=PATH)
+        return response
 
     def _ticket(self, public_id: str) -> dict[str, Any] | None:
         with self.sessions() as session:
@@ -73,7 +80,7 @@ class _Dashboard:
                       for e in ops.events_of(session, ticket.id)]
             return {"t": row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
                     "sources": ops.ticket_sources(session, ticket.id),
-                    "photos": [which for which, column in PHOTOS.items() if getattr(ticket, column)]}
+                    "photos": [which for which, column in PHOTOS.items() if servable(getattr(ticket, column))]}
 
     async def photo(self, request: web.Request) -> web.StreamResponse:
         column = PHOTOS.get(request.match_info["which"])
@@ -98,14 +105,19 @@ class _Dashboard:
         upload = form.get("photo")
         photo = upload.file.read() if isinstance(upload, FileField) else b""
         who = auth.user(request)
+        public_id = request.match_info["public_id"]
         try:
-            notice = await asyncio.to_thread(self._act, request.match_info["public_id"], who.officer_id, verb, rest,
+            notice = await asyncio.to_thread(self._act, public_id, who.officer_id, verb, rest,
                                              photo if verb == "done" else b"")
         except media.MediaError as exc:
-            return await self.ticket(request, f"Foto tidak diterima: {exc}.")
+            notice = f"Foto tidak diterima: {exc}."
         if notice is None:
             raise web.HTTPNotFound(text="no such ticket")
-        return await self.ticket(request, notice)
+        # Post, then redirect: a reload shows the page again instead of sending the action twice. The outcome
+        # rides along in a short-lived cookie (not the URL, where anyone could write one).
+        response = web.HTTPSeeOther(f"{PATH}/tickets/{quote(public_id, safe='')}")
+        response.set_cookie(NOTICE, quote(notice, safe=""), max_age=60, path=PATH, httponly=True, samesite="Strict")
+        raise response
 
     def _act(self, public_id: str, officer_id: int, verb: str, rest: str, photo: bytes) -> str | None:
         with self.sessions.begin() as session:
@@ -114,9 +126,12 @@ class _Dashboard:
             if found is None or officer is None:
                 return None
             ticket = session.get(Ticket, found.id, with_for_update=True, populate_existing=True)
-            # Kept in the same transaction as the action: a resolution never names a photo that is not stored.
-            ref = media.save(session, photo, self.photos.max_bytes) if photo else None
+            ref, kept = media.prepare(photo, self.photos.max_bytes) if photo else (None, b"")
             notice, rows = crop.act_from_web(session, ticket, officer, verb, rest, ref)  # type: ignore[arg-type]
+            if ref and ticket.resolution_photo_file_id == ref:  # type: ignore[union-attr]
+                # In the action's transaction: a resolution never names a photo that is not stored, and a
+                # refused "done" leaves none behind.
+                media.keep(session, {ref: kept})
             outbox = replies.store(session, rows)
             moved = ticket.id if rows else None  # type: ignore[union-attr]
         # As in chat: after the commit, the updates are sent and the ticket's next SLA check is scheduled.

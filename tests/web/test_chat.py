@@ -73,8 +73,13 @@ async def test_a_report_is_filed_and_answered_in_the_page(client: TestClient, re
         ticket = s.scalars(select(Ticket)).one()
         assert ticket.channel == "web" and ticket.category == "flood" and ticket.kecamatan_kode == "31.75.03"
     assert ticket.public_id in hub_texts(body)[0]
-    # Polling after the cursor brings nothing new until something happens.
-    assert (await history(client, body["cursor"]))["messages"] == []
+    # Polling after the cursor brings nothing new until something happens (a reply sent in the last minute is
+    # read again, for the page to drop: one committed late by another worker is not missed).
+    seen = {m["id"] for m in body["messages"]}
+    again = await history(client, body["cursor"])
+    assert {m["id"] for m in again["messages"]} <= seen and again["cursor"] == body["cursor"]
+    assert (await client.get("/chat/messages?after=²")).status == 400  # a digit, but not a cursor
+    assert (await client.get("/chat/messages?after=" + "9" * 30)).status == 400
 
 
 async def test_a_resent_message_is_one_message(client: TestClient, redis_conn: redis.Redis) -> None:
@@ -184,3 +189,37 @@ async def test_what_the_chat_refuses(client: TestClient, redis_conn: redis.Redis
     # The two bad posts above counted too: a browser gets POSTS_PER_MINUTE tries a minute, good or bad.
     accepted = chat.POSTS_PER_MINUTE - 2
     assert statuses == [202] * accepted + [429] * (len(statuses) - accepted)
+
+
+async def test_photos_are_counted_apart(client: TestClient) -> None:
+    async def send(n: int) -> int:
+        form = FormData()
+        form.add_field("id", f"m-pic-{n:04d}")
+        form.add_field("photo", JPEG, filename="x.jpg", content_type="image/jpeg")
+        return (await client.post("/chat/messages", data=form)).status
+
+    statuses = [await send(n) for n in range(chat.PHOTOS_PER_HOUR + 1)]
+    assert statuses == [202] * chat.PHOTOS_PER_HOUR + [429]
+    assert (await client.post("/chat/messages", json={"id": "m-words-01", "text": "masih boleh menulis"})).status == 202
+
+
+async def test_behind_a_proxy_the_client_is_the_forwarded_one(redis_conn: redis.Redis) -> None:
+    app = make_app(lambda: {"redis": True}, proxy_hops=1)
+    sessions = db.factory()
+    chat.setup(app, sessions, Intake(sessions, Queue(INTAKE_QUEUE, connection=redis_conn)),
+               Photos(sessions, max_bytes=1024 * 1024))
+    public_site = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "lapor.jakarta.go.id"}
+    async with TestClient(TestServer(app)) as proxied:
+        await proxied.get("/chat")
+        posted = [(await proxied.post("/chat/messages", json={"id": f"m-proxy-{n:03d}", "text": "tes"},
+                                      headers={**public_site, "Origin": "https://lapor.jakarta.go.id",
+                                               "X-Forwarded-For": f"203.0.113.{n}"})).status
+                  for n in range(chat.POSTS_PER_MINUTE)]
+        assert posted == [202] * chat.POSTS_PER_MINUTE  # the page's own origin, as the proxy forwards it
+        # One browser still has its limit, wherever it says it is; the address limit counts each client apart.
+        over = await proxied.post("/chat/messages", json={"id": "m-proxy-999", "text": "tes"},
+                                  headers={**public_site, "X-Forwarded-For": "203.0.113.250"})
+        assert over.status == 429
+        elsewhere = await proxied.post("/chat/messages", json={"id": "m-proxy-998", "text": "tes"},
+                                       headers={**public_site, "Origin": "https://evil.example"})
+        assert elsewhere.status == 403

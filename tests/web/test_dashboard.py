@@ -3,6 +3,7 @@ the queue filters, a ticket's page shows its timeline (report texts as text), an
 and tell the citizen."""
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta, timezone
 from hashlib import sha256
@@ -242,3 +243,36 @@ async def test_guessing_passwords_is_stopped(client: TestClient) -> None:
     # Locked for the window: even the right password is refused now, and another user is not locked.
     assert await login(client) == 429
     assert await login(client, username="sari") == 302
+
+
+async def test_guesses_sent_at_once_are_counted_too(client: TestClient) -> None:
+    form_page = await (await client.get("/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form_page).group(1)  # type: ignore[union-attr]
+
+    async def guess(n: int) -> int:
+        response = await client.post("/login", data={"csrf": csrf, "username": "budi", "password": f"tebak-{n:06d}"},
+                                     allow_redirects=False)
+        return response.status
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(3 * auth.FAILURES_PER_USER)))
+    assert statuses.count(401) == auth.FAILURES_PER_USER and statuses.count(429) == 2 * auth.FAILURES_PER_USER
+
+
+async def test_a_photo_telegram_refuses_does_not_stop_the_update(client: TestClient, redis_conn: redis.Redis,
+                                                                 fake_api: FakeBotAPI) -> None:
+    photo_report(redis_conn)
+    await login(client)
+    path = f"/crop/tickets/{ticket('flood').public_id}"
+    csrf = await csrf_of(client, path)
+    fake_api.fail_next("sendPhoto", 400, {"ok": False, "error_code": 400,
+                                          "description": "Bad Request: PHOTO_INVALID_DIMENSIONS"})
+    body = FormData()
+    for key, value in {"action": "done", "note": "air sudah surut", "csrf": csrf}.items():
+        body.add_field(key, value)
+    body.add_field("photo", JPEG, filename="panjang.jpg", content_type="image/jpeg")
+    await client.post(f"{path}/act", data=body)
+    work(redis_conn)
+    update = [m for m in fake_api.sent if m["chat_id"] == int(CITIZEN.id)][-1]
+    assert "surut" in update["text"] and "photo" not in update  # the words went, without the picture
+    with db.session() as s:
+        assert {o.status for o in s.scalars(select(Outbox).where(Outbox.ticket_id == ticket("flood").id))} == {"sent"}
