@@ -265,7 +265,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         return {"redis": redis_ok}
 
     w = settings.web
-    app = make_app(health, w.max_photo_bytes, w.proxy_hops)
+    app = make_app(health, w.max_photo_bytes, w.proxy_hops, w.tile_url)
     photos = media.Photos(sessions, w.max_photo_bytes)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     auth.setup(app, sessions, timedelta(hours=w.session_hours), w.secure_cookies)

@@ -2,22 +2,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_remotes import XForwardedRelaxed
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
 
 def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 * 1024 * 1024,
-             proxy_hops: int = 0) -> web.Application:
+             proxy_hops: int = 0, tile_url: str = "") -> web.Application:
     """The web app; `health` reports the state of the services it depends on; `proxy_hops` proxies in front of
-    it (their X-Forwarded-For, -Proto and -Host are believed; 0: none, the peer is the client)."""
+    it (their X-Forwarded-For, -Proto and -Host are believed; 0: none, the peer is the client); `tile_url` the
+    map tiles' server, the one other host a page may load from."""
     # A request may carry one photo and a form or message around it.
     app = web.Application(client_max_size=max_photo_bytes + 256 * 1024)
     if proxy_hops:
         # First of all middlewares: rate limits, the chat's Origin check and Open311's links then see the
         # client's address, scheme and host instead of the proxy's.
         app.middlewares.insert(0, XForwardedRelaxed(proxy_hops).middleware)
+    app.middlewares.append(_security_headers(content_policy(tile_url)))
 
     async def healthz(_request: web.Request) -> web.Response:
         report = health()
@@ -28,3 +34,28 @@ def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 
     # Every page's CSS and scripts (Leaflet vendored under vendor/): nothing is loaded from another host.
     app.router.add_static("/static", Path(__file__).parent / "static", append_version=True)
     return app
+
+
+def content_policy(tile_url: str) -> str:
+    """The pages' Content-Security-Policy: scripts, styles and data from this site only; images also from the
+    tile server. The pages have no inline script or style, so a script slipped into a report could not run."""
+    parts = urlsplit(tile_url.replace("{s}", "tile-subdomain")) if tile_url else None
+    tiles = ""
+    if parts and parts.scheme in ("http", "https") and parts.hostname and "{" not in (parts.hostname or ""):
+        tiles = f" {parts.scheme}://{parts.hostname.replace('tile-subdomain', '*')}"
+        tiles += f":{parts.port}" if parts.port else ""
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            f"img-src 'self' data: blob:{tiles}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def _security_headers(policy: str) -> Middleware:
+    @web.middleware
+    async def add(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.content_type == "text/html":
+            response.headers.setdefault("Content-Security-Policy", policy)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return add

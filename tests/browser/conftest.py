@@ -16,10 +16,12 @@ PostgreSQL tests do.
 """
 from __future__ import annotations
 
+import asyncio
+
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -119,3 +121,18 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         yield str(server.make_url("")).rstrip("/")
     finally:
         await server.close()
+
+
+async def until(page: Page, script: str, timeout: float = 10.0) -> Any:
+    """Evaluate `script` (a JS function or expression) in the page every 50 ms until it gives a truthy value;
+    → that value. Not page.wait_for_function: that compiles its predicate inside the page, which the pages'
+    Content-Security-Policy (no eval) rightly refuses."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await page.evaluate(script)
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for: {script[:120]}")
+        await asyncio.sleep(0.05)

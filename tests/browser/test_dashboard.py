@@ -26,7 +26,7 @@ from store import accounts, db
 from store import officers as roster
 from store.models import Ticket
 from router.templates import status_label
-from tests.browser.conftest import Watch, serve
+from tests.browser.conftest import Watch, serve, until
 from tests.browser.test_public_page import LEAFLET_HOOK, markers
 from tests.web.conftest import report
 from web import auth, crop_map, dashboard, media, public, supervisors
@@ -48,7 +48,7 @@ def crop_app() -> web.Application:
     """The officers' pages, their login and the public page, as `crophub web` (hub/cli.py cmd_web) puts them
     together, with the default settings but no map tiles."""
     settings, sessions = WebSettings(), db.factory()
-    app = make_app(lambda: {"redis": True}, settings.max_photo_bytes)
+    app = make_app(lambda: {"redis": True}, settings.max_photo_bytes, tile_url="")
     auth.setup(app, sessions, timedelta(hours=settings.session_hours), settings.secure_cookies)
     dashboard.setup(app, sessions, media.Photos(sessions, settings.max_photo_bytes))
     view = public.Config(tile_url="", days=settings.public_days, min_count=settings.min_count)
@@ -214,7 +214,7 @@ async def test_resolving_with_a_photo_shows_it_and_the_public_map_marks_the_repo
     await expect(page.locator("#timeline li").last).to_contain_text("air sudah surut")
     after = page.locator("#photo-resolution")
     await expect(after).to_be_visible()
-    await page.wait_for_function("() => document.getElementById('photo-resolution').complete")
+    await until(page, "() => document.getElementById('photo-resolution').complete")
     assert await after.evaluate("img => img.naturalWidth") == 2  # the uploaded photo, drawn by the browser
     assert ticket("flood").status == "resolved" and ticket("flood").resolution_photo_file_id
 

@@ -21,7 +21,7 @@ from playwright.async_api import expect
 from hub.settings import WebSettings
 from nlp.gazetteer import gazetteer
 from store import db
-from tests.browser.conftest import Watch, serve
+from tests.browser.conftest import Watch, serve, until
 from tests.web.conftest import report
 from web import public
 from web.app import make_app
@@ -84,7 +84,7 @@ def reports(hub: str, redis_conn: redis.Redis) -> None:
 
 def site(config: public.Config) -> web.Application:
     """The public part of `crophub web` (hub/cli.py cmd_web)."""
-    app = make_app(lambda: {"redis": True})
+    app = make_app(lambda: {"redis": True}, tile_url=config.tile_url)
     public.setup(app, db.factory(), config)
     return app
 
@@ -101,8 +101,7 @@ def kecamatan_count() -> int:
 
 
 async def markers(page: Page) -> dict:
-    handle = await page.wait_for_function(MARKERS_JS)
-    return await handle.json_value()
+    return await until(page, MARKERS_JS)  # type: ignore[no-any-return]
 
 
 async def test_the_map_shows_outlines_and_reports_and_the_popup_shows_text(page: Page, watch: Watch,
@@ -114,7 +113,7 @@ async def test_the_map_shows_outlines_and_reports_and_the_popup_shows_text(page:
     # reverse order is test_a_marker_under_late_outlines_still_opens_its_popup): this makes that order certain.
     async def after_outlines(route: Route) -> None:
         try:
-            await page.wait_for_function(f"({OUTLINES_JS})() === {kecamatan}")
+            await until(page, f"({OUTLINES_JS})() === {kecamatan}")
         finally:
             await route.continue_()
 
@@ -125,7 +124,7 @@ async def test_the_map_shows_outlines_and_reports_and_the_popup_shows_text(page:
     drawn = await markers(page)
     assert drawn["loaded"] == 2 and len(drawn["markers"]) == 2 and all(m["inside"] for m in drawn["markers"])
     assert await page.evaluate(OUTLINES_JS) == kecamatan
-    await page.wait_for_function(f"({PAINTED_JS})() > 1000")
+    await until(page, f"({PAINTED_JS})() > 1000")
     assert await page.locator("#map .leaflet-tile").count() == 0
 
     flood = next(m for m in drawn["markers"] if "banjir" in m["text"])
@@ -152,8 +151,8 @@ async def test_the_map_reads_when_the_tile_server_cannot_be_reached(page: Page, 
     async with serve(site(public.Config(tile_url=tiles, min_count=1))) as url:
         await page.goto(url + "/")
         drawn = await markers(page)
-        await page.wait_for_function(f"({OUTLINES_JS})() === {kecamatan}")
-        await page.wait_for_function(f"({PAINTED_JS})() > 1000")
+        await until(page, f"({OUTLINES_JS})() === {kecamatan}")
+        await until(page, f"({PAINTED_JS})() > 1000")
     assert len(drawn["markers"]) == 2 and all(m["inside"] for m in drawn["markers"])
     tile_host = urlsplit(tiles).hostname
     assert watch.blocked and all(urlsplit(u).hostname == tile_host for u in watch.blocked), watch.blocked
@@ -173,7 +172,7 @@ async def test_a_marker_under_late_outlines_still_opens_its_popup(page: Page, ba
     await page.route("**/public/areas.geojson", after_reports)
     await page.goto(base_url + "/")
     drawn = await markers(page)
-    await page.wait_for_function(f"({OUTLINES_JS})() > 0")
+    await until(page, f"({OUTLINES_JS})() > 0")
     await asyncio.sleep(0.1)  # the outlines' canvas redraw (one animation frame)
     flood = next(m for m in drawn["markers"] if "banjir" in m["text"])
     await page.mouse.click(flood["x"], flood["y"])

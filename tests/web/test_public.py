@@ -127,3 +127,15 @@ async def test_report_photos_stay_private_unless_the_city_publishes_them(client:
             "X-Forwarded-Host": "lapor.jakarta.go.id"})).json()
         assert shown["media_url"] == f"https://lapor.jakarta.go.id/public/photos/{public_id}"
         assert (await published.get("/public/photos/JKT-2026-999999")).status == 404
+
+
+async def test_pages_forbid_scripts_from_anywhere_else(hub: str) -> None:
+    app = make_app(lambda: {"redis": True}, tile_url="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png")
+    public.setup(app, db.factory(), public.Config())
+    async with TestClient(TestServer(app)) as c:
+        page = await c.get("/")
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+        assert "img-src 'self' data: blob: https://*.tile.openstreetmap.org;" in policy
+        assert "frame-ancestors 'none'" in policy and page.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" not in (await c.get("/public/stats.json")).headers  # pages only
