@@ -27,7 +27,7 @@ from store import officers as roster
 from store.models import Ticket
 from router.templates import status_label
 from tests.browser.conftest import Watch, serve, until
-from tests.browser.test_public_page import LEAFLET_HOOK, markers
+from tests.browser.test_public_page import LEAFLET_HOOK, OUTLINES_JS, markers
 from tests.web.conftest import report
 from web import auth, crop_map, dashboard, media, public, supervisors
 from web.app import make_app
@@ -231,4 +231,25 @@ async def test_resolving_with_a_photo_shows_it_and_the_public_map_marks_the_repo
     # the officer's photo, which is never public, is nowhere.
     assert not any("/photos/" in u or "/crop/" in u for u in watch.requests[watch.requests.index(base_url + "/"):])
     assert "/public/photos/" not in await page.content() and "/crop/" not in await page.content()
+    assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)
+
+
+async def test_the_officers_map_shows_the_queue_and_a_popup_leads_to_the_ticket(page: Page, watch: Watch,
+                                                                              base_url: str) -> None:
+    flood = ticket("flood")
+    await page.add_init_script(LEAFLET_HOOK)
+    await logged_in(page, base_url)
+    await page.get_by_role("link", name="Peta", exact=True).click()
+    await expect(page).to_have_url(base_url + "/crop/map")
+    drawn = await markers(page)
+    assert drawn["loaded"] == 2 and {("banjir" in m["text"]) for m in drawn["markers"]} == {True, False}
+    await until(page, f"({OUTLINES_JS})() > 40")  # the kecamatan outlines, without any tiles
+    spot = next(m for m in drawn["markers"] if "banjir" in m["text"])
+    await page.mouse.click(spot["x"], spot["y"])
+    popup = page.locator("#map .leaflet-popup-content")
+    await expect(popup.locator(".popup-text")).to_have_text(FLOOD)  # the whole text, as text
+    assert await page.evaluate("typeof window.__pwned") == "undefined"
+    async with page.expect_navigation():
+        await popup.get_by_role("link", name=flood.public_id).click()
+    await expect(page).to_have_url(f"{base_url}/crop/tickets/{flood.public_id}")
     assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)

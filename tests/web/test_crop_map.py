@@ -105,12 +105,14 @@ async def test_the_map_page_carries_the_filters_and_no_inline_script(client: Tes
     assert 'href="/crop?area=31.75&amp;category=flood"' in html  # back to the queue, filters kept
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
     assert [attrs.strip() for attrs, _ in scripts] == ['src="/static/vendor/leaflet/leaflet.js" defer',
+                                                      'src="/static/basemap.js" defer',
                                                       'src="/static/crop_map.js" defer']
     assert all(body == "" for _, body in scripts)  # no inline script: a strict Content-Security-Policy fits
     colours = json.loads(re.search(r'data-colours="([^"]+)"', html).group(1).replace("&#34;", '"'))  # type: ignore[union-attr]
     assert colours == crop_map.STATUS_COLOURS and len(set(colours.values())) == len(colours)
     assert SCRIPT not in html and "hubungi" not in html  # the texts come from the geojson, not the page
     assert (await client.get("/static/crop_map.js")).status == 200
+    assert (await client.get("/static/basemap.js")).status == 200
     assert (await client.get("/public/areas.geojson")).status == 200  # the outlines the page draws without tiles
     # The queue links to the map with its filters, and every dashboard page to the map and the statistics.
     queue = await (await client.get("/crop?category=flood")).text()

@@ -4,18 +4,10 @@
 (function () {
   "use strict";
   var element = document.getElementById("map");
-  if (!element || !window.L) { return; }
+  if (!element || !window.L || !window.crophubBaseMap) { return; }
   var colours = JSON.parse(element.dataset.colours || "{}");
   var count = document.getElementById("map-count");
-  var map = L.map(element, { preferCanvas: true }).setView([-6.2, 106.84], 11);
-  if (element.dataset.tiles) {
-    L.tileLayer(element.dataset.tiles, { maxZoom: 19, attribution: element.dataset.attribution || "" }).addTo(map);
-  }
-  fetch("/public/areas.geojson").then(function (r) { return r.json(); }).then(function (areas) {
-    var outline = L.geoJSON(areas, { style: { color: "#0b5394", weight: 1, fillOpacity: 0.03 } }).addTo(map);
-    outline.eachLayer(function (layer) { layer.bindTooltip(String(layer.feature.properties.name)); });
-    outline.bringToBack();
-  });
+  var map = window.crophubBaseMap(element);
   function line(tag, text, className) {
     var node = document.createElement(tag);
     node.textContent = text;

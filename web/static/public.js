@@ -3,17 +3,8 @@
 (function () {
   "use strict";
   var element = document.getElementById("map");
-  if (!element || !window.L) { return; }
-  var map = L.map(element, { preferCanvas: true }).setView([-6.2, 106.84], 11);
-  if (element.dataset.tiles) {
-    L.tileLayer(element.dataset.tiles, { maxZoom: 19, attribution: element.dataset.attribution || "" }).addTo(map);
-  }
-  fetch("/public/areas.geojson").then(function (r) { return r.json(); }).then(function (areas) {
-    var outline = L.geoJSON(areas, { style: { color: "#0b5394", weight: 1, fillOpacity: 0.03 } }).addTo(map);
-    outline.eachLayer(function (layer) { layer.bindTooltip(String(layer.feature.properties.name)); });
-    // Outlines arriving after the reports would be drawn over them on the shared canvas and take their clicks.
-    outline.bringToBack();
-  });
+  if (!element || !window.L || !window.crophubBaseMap) { return; }
+  var map = window.crophubBaseMap(element);
   function popup(props) {
     var box = document.createElement("div");
     var title = document.createElement("strong");
