@@ -19,16 +19,13 @@ import pytest_asyncio
 import redis
 from aiohttp import web
 from playwright.async_api import expect
-from sqlalchemy import select
 
 from hub.settings import WebSettings
-from store import accounts, db
-from store import officers as roster
-from store.models import Ticket
 from router.templates import status_label
+from store import db
 from tests.browser.conftest import Watch, serve, until
 from tests.browser.test_public_page import LEAFLET_HOOK, OUTLINES_JS, markers
-from tests.web.conftest import report
+from tests.web.conftest import PASSWORD, officer_with_login, report, ticket
 from web import auth, crop_map, dashboard, media, public, supervisors
 from web.app import make_app
 
@@ -38,7 +35,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("hub")]
 
 USERNAME = "budi"
-PASSWORD = "banjir-surut-2026"
 OFFICER = "Budi PPSU"
 SCRIPT = "<script>window.__pwned = 1</script>"
 FLOOD = f"banjir 50 cm {SCRIPT} di jl jatinegara barat"
@@ -70,21 +66,13 @@ def officer(reports: None) -> None:
     """Budi covers water (dsda) in Jakarta Timur and has a dashboard login (as `crophub account add` makes it).
     He joins after the reports are filed, so they wait open in the queue (on the roster before, he would have
     been sent the flood, which then is his: assigned)."""
-    with db.session() as s:
-        budi = roster.add(s, {"telegram_id": "7101", "name": OFFICER, "role": "petugas", "areas": ["31.75"],
-                              "agencies": ["dsda"]})
-        accounts.add(s, USERNAME, PASSWORD, budi)
+    officer_with_login(USERNAME, OFFICER, "7101")
 
 
 @pytest_asyncio.fixture(loop_scope="session")  # the server must run in the loop the test and browser run in
 async def base_url(officer: None) -> AsyncIterator[str]:
     async with serve(crop_app()) as url:
         yield url
-
-
-def ticket(category: str) -> Ticket:
-    with db.session() as s:
-        return s.scalars(select(Ticket).where(Ticket.category == category)).one()
 
 
 async def log_in(page: Page, username: str = USERNAME, password: str = PASSWORD) -> None:

@@ -12,10 +12,8 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from store import accounts, db
-from store import officers as roster
-from tests.web.conftest import report
-from tests.web.test_dashboard import PASSWORD, login, ticket
+from store import db
+from tests.web.conftest import login, officer_with_login, report, ticket
 from web import auth, crop_map, dashboard, public
 from web.app import make_app
 
@@ -27,11 +25,7 @@ PHONE = "0812-3456-7890"  # masked on the public page; officers see it
 
 @pytest.fixture
 async def client(hub: str) -> AsyncIterator[TestClient]:
-    with db.session() as s:
-        budi = roster.add(s, {"telegram_id": "7101", "name": "Budi PPSU", "role": "petugas", "areas": ["31.75"],
-                              "agencies": ["dsda"]})
-        s.flush()
-        accounts.add(s, "budi", PASSWORD, budi)
+    officer_with_login("budi", "Budi PPSU", "7101")
     app = make_app(lambda: {"redis": True})
     auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
     dashboard.setup(app, db.factory())

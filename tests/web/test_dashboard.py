@@ -18,30 +18,23 @@ from sqlalchemy import select
 
 from ingest.intake import INTAKE_QUEUE, Batch, Intake
 from ingest.message import Address, Location, Media, Message
-from store import accounts, db, media
-from store import officers as roster
-from store.models import Outbox, Ticket
+from store import db, media
+from store.models import Outbox
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.web.conftest import CITIZEN, report, work
+from tests.web.conftest import CITIZEN, PASSWORD, csrf_of, login, officer_with_login, report, ticket, work
 from web import auth, dashboard, open311, public
 from web.app import make_app
 
 pytestmark = pytest.mark.usefixtures("hub")
 
-PASSWORD = "banjir-surut-2026"
 OPEN311_KEY = "k3y-portal-0123456789"
 
 
 @pytest.fixture
 async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
-    with db.session() as s:
-        # Budi covers water (dsda) in Jakarta Timur; Sari is a supervisor.
-        budi = roster.add(s, {"telegram_id": "7101", "name": "Budi PPSU", "role": "petugas", "areas": ["31.75"],
-                              "agencies": ["dsda"]})
-        sari = roster.add(s, {"telegram_id": "7102", "name": "Sari", "role": "supervisor", "areas": [], "agencies": []})
-        s.flush()
-        accounts.add(s, "budi", PASSWORD, budi)
-        accounts.add(s, "sari", PASSWORD, sari)
+    # Budi covers water (dsda) in Jakarta Timur; Sari is a supervisor.
+    officer_with_login("budi", "Budi PPSU", "7101")
+    officer_with_login("sari", "Sari", "7102", role="supervisor", areas=(), agencies=())
     app = make_app(lambda: {"redis": True})
     auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
     dashboard.setup(app, db.factory())
@@ -56,23 +49,6 @@ async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]
 def reports(hub: str, redis_conn: redis.Redis) -> None:
     report(redis_conn, "tg-1", "banjir 50 cm <script>alert(1)</script> di jl jatinegara barat", -6.2245, 106.8660)
     report(redis_conn, "tg-2", "sampah menumpuk di pinggir kali ciliwung", -6.2500, 106.8700)
-
-
-async def login(client: TestClient, username: str = "budi", password: str = PASSWORD, next_: str = "") -> int:
-    form_page = await (await client.get(f"/login?next={next_}")).text()
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form_page).group(1)  # type: ignore[union-attr]
-    response = await client.post("/login", data={"csrf": csrf, "username": username, "password": password,
-                                                  "next": next_}, allow_redirects=False)
-    return response.status
-
-
-async def csrf_of(client: TestClient, path: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', await (await client.get(path)).text()).group(1)  # type: ignore[union-attr]
-
-
-def ticket(category: str) -> Ticket:
-    with db.session() as s:
-        return s.scalars(select(Ticket).where(Ticket.category == category)).one()
 
 
 async def test_everything_under_crop_needs_a_login(client: TestClient) -> None:

@@ -13,10 +13,8 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from store import accounts, db, ops
-from store import officers as roster
-from tests.web.conftest import report
-from tests.web.test_dashboard import PASSWORD, login
+from store import db, ops
+from tests.web.conftest import login, officer_with_login, report
 from web import auth, dashboard, public, stats, supervisors
 from web.app import make_app
 
@@ -31,11 +29,7 @@ MIN_COUNT = 3
 
 @pytest.fixture
 async def client(hub: str) -> AsyncIterator[TestClient]:
-    with db.session() as s:
-        sari = roster.add(s, {"telegram_id": "7102", "name": "Sari", "role": "petugas", "areas": ["31.75"],
-                              "agencies": ["dsda"]})
-        s.flush()
-        accounts.add(s, "budi", PASSWORD, sari)  # test_dashboard.login logs in as "budi"
+    officer_with_login("budi", "Sari", "7102")  # login() logs in as "budi"
     app = make_app(lambda: {"redis": True})
     auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
     dashboard.setup(app, db.factory())
