@@ -234,24 +234,10 @@ def handle_officer(session: Session, msg: Message, inbound_id: int, action: Acti
     if ticket is None:
         return [answer(render("officer_unknown_ticket", language))]
     officer = roster.by_telegram_id(session, msg.sender.id) if msg.channel == "telegram" else None
-    if officer is None or not routing.may_act(officer, ticket):
-        log.warning("crop: %s:%s (%s) may not act on ticket %s; refused %r", msg.channel, msg.sender.id,
-                    officer.name if officer else "not an officer", ticket.public_id, action.verb)
-        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": f"{msg.channel}:{msg.sender.id}",
-                                  "inbound_id": inbound_id, "data": {"action": action.verb}}])
-        return [answer(render("officer_not_allowed", language, ticket=ticket.public_id), about_ticket=False)]
-    if _taken_by_another(session, ticket, officer, action.verb):
-        return [answer(render("officer_taken", language, ticket=ticket.public_id))]
     photo = next((m.file_id for m in msg.media if m.kind == "photo"), None)
-    try:
-        rows = _act(session, ticket, officer, action, photo, inbound_id, language)
-    except TransitionError:
-        return [answer(render("officer_cannot", language, ticket=ticket.public_id,
-                              status=status_label(ticket.status, language)))]
-    if rows and isinstance(rows[0], str):  # a question back to the officer instead of a change
-        return [answer(rows[0])]
-    return [answer(render("officer_done", language, ticket=ticket.public_id,
-                          status=status_label(ticket.status, language)))] + rows
+    text, rows, allowed = _attempt(session, ticket, officer, action, photo, inbound_id,
+                                   f"{msg.channel}:{msg.sender.id}", language)
+    return [answer(text, about_ticket=allowed)] + rows
 
 
 def _ticket_of(session: Session, action: Action, replied: Outbox | None) -> Ticket | None:
@@ -269,22 +255,32 @@ def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, 
                  photo: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """An officer's action from the dashboard, by the same rules as in chat (the ticket locked by the caller);
     → (what to tell the officer, the outbox rows: reporters' updates, cards)."""
-    language = "id"
-    if not routing.may_act(officer, ticket):
-        log.warning("crop: web account of %s may not act on ticket %s; refused %r", officer.name, ticket.public_id, verb)
-        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": f"web:{officer.id}",
-                                  "data": {"action": verb}}])
-        return render("officer_not_allowed", language, ticket=ticket.public_id), []
-    if _taken_by_another(session, ticket, officer, verb):
-        return render("officer_taken", language, ticket=ticket.public_id), []
+    text, rows, _ = _attempt(session, ticket, officer, Action(verb, ticket.public_id, rest.strip()), photo, None,
+                             f"web:{officer.id}", "id")
+    return text, rows
+
+
+def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: Action, photo: str | None,
+             inbound_id: int | None, actor: str, language: str) -> tuple[str, list[dict[str, Any]], bool]:
+    """An officer's action by the rules chat and dashboard share; → (what to tell the officer, the outbox rows,
+    whether they may act on the ticket at all)."""
+    if officer is None or not routing.may_act(officer, ticket):
+        log.warning("crop: %s (%s) may not act on ticket %s; refused %r", actor,
+                    officer.name if officer else "not an officer", ticket.public_id, action.verb)
+        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "refused", "actor": actor,
+                                  "inbound_id": inbound_id, "data": {"action": action.verb}}])
+        return render("officer_not_allowed", language, ticket=ticket.public_id), [], False
+    if _taken_by_another(session, ticket, officer, action.verb):
+        return render("officer_taken", language, ticket=ticket.public_id), [], True
     try:
-        rows = _act(session, ticket, officer, Action(verb, ticket.public_id, rest.strip()), photo, None, language)
+        rows = _act(session, ticket, officer, action, photo, inbound_id, language)
     except TransitionError:
         return render("officer_cannot", language, ticket=ticket.public_id,
-                      status=status_label(ticket.status, language)), []
-    if rows and isinstance(rows[0], str):
-        return rows[0], []
-    return render("officer_done", language, ticket=ticket.public_id, status=status_label(ticket.status, language)), rows
+                      status=status_label(ticket.status, language)), [], True
+    if rows and isinstance(rows[0], str):  # a question back to the officer instead of a change
+        return rows[0], [], True
+    return render("officer_done", language, ticket=ticket.public_id,
+                  status=status_label(ticket.status, language)), rows, True
 
 
 def _taken_by_another(session: Session, ticket: Ticket, officer: Officer, verb: str) -> bool:
