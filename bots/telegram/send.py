@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
                       ReplyParameters)
@@ -59,7 +60,7 @@ class TelegramSender:
             reply = ReplyParameters(message_id=int(address.reply_to), allow_sending_without_reply=True)
         chat: int | str = int(address.chat_id) if address.chat_id.lstrip("-").isdigit() else address.chat_id
         markup = _markup(extras)
-        try:
+        with _channel_errors():
             async with self.slots:
                 if address.callback_id:
                     await self._answer(address.callback_id)
@@ -78,27 +79,15 @@ class TelegramSender:
                 if sent is None:
                     sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply,
                                                        reply_markup=markup)
-        except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
-        except (Forbidden, InvalidToken, BadRequest) as exc:  # BadRequest is a NetworkError: check it first
-            raise PermanentError(f"telegram: {type(exc).__name__}: {exc}") from exc
-        except (NetworkError, TelegramError) as exc:
-            raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
         return str(sent.message_id)
 
     async def download(self, file_id: str, max_bytes: int) -> bytes:
         """The bytes of a file someone sent the bot (a report's or a resolution's photo), for the dashboard."""
-        try:
+        with _channel_errors():
             found = await self.bot.get_file(file_id)
             if found.file_size and found.file_size > max_bytes:
                 raise PermanentError(f"telegram: file is {found.file_size} bytes, over {max_bytes}")
             data = bytes(await found.download_as_bytearray())
-        except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
-        except (Forbidden, InvalidToken, BadRequest) as exc:
-            raise PermanentError(f"telegram: {type(exc).__name__}: {exc}") from exc
-        except (NetworkError, TelegramError) as exc:
-            raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
         if len(data) > max_bytes:
             raise PermanentError(f"telegram: file is {len(data)} bytes, over {max_bytes}")
         return data
@@ -110,6 +99,19 @@ class TelegramSender:
             await self.bot.answer_callback_query(callback_id)
         except BadRequest:
             pass
+
+
+@contextmanager
+def _channel_errors() -> Iterator[None]:
+    """Bot API errors as the channel-neutral ones of bots.errors (what the outbox retries, waits for, gives up)."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise RateLimited(_seconds(exc.retry_after), "by Telegram") from exc
+    except (Forbidden, InvalidToken, BadRequest) as exc:  # BadRequest is a NetworkError: check it first
+        raise PermanentError(f"telegram: {type(exc).__name__}: {exc}") from exc
+    except (NetworkError, TelegramError) as exc:
+        raise TransientError(f"telegram: {type(exc).__name__}: {exc}") from exc
 
 
 CAPTION_LIMIT = 1024  # Bot API limit for a photo caption
