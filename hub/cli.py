@@ -270,12 +270,12 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     auth.setup(app, sessions, timedelta(hours=w.session_hours), w.secure_cookies)
     dashboard.setup(app, sessions, photos)
-    crop_view = public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count)  # the map, the stats
-    supervisors.setup(app, sessions, crop_view)
-    crop_map.setup(app, sessions, crop_view)
+    # The public page, the officers' map and the statistics read the same settings.
+    view = public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count, w.open311.public_photos)
+    supervisors.setup(app, sessions, view)
+    crop_map.setup(app, sessions, view)
     chat.setup(app, sessions, intake, photos, w.secure_cookies)
-    public.setup(app, sessions, public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count,
-                                              w.open311.public_photos), photos)
+    public.setup(app, sessions, view, photos)
     o311 = settings.web.open311
     if o311.enabled:
         open311.setup(app, sessions, intake, open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests,

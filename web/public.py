@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp.gazetteer import gazetteer
 from nlp.rules import taxonomy
 from router import routing
+from store import ops
 from store.models import Ticket
 from web import stats
 from web.media import Photos, servable
@@ -77,12 +78,12 @@ class _Public:
     async def photo(self, request: web.Request) -> web.StreamResponse:
         if not self.config.public_photos:
             raise web.HTTPNotFound(text="this city does not publish report photos")
-        ref = await asyncio.to_thread(self._photo_ref, request.match_info["public_id"].upper())
+        ref = await asyncio.to_thread(self._photo_ref, request.match_info["public_id"])
         return await self.photos.respond(ref)
 
     def _photo_ref(self, public_id: str) -> str | None:
         with self.sessions() as session:
-            ticket = session.scalars(select(Ticket).where(Ticket.public_id == public_id)).first()
+            ticket = ops.ticket_by_public_id(session, public_id)
             # Only what the public map and API list: a report, not a duplicate or a non-report.
             if ticket is None or ticket.category in (None, "not_report") or ticket.status == "duplicate":
                 return None
