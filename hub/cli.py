@@ -248,9 +248,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from bots.telegram import webhook
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
-    from datetime import timedelta
 
-    from web import auth, chat, crop_map, dashboard, media, open311, public, supervisors
+    from web import media, open311, public, site
     from web.app import make_app
 
     url = _redis_url_or_exit(settings)
@@ -268,18 +267,13 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     app = make_app(health, w.max_photo_bytes, w.proxy_hops, w.tile_url)
     photos = media.Photos(sessions, w.max_photo_bytes)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
-    auth.setup(app, sessions, timedelta(hours=w.session_hours), w.secure_cookies)
-    dashboard.setup(app, sessions, photos)
-    # The public page, the officers' map and the statistics read the same settings.
-    view = public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count, w.open311.public_photos)
-    supervisors.setup(app, sessions, view)
-    crop_map.setup(app, sessions, view)
-    chat.setup(app, sessions, intake, photos, w.secure_cookies)
-    public.setup(app, sessions, view, photos)
-    o311 = settings.web.open311
-    if o311.enabled:
-        open311.setup(app, sessions, intake, open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests,
-                                                            o311.default_days, o311.public_photos))
+    o311 = w.open311
+    site.mount(app, sessions, intake, photos, site.Site(
+        # The public page, the officers' map and the statistics read the same settings.
+        public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count, o311.public_photos),
+        w.session_hours, w.secure_cookies,
+        open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests, o311.default_days,
+                       o311.public_photos) if o311.enabled else None))
     tg = settings.telegram
     if tg.mode == "webhook" and runtime.telegram_status(settings) is None:
         token, secret = tg.token or "", tg.webhook_secret or ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator
 
@@ -26,7 +25,7 @@ from store import db
 from tests.browser.conftest import Watch, serve, until
 from tests.browser.test_public_page import LEAFLET_HOOK, OUTLINES_JS, markers
 from tests.web.conftest import PASSWORD, officer_with_login, report, ticket
-from web import auth, crop_map, dashboard, media, public, supervisors
+from web import media, public, site
 from web.app import make_app
 
 if TYPE_CHECKING:
@@ -45,12 +44,9 @@ def crop_app() -> web.Application:
     together, with the default settings but no map tiles."""
     settings, sessions = WebSettings(), db.factory()
     app = make_app(lambda: {"redis": True}, settings.max_photo_bytes, tile_url="")
-    auth.setup(app, sessions, timedelta(hours=settings.session_hours), settings.secure_cookies)
-    dashboard.setup(app, sessions, media.Photos(sessions, settings.max_photo_bytes))
     view = public.Config(tile_url="", days=settings.public_days, min_count=settings.min_count)
-    supervisors.setup(app, sessions, view)
-    crop_map.setup(app, sessions, view)
-    public.setup(app, sessions, view)
+    site.mount(app, sessions, None, media.Photos(sessions, settings.max_photo_bytes),
+               site.Site(view, settings.session_hours, settings.secure_cookies))
     return app
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -14,8 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from store import db
 from tests.web.conftest import login, officer_with_login, report, ticket
-from web import auth, crop_map, dashboard, public
+from web import crop_map, public, site
 from web.app import make_app
+from web.media import Photos
 
 pytestmark = pytest.mark.usefixtures("hub")
 
@@ -27,11 +27,9 @@ PHONE = "0812-3456-7890"  # masked on the public page; officers see it
 async def client(hub: str) -> AsyncIterator[TestClient]:
     officer_with_login("budi", "Budi PPSU", "7101")
     app = make_app(lambda: {"redis": True})
-    auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
-    dashboard.setup(app, db.factory())
+    sessions = db.factory()
     config = public.Config(tile_url="", tile_attribution="")  # no tiles: the outlines alone
-    crop_map.setup(app, db.factory(), config)
-    public.setup(app, db.factory(), config)
+    site.mount(app, sessions, None, Photos(sessions, max_bytes=10 * 1024 * 1024), site.Site(config, session_hours=1))
     async with TestClient(TestServer(app)) as c:
         yield c
 

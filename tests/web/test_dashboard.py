@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from hashlib import sha256
 from typing import AsyncIterator
 
@@ -22,8 +22,9 @@ from store import db, media
 from store.models import Outbox
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.web.conftest import CITIZEN, PASSWORD, csrf_of, login, officer_with_login, report, ticket, work
-from web import auth, dashboard, open311, public
+from web import auth, open311, site
 from web.app import make_app
+from web.media import Photos
 
 pytestmark = pytest.mark.usefixtures("hub")
 
@@ -36,11 +37,10 @@ async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]
     officer_with_login("budi", "Budi PPSU", "7101")
     officer_with_login("sari", "Sari", "7102", role="supervisor", areas=(), agencies=())
     app = make_app(lambda: {"redis": True})
-    auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
-    dashboard.setup(app, db.factory())
-    public.setup(app, db.factory(), public.Config())
-    open311.setup(app, db.factory(), Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)),
-                  open311.Config("jakarta.go.id", {OPEN311_KEY: "portal"}))
+    sessions = db.factory()
+    site.mount(app, sessions, Intake(sessions, Queue(INTAKE_QUEUE, connection=redis_conn)),
+               Photos(sessions, max_bytes=10 * 1024 * 1024),
+               site.Site(session_hours=1, open311=open311.Config("jakarta.go.id", {OPEN311_KEY: "portal"})))
     async with TestClient(TestServer(app)) as c:
         yield c
 

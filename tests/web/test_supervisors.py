@@ -15,8 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from store import db, ops
 from tests.web.conftest import login, officer_with_login, report
-from web import auth, dashboard, public, stats, supervisors
+from web import public, site, stats, supervisors
 from web.app import make_app
+from web.media import Photos
 
 pytestmark = pytest.mark.usefixtures("hub")
 
@@ -31,10 +32,9 @@ MIN_COUNT = 3
 async def client(hub: str) -> AsyncIterator[TestClient]:
     officer_with_login("budi", "Sari", "7102")  # login() logs in as "budi"
     app = make_app(lambda: {"redis": True})
-    auth.setup(app, db.factory(), timedelta(hours=1), secure_cookies=False)
-    dashboard.setup(app, db.factory())
-    supervisors.setup(app, db.factory(), public.Config(days=30, min_count=MIN_COUNT))
-    public.setup(app, db.factory(), public.Config())
+    sessions = db.factory()
+    site.mount(app, sessions, None, Photos(sessions, max_bytes=10 * 1024 * 1024),
+               site.Site(public.Config(days=30, min_count=MIN_COUNT), session_hours=1))
     async with TestClient(TestServer(app)) as c:
         yield c
 
