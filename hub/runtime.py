@@ -34,6 +34,8 @@ def router_config(settings: Settings) -> RouterConfig:
     """The router's tunables from settings."""
     return RouterConfig(
         ticket_prefix=settings.tickets.prefix,
+        timezone=settings.city.timezone,
+        boundary_margin_m=settings.city.boundary_margin_m,
         attach_window_minutes=settings.tickets.attach_window_minutes,
         dialogue_timeout_minutes=settings.tickets.dialogue_timeout_minutes,
         telegram_bot=bot_id_of(settings.telegram.token) if settings.telegram.token else None,

@@ -33,6 +33,26 @@ class HubSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class CitySettings(_Section):
+    # The city's clock: every time a person reads (chat, dashboard, public map) is shown in it, marked
+    # with its abbreviation (WIB); APIs keep ISO 8601 with the offset.
+    timezone: str = "Asia/Jakarta"
+    # A point farther than this outside every kelurahan polygon of the gazetteer is outside the city:
+    # Open311 answers 400, a chat is told so and asked again.
+    boundary_margin_m: float = Field(2000.0, ge=0, le=50_000)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone (e.g. Asia/Jakarta)") from None
+        return name
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///var/crophub.db"
     auto_migrate: bool = True
@@ -369,7 +389,14 @@ class RoutingSettings(_Section):
     categories: dict[str, str] = Field(default_factory=lambda: dict(defaults.CATEGORY_AGENCY))
     default_agency: str = defaults.DEFAULT_AGENCY
     units: dict[str, UnitSettings] = {}
+    # The city-wide triage chat: it gets the card of a ticket no officer, unit or agency chat covers.
+    triage_chat_id: str | None = None
     officers: list[OfficerSettings] = []
+
+    @field_validator("triage_chat_id", mode="before")
+    @classmethod
+    def _chat_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value  # YAML reads a bare chat id as a number
 
     @field_validator("units")
     @classmethod
@@ -392,6 +419,7 @@ class RoutingSettings(_Section):
 
 class Settings(_Section):
     hub: HubSettings = HubSettings()
+    city: CitySettings = CitySettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     workers: WorkerSettings = WorkerSettings()

@@ -74,11 +74,32 @@ class Gazetteer:
         degrees = self._polygons[index].distance(point)
         return self.kelurahan[index], degrees * 111_320.0
 
+    def name_of(self, kelurahan: str | None, kecamatan: str | None = None, kab_kota: str | None = None) -> str:
+        """Areas by code in words, as far as known: "Kel. Cikini, Kec. Menteng, Jakarta Pusat" ("" for none)."""
+        found = [self.areas.get(code or "") for code in (kelurahan, kecamatan, kab_kota)]
+        lowest = next((a for a in found if a is not None), None)
+        if lowest is None:
+            return ""
+        kec, kota = self.parents(lowest)
+        parts = [f"Kel. {lowest.nama}"] if lowest.level == "kelurahan" else []
+        if kec is not None:
+            parts.append(f"Kec. {kec.nama}")
+        parts.append(short_name(kota))
+        return ", ".join(parts)
+
     def parents(self, area: Area) -> tuple[Area | None, Area]:
         """An area's kecamatan (None for a kota) and kota/kabupaten."""
         kecamatan = self.areas.get(area.kecamatan_kode or "") if area.level == "kelurahan" else (
             area if area.level == "kecamatan" else None)
         return kecamatan, self.areas[area.kab_kota_kode]
+
+
+def short_name(area: Area) -> str:
+    """A kota's name as people say it: "Jakarta Selatan", "Kepulauan Seribu"; other areas as they are."""
+    for prefix in ("Kota Administrasi ", "Kabupaten Administrasi "):
+        if area.nama.startswith(prefix):
+            return area.nama[len(prefix):]
+    return area.nama
 
 
 def _landmarks(folder: Path) -> list[Landmark]:

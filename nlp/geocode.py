@@ -62,6 +62,19 @@ def reverse_place(lat: float, lon: float, gaz: Gazetteer | None = None) -> Place
     return Place(None, None, None, lat, lon, "outside", None, distance)
 
 
+def outside_city(lat: float, lon: float, margin_m: float, gaz: Gazetteer | None = None) -> bool:
+    """True when a point lies farther than `margin_m` from every kelurahan of the city (or is not a
+    coordinate at all)."""
+    import math
+
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return True
+    gaz = gaz or gazetteer()
+    if gaz.containing(lat, lon) is not None:
+        return False
+    return gaz.nearest(lat, lon)[1] > margin_m
+
+
 def text_place(text: str, places: PlaceIndex | None = None) -> Place | None:
     """The most specific area the text names consistently, or a landmark it names; None if neither."""
     places = places or index()

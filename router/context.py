@@ -21,6 +21,8 @@ class RouterConfig:
     """Router tunables; documented with their defaults in config.yaml."""
 
     ticket_prefix: str = "JKT"
+    timezone: str = "Asia/Jakarta"  # city.timezone: the clock people read
+    boundary_margin_m: float = 2000.0  # city.boundary_margin_m: how far outside the gazetteer is still the city
     attach_window_minutes: int = 30
     dialogue_timeout_minutes: int = 60
     telegram_bot: str | None = None  # the Telegram bot's id (from its token): officers' cards come from it

@@ -45,4 +45,5 @@ DEFAULT_AGENCY = "kelurahan"
 def routing() -> dict[str, Any]:
     """The `routing:` section without officers, as RouterConfig holds it."""
     return {"agencies": {code: {"name": name, "telegram_chat_id": None} for code, name in AGENCIES.items()},
-            "categories": dict(CATEGORY_AGENCY), "default_agency": DEFAULT_AGENCY, "units": {}}
+            "categories": dict(CATEGORY_AGENCY), "default_agency": DEFAULT_AGENCY, "units": {},
+            "triage_chat_id": None}

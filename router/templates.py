@@ -163,17 +163,33 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "update_note": {"id": "\nCatatan petugas: {note}", "en": "\nOfficer's note: {note}"},
 }
 
+# What a status means to the citizen who reported the ticket (the bot speaks to them as "Anda").
 STATUS_LABELS: dict[str, dict[str, str]] = {
     "received": {"id": "diterima", "en": "received"},
     "needs_info": {"id": "menunggu keterangan dari Anda", "en": "waiting for details from you"},
-    "open": {"id": "diterima, menunggu petugas", "en": "received, waiting for an officer"},
-    "assigned": {"id": "sudah diambil petugas", "en": "taken by an officer"},
-    "in_progress": {"id": "sedang ditangani petugas", "en": "being handled by an officer"},
+    "open": {"id": "tercatat, belum diteruskan ke petugas", "en": "filed, not yet with the officers"},
+    "assigned": {"id": "sudah diteruskan ke dinas/unit yang berwenang", "en": "sent to the responsible agency/unit"},
+    "taken": {"id": "sedang ditangani oleh petugas", "en": "an officer is handling it"},
+    "in_progress": {"id": "sedang dikerjakan petugas", "en": "being worked on by an officer"},
     "resolved": {"id": "sudah ditangani, menunggu konfirmasi Anda", "en": "handled, waiting for your confirmation"},
     "closed": {"id": "selesai", "en": "closed"},
     "reopened": {"id": "dibuka kembali", "en": "reopened"},
     "rejected": {"id": "ditolak", "en": "rejected"},
     "duplicate": {"id": "digabung dengan laporan lain", "en": "merged with another report"},
+}
+# The same statuses as officers and the dashboard read them (about the reporter, never "Anda").
+OFFICER_STATUS_LABELS: dict[str, dict[str, str]] = {
+    "received": {"id": "diterima", "en": "received"},
+    "needs_info": {"id": "menunggu keterangan dari pelapor", "en": "waiting for the reporter's details"},
+    "open": {"id": "baru, belum diteruskan", "en": "new, not yet sent to officers"},
+    "assigned": {"id": "diteruskan, belum diambil", "en": "sent, not yet taken"},
+    "taken": {"id": "diambil petugas", "en": "taken by an officer"},
+    "in_progress": {"id": "sedang dikerjakan", "en": "in progress"},
+    "resolved": {"id": "selesai dikerjakan, menunggu konfirmasi pelapor", "en": "resolved, waiting for the reporter"},
+    "closed": {"id": "ditutup", "en": "closed"},
+    "reopened": {"id": "dibuka kembali oleh pelapor", "en": "reopened by the reporter"},
+    "rejected": {"id": "ditolak", "en": "rejected"},
+    "duplicate": {"id": "duplikat (digabung)", "en": "duplicate (merged)"},
 }
 
 
@@ -183,7 +199,7 @@ def render(key: str, language: str, **values: Any) -> str:
     return texts.get(language, texts["id"]).format(**values)
 
 
-def status_label(status: str, language: str) -> str:
-    """A ticket status in words."""
-    labels = STATUS_LABELS.get(status)
+def status_label(status: str, language: str, officer: bool = False) -> str:
+    """A ticket status in words, as the citizen (or, with `officer`, an officer) reads it."""
+    labels = (OFFICER_STATUS_LABELS if officer else STATUS_LABELS).get(status)
     return labels.get(language, labels["id"]) if labels else status
