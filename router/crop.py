@@ -251,13 +251,27 @@ def _ticket_of(session: Session, action: Action, replied: Outbox | None) -> Tick
     return session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True) if ticket_id else None
 
 
+# The verbs an officer may use on a ticket in each status (the dashboard offers only these).
+VERB_TARGETS = {"take": "taken", "progress": "in_progress", "done": "resolved", "reject": "rejected", "reassign": "open"}
+
+
+def allowed_actions(status: str) -> tuple[str, ...]:
+    """The officer verbs (take, progress, done, reject, reassign) the lifecycle allows from `status`."""
+    return tuple(verb for verb, to in VERB_TARGETS.items() if lifecycle.can_change(status, to))
+
+
 def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, rest: str = "",
-                 photo: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+                 photo: str | None = None) -> tuple[str, list[dict[str, Any]], bool]:
     """An officer's action from the dashboard, by the same rules as in chat (the ticket locked by the caller);
-    → (what to tell the officer, the outbox rows: reporters' updates, cards)."""
+    → (what to tell the officer, the outbox rows: reporters' updates, cards; whether it was done)."""
+    if verb == "done" and photo is None:
+        return render("officer_need_photo_web", "id", ticket=ticket.public_id), [], False
+    if verb == "reject" and not rest.strip():
+        return render("officer_need_reason_web", "id"), [], False
+    before = (ticket.status, ticket.agency)
     text, rows, _ = _attempt(session, ticket, officer, Action(verb, ticket.public_id, rest.strip()), photo, None,
                              f"web:{officer.id}", "id")
-    return text, rows
+    return text, rows, (ticket.status, ticket.agency) != before
 
 
 def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: Action, photo: str | None,
@@ -295,7 +309,9 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, pho
     actor = f"officer:{officer.id}"
     common = {"officer_id": officer.id, "inbound_id": inbound_id}
     if action.verb == "take":
-        return lifecycle.change(session, ticket, "assigned", actor, **common)
+        if ticket.status == "taken" and ticket.assigned_officer_id == officer.id:
+            raise TransitionError(ticket.status)  # it is theirs already
+        return lifecycle.change(session, ticket, "taken", actor, **common)
     if action.verb == "progress":
         return lifecycle.change(session, ticket, "in_progress", actor, note=action.rest or None, **common)
     if action.verb == "done":

@@ -92,7 +92,7 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
     ops.add_events(session, [{"ticket_id": ticket.id, "kind": "category_confirmed", "actor": f"citizen:{citizen_id}",
                               "inbound_id": inbound_id, "data": {"from": before, "to": chosen}}])
     rows = answer("category_set", ticket=ticket.public_id, category=tax.label(chosen, language))
-    if chosen != before and ticket.status == "assigned":
+    if chosen != before and ticket.status == "assigned":  # sent out, but nobody has taken it yet
         # It went to the agency of the category first understood: back to open, so the dispatch job sends
         # it to the right one (the reporter's update comes with that).
         lifecycle.change(session, ticket, "open", f"citizen:{citizen_id}", note=f"{before} → {chosen}",

@@ -11,7 +11,7 @@ from router import context
 from store.models import Ticket, utcnow
 
 # Ticket statuses a new report may join: officers have not finished with them.
-JOINABLE = ("open", "assigned", "in_progress", "reopened")
+JOINABLE = ("open", "assigned", "taken", "in_progress", "reopened")
 # Places precise enough to compare distances (an area's centre is not where anything happened).
 PRECISE = ("point", "nominatim")
 _EARTH_M = 6_371_000.0

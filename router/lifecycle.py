@@ -1,7 +1,7 @@
 """The ticket lifecycle: which status may follow which, and one audited change at a time.
 
-received → needs_info → open → assigned → in_progress → resolved → closed, plus reopened, rejected and
-duplicate. Every change writes a ticket event (who, when, note, photo) and tells every reporter.
+received → needs_info → open → assigned (sent to a unit) → taken (an officer has it) → in_progress →
+resolved → closed, plus reopened, rejected and duplicate. Every change writes a ticket event (who, when, note, photo) and tells every reporter.
 """
 from __future__ import annotations
 
@@ -17,19 +17,20 @@ from router.templates import TEMPLATES, render
 from store import ops
 from store.models import Ticket, TicketReporter, utcnow
 
-STATUSES = ("received", "needs_info", "open", "assigned", "in_progress", "resolved", "closed", "reopened",
+STATUSES = ("received", "needs_info", "open", "assigned", "taken", "in_progress", "resolved", "closed", "reopened",
             "rejected", "duplicate")
-# status → the statuses it may change to (assigned → assigned is an officer taking a ticket sent to
-# several: router/crop.py lets only the first do so; back to open is a reassignment to another agency,
-# which sends it out again).
+# status → the statuses it may change to ("assigned" is sent to officers or a unit's chat, "taken" is one
+# officer holding it: router/crop.py lets only the first who takes it do so; back to open is a
+# reassignment to another agency, which sends it out again).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "received": frozenset({"needs_info", "open", "rejected", "duplicate"}),
     "needs_info": frozenset({"open", "rejected", "duplicate"}),
-    "open": frozenset({"needs_info", "assigned", "in_progress", "resolved", "rejected", "duplicate"}),
-    "assigned": frozenset({"assigned", "open", "in_progress", "resolved", "rejected"}),
+    "open": frozenset({"needs_info", "assigned", "taken", "in_progress", "resolved", "rejected", "duplicate"}),
+    "assigned": frozenset({"taken", "open", "in_progress", "resolved", "rejected"}),
+    "taken": frozenset({"open", "in_progress", "resolved", "rejected"}),
     "in_progress": frozenset({"open", "in_progress", "resolved", "rejected"}),
     "resolved": frozenset({"closed", "reopened"}),
-    "reopened": frozenset({"open", "assigned", "in_progress", "resolved", "rejected"}),
+    "reopened": frozenset({"open", "assigned", "taken", "in_progress", "resolved", "rejected"}),
     "closed": frozenset({"reopened"}),
     "rejected": frozenset({"reopened"}),
     "duplicate": frozenset(),
@@ -65,7 +66,7 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
     sla.on_change(ticket, before, to, now)
     if actor.startswith("officer:") and ticket.first_response_at is None:
         ticket.first_response_at = now
-    if officer_id is not None and to in ("assigned", "in_progress", "resolved"):
+    if officer_id is not None and to in ("taken", "in_progress", "resolved"):
         ticket.assigned_officer_id = officer_id  # whoever works on it is who a reopened ticket goes back to
     if to == "resolved":
         ticket.resolved_at, ticket.resolution_photo_file_id = now, photo or ticket.resolution_photo_file_id
@@ -77,9 +78,7 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
                               "data": {"from": before, "to": to, "note": note, "photo": photo,
                                        "officer_id": officer_id}, "created_at": now}])
     session.flush()
-    # The router sending a ticket to officers is "gone to the officers"; an officer taking it is "taken".
-    key = "dispatched" if to == "assigned" and actor == "router" else to
-    return citizen_updates(session, ticket, key, note, photo, event_key=f"{before}->{to}@{now.isoformat()}")
+    return citizen_updates(session, ticket, to, note, photo, event_key=f"{before}->{to}@{now.isoformat()}")
 
 
 def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:

@@ -25,7 +25,7 @@ from store.models import Officer, Ticket, utcnow
 
 log = logging.getLogger(__name__)
 
-RUNNING = frozenset({"open", "assigned", "in_progress", "reopened"})
+RUNNING = frozenset({"open", "assigned", "taken", "in_progress", "reopened"})
 
 
 def _now() -> datetime:
@@ -61,7 +61,7 @@ def next_step(ticket: Ticket) -> tuple[int, float] | None:
 
 def on_change(ticket: Ticket, before: str, to: str, now: datetime) -> None:
     """Keep the clock in step with a status change (called by router.lifecycle)."""
-    if to == "assigned" and ticket.sla_started_at is None:
+    if to in ("assigned", "taken") and ticket.sla_started_at is None:
         ticket.sla_started_at = now
     if ticket.sla_started_at is None:
         return

@@ -87,10 +87,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "what_photo": {"id": "Foto", "en": "Photo"},
     "what_both": {"id": "Foto dan lokasi", "en": "Photo and location"},
     # Citizen updates: one per ticket status change, to every reporter.
-    "update_dispatched": {"id": "Tiket {ticket}: laporan Anda sudah diteruskan ke petugas {agency}.",
-                          "en": "Ticket {ticket}: your report has gone to the officers of {agency}."},
-    "update_assigned": {"id": "Tiket {ticket}: laporan Anda sudah diambil petugas {agency}.",
-                        "en": "Ticket {ticket}: an officer of {agency} has taken your report."},
+    "update_assigned": {"id": "Tiket {ticket}: laporan Anda sudah diteruskan ke petugas {agency}.",
+                        "en": "Ticket {ticket}: your report has gone to the officers of {agency}."},
+    "update_taken": {"id": "Tiket {ticket}: laporan Anda sedang ditangani oleh petugas {agency}.",
+                     "en": "Ticket {ticket}: an officer of {agency} is handling your report."},
     "update_in_progress": {"id": "Tiket {ticket}: sedang ditangani petugas.{note}",
                            "en": "Ticket {ticket}: an officer is working on it.{note}"},
     "update_resolved": {"id": "Tiket {ticket}: petugas menyatakan masalah sudah ditangani.{note}\n"
@@ -145,6 +145,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "officer_need_photo": {"id": "Untuk menyelesaikan {ticket}, kirim foto hasil pekerjaan sebagai balasan pesan "
                                  "ini dengan teks \"selesai\".",
                            "en": "To close {ticket}, reply to this message with a photo of the result and the word \"done\"."},
+    "officer_need_photo_web": {"id": "Untuk menandai {ticket} selesai, pilih foto hasil pekerjaan lalu tekan "
+                                     "\"Selesai\" lagi. Catatan Anda tetap tersimpan di formulir.",
+                               "en": "To mark {ticket} done, choose a photo of the result and press \"Done\" again. "
+                                     "Your note is kept in the form."},
+    "officer_need_reason_web": {"id": "Tuliskan alasan penolakan di kolom catatan, lalu tekan \"Tolak\" lagi.",
+                                "en": "Write the reason in the note field, then press \"Reject\" again."},
     "officer_need_reason": {"id": "Tuliskan alasan penolakan, contoh: \"tolak bukan wilayah DKI\".",
                             "en": "Give the reason, e.g. \"reject outside Jakarta\"."},
     "officer_need_agency": {"id": "Tuliskan kode dinas tujuan: {agencies}.",

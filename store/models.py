@@ -138,6 +138,29 @@ class TicketReporter(Base):
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Question(Base):
+    """A question the hub asked in a chat and waits for (router/questions.py): where?, which category?, is it
+    fixed?. The chat's next message is read as its answer first; it ends answered, dropped (asked twice and
+    left), outdated (the ticket moved on) or expired."""
+
+    __tablename__ = "questions"
+    __table_args__ = (Index("ix_questions_chat_status", "chat_key", "status", "id"),
+                      Index("ix_questions_ticket", "ticket_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    chat_key: Mapped[str] = mapped_column(String(255))
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", name="fk_questions_citizen"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", name="fk_questions_ticket"))
+    kind: Mapped[str] = mapped_column(String(16))  # place | category | fixed
+    asked: Mapped[int] = mapped_column(Integer, default=1)  # times asked (once more at most, with an example)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered | dropped | outdated | expired
+    # The outbox rows that asked it (their dedupe keys): their buttons are removed once it ends.
+    asked_in: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
 class Officer(Base):
     """A petugas, lurah, camat or agency member who acts on tickets from Telegram."""
 

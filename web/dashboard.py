@@ -127,7 +127,7 @@ class _Dashboard:
                 return None
             ticket = session.get(Ticket, found.id, with_for_update=True, populate_existing=True)
             ref, kept = media.prepare(photo, self.photos.max_bytes) if photo else (None, b"")
-            notice, rows = crop.act_from_web(session, ticket, officer, verb, rest, ref)  # type: ignore[arg-type]
+            notice, rows, _ = crop.act_from_web(session, ticket, officer, verb, rest, ref)  # type: ignore[arg-type]
             if ref and ticket.resolution_photo_file_id == ref:  # type: ignore[union-attr]
                 # In the action's transaction: a resolution never names a photo that is not stored, and a
                 # refused "done" leaves none behind.

@@ -112,7 +112,7 @@ async def test_the_officer_photo_reaches_the_page_and_its_buttons_answer(client:
         s.flush()
         ticket = s.scalars(select(Ticket).with_for_update()).one()
         ref = media.save(s, JPEG, 1024 * 1024)
-        _, rows = crop.act_from_web(s, ticket, s.get(Officer, officer.id), "done", "air sudah surut", ref)
+        _, rows, _ = crop.act_from_web(s, ticket, s.get(Officer, officer.id), "done", "air sudah surut", ref)
         outbox = replies.store(s, rows)
     replies.enqueue_send(outbox)
     work(redis_conn)
