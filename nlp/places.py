@@ -3,7 +3,9 @@
 Names are indexed in every spelling citizens use ("kp melayu", "cip. muara", "kramat jati" and
 "kramatjati", "jaktim") with spaces removed, and token n-grams of the text are looked up the same way,
 so spacing and dots do not matter. Context words decide between readings: "kel."/"kec." choose the
-level; a name inside a street name ("jl. kebon jeruk raya") is not an area mention.
+level; a name inside a street name ("jl. kebon jeruk raya") is not an area mention. A name that is
+also an ordinary word ("bangka", "gunung") counts only after "kel."/"kec." or written bare just before
+an area that contains it, as addresses are written ("Bangka, Mampang Prapatan", "Karet Setiabudi").
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ KOTA_SHORT = {
     "31.75": ["jaktim", "jakarta timur", "jkt timur"],
     "31.01": ["kepulauan seribu", "pulau seribu", "kep seribu"],
 }
-# Single-word names that are also ordinary words: only read as a place after "kel."/"kec.".
+# Single-word names that are also ordinary words: read as a place only after "kel."/"kec." or just before
+# an area that contains them ("bangka, mampang prapatan").
 COMMON_WORDS = {
     "tengah", "baru", "jati", "gunung", "pulo", "dukuh", "gedong", "rambutan", "karet", "kenari", "kartini",
     "bangka", "setu", "selong", "tangki", "guntur", "kramat", "gelora", "kamal", "galur", "bungur",
@@ -51,6 +54,9 @@ STREET_FILLERS = {"raya", "h", "haji", "hj", "kh", "dr", "ir", "jend", "jenderal
 # Words that end a street name: what follows them may be an area again.
 STREET_END = {"di", "dekat", "depan", "kel", "kelurahan", "kec", "kecamatan", "rt", "rw", "no", "arah", "ke", "dari",
               "samping", "belakang", "sebelah", "seberang", "sekitar", "wilayah", "kota", "daerah", "kawasan"}
+# What may stand between a bare name and the area containing it: "Bangka, Mampang Prapatan",
+# "Bangka (kec. Mampang Prapatan)", "Bangka/Jaksel".
+PARENT_JOINERS = {",", "/", "("} | set(LEVEL_WORDS)
 _TOKEN = re.compile(r"[a-z]+|[0-9]+|[,;:!?()\n/]")  # "no.1semper" → "no", "1", "semper"
 
 
@@ -63,6 +69,8 @@ class Mention:
     landmarks: list[Landmark] = field(default_factory=list)
     level_hint: str | None = None
     words: int = 1  # tokens the mention spans
+    start: int = 0  # the token it begins at
+    bare: bool = False  # a name that is also an ordinary word, with no "kel."/"kec." before it
 
 
 def _key(words: list[str]) -> str:
@@ -168,7 +176,7 @@ class PlaceIndex:
             if street is not None and (token in STREET_FILLERS or token.isdigit()):
                 i += 1
                 continue
-            hint = LEVEL_WORDS.get(tokens[i - 1]) if i else None
+            hint = _level_before(tokens, i)
             found = None if token in LEVEL_WORDS or not token.isalnum() else self._match(
                 tokens, i, hint, area_at.get(i, []), landmark_at.get(i, []))
             if found and street == 0:
@@ -186,19 +194,62 @@ class PlaceIndex:
                 continue
             street = None if street is None else street + 1
             i += 1
-        return mentions
+        return _bare_beside_parent(mentions, tokens)
 
     def _match(self, tokens: list[str], i: int, hint: str | None,
                areas: list[tuple[int, str]], landmarks: list[tuple[int, str]]) -> Mention | None:
-        """The longest area name starting at token i; else the longest landmark name."""
+        """The longest area name starting at token i; else the longest landmark name; else a bare name
+        that is also an ordinary word (kept later only beside an area containing it)."""
+        bare: Mention | None = None
         for end, key in areas:
             if end - i == 1 and hint is None and (key in COMMON_WORDS or len(key) < 4):
+                bare = Mention(tokens[i], list(self.areas[key]), [], None, 1, i, bare=True)
                 continue
-            return Mention(" ".join(tokens[i:end]), list(self.areas[key]), [], hint, end - i)
+            return Mention(" ".join(tokens[i:end]), list(self.areas[key]), [], hint, end - i, i)
         for end, key in landmarks:
             if end - i > 1:
-                return Mention(" ".join(tokens[i:end]), [], list(self.landmarks[key]), hint, end - i)
-        return None
+                return Mention(" ".join(tokens[i:end]), [], list(self.landmarks[key]), hint, end - i, i)
+        return bare
+
+
+def _level_before(tokens: list[str], i: int) -> str | None:
+    """The level a word before token i names ("kel. x", "kelurahan: x"), if any."""
+    j = i - 1
+    while j >= 0 and tokens[j] == ":":  # a form's answer: "kelurahan: bangka"
+        j -= 1
+    return LEVEL_WORDS.get(tokens[j]) if j >= 0 else None
+
+
+def _contains(parent: Area, area: Area) -> bool:
+    """Whether `area` lies in `parent` (a kelurahan in its kecamatan; a kecamatan or kelurahan in its kota)."""
+    if parent.level == "kecamatan":
+        return area.level == "kelurahan" and area.kecamatan_kode == parent.kode
+    return parent.level == "kab_kota" and area.level != "kab_kota" and area.kab_kota_kode == parent.kode
+
+
+def _bare_beside_parent(mentions: list[Mention], tokens: list[str]) -> list[Mention]:
+    """Mentions with each bare name kept only when the next mention, right after it, is an area that
+    contains it, and then only as the areas it contains: an ordinary word is a place only when the
+    text confirms it ("bangka, mampang prapatan"; not "rumah baru" alone)."""
+    kept: list[Mention] = []
+    for n, mention in enumerate(mentions):
+        if not mention.bare:
+            kept.append(mention)
+            continue
+        after = mentions[n + 1] if n + 1 < len(mentions) else None
+        if after is None or after.bare or any(
+                t not in PARENT_JOINERS for t in tokens[mention.start + mention.words:after.start]):
+            continue
+        hinted = [a for a in after.areas if a.level == after.level_hint]
+        parents = hinted or after.areas
+        if mention.start and tokens[mention.start - 1].isalpha():
+            # A kota holds some fifty kelurahan: after an ordinary word ("rumah baru, jakarta timur") a bare
+            # name before it is too often a word; it must open a part of the address (", bangka, jaksel").
+            parents = [p for p in parents if p.level == "kecamatan"]
+        mention.areas = [a for a in mention.areas if any(_contains(p, a) for p in parents)]
+        if mention.areas:
+            kept.append(mention)
+    return kept
 
 
 @lru_cache(maxsize=1)

@@ -38,6 +38,57 @@ def test_common_words_need_a_level_word() -> None:
     assert place is not None and place.kelurahan is not None and place.kelurahan.nama == "Gunung"
 
 
+@pytest.mark.parametrize(
+    "text, kelurahan",
+    [
+        ("trotoar dipakai jualan, Jl. Kemang Raya, Bangka, Mampang Prapatan", "31.74.03.1002"),
+        ("got mampet di gang sebelah masjid, bangka mampang prapatan", "31.74.03.1002"),
+        ("Jl. Kemang Raya no 8 Bangka (kec. Mampang Prapatan)", "31.74.03.1002"),
+        ("lampu padam. rt 04/rw 02, Bangka, Jaksel", "31.74.03.1002"),
+        ("pohon rawan tumbang di karet setiabudi", "31.74.02.1004"),  # Karet, Setiabudi
+        ("Pela Mampang, Jakarta Selatan: parkir liar tiap sore", "31.74.03.1003"),
+        ("spanduk liar di Cikini Menteng", "31.71.06.1003"),
+    ],
+)
+def test_a_bare_kelurahan_beside_its_own_kecamatan_or_kota(text: str, kelurahan: str) -> None:
+    place = text_place(text)
+    assert place is not None and place.source == "text:kelurahan"
+    assert place.kelurahan is not None and place.kelurahan.kode == kelurahan
+    assert place.kecamatan is not None and place.kecamatan.kode == kelurahan[:8]
+    assert place.kab_kota.kode == kelurahan[:5]
+
+
+@pytest.mark.parametrize(
+    "text, kecamatan, kota",
+    [
+        ("Jl. Kemang Raya, Mampang Prapatan", "31.74.03", "31.74"),  # the street is not a kelurahan
+        ("Jl. Bangka Raya, Mampang Prapatan", "31.74.03", "31.74"),  # a street named after it neither
+        ("bangka, menteng", "31.71.06", "31.71"),  # not in that kecamatan: the word is not the kelurahan
+        ("rumah baru, jakarta timur, atapnya bocor", None, "31.75"),  # an ordinary word before a kota
+        ("banjir di tengah kota jakarta timur", None, "31.75"),
+    ],
+)
+def test_a_bare_word_needs_its_own_parent_right_after_it(text: str, kecamatan: str | None, kota: str) -> None:
+    place = text_place(text)
+    assert place is not None and place.kelurahan is None
+    assert (place.kecamatan.kode if place.kecamatan else None, place.kab_kota.kode) == (kecamatan, kota)
+    assert text_place("pengemis di depan toko baru itu") is None
+
+
+@pytest.mark.parametrize(
+    "answer, kelurahan",
+    [
+        ("Jl. Kapten Tendean, kelurahan Pela Mampang", "Pela Mampang"),
+        ("di kel. cikini", "Cikini"),
+        ("kelurahan: bangka", "Bangka"),
+        ("Kel Bangka", "Bangka"),
+    ],
+)
+def test_a_typed_answer_to_where(answer: str, kelurahan: str) -> None:
+    place = text_place(answer)
+    assert place is not None and place.kelurahan is not None and place.kelurahan.nama == kelurahan
+
+
 def test_a_landmark_alone_gives_its_kelurahan() -> None:
     place = text_place("lampu mati dekat stasiun manggarai")
     assert place is not None and place.kelurahan is not None and place.kelurahan.nama == "Manggarai"
