@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ingest.intake import Batch, Intake
 from ingest.message import Address, Location, Message, Sender
 from nlp.gazetteer import gazetteer
+from nlp.geocode import outside_city
 from nlp.rules import taxonomy
-from router import routing
+from router import context, routing
 from store.models import InboundMessage, Ticket, TicketEvent
 from web import stats
 from web.privacy import redact
@@ -205,6 +206,12 @@ class _Api:
         if code not in _codes():
             raise ApiError(404, f"service_code {code!r} is not a service here")
         location = _location(form)
+        if location is not None:
+            # A point outside the city has no unit to act on it: refused now, not left waiting forever.
+            margin = context.config().boundary_margin_m
+            if await asyncio.to_thread(outside_city, location.lat, location.lon, margin):
+                raise ApiError(400, f"lat/long is outside DKI Jakarta's area (more than {margin:,.0f} m "
+                                    "beyond its boundary)")
         address = form.get("address_string", "").strip()[:500]
         if location is None and not address and not form.get("address_id", "").strip():
             raise ApiError(400, "a location is required: lat and long, address_string or address_id")

@@ -165,6 +165,9 @@ async def test_a_post_is_refused_with_the_reason(client: TestClient) -> None:
                                 ({"api_key": KEY, "service_code": "garbage"}, 400, "location is required"),
                                 ({**base, "lat": "utara"}, 400, "decimal degrees"),
                                 ({**base, "lat": "95"}, 400, "decimal degrees"),
+                                ({**base, "lat": "nan"}, 400, "decimal degrees"),
+                                ({**base, "long": "inf"}, 400, "decimal degrees"),
+                                ({**base, "lat": "-6.9175", "long": "107.6191"}, 400, "outside DKI Jakarta"),  # Bandung
                                 ({**base, "description": "x" * 4001}, 400, "4000")]:
         response = await client.post("/open311/v2/requests.json", data=form)
         errors = await response.json()
@@ -172,6 +175,22 @@ async def test_a_post_is_refused_with_the_reason(client: TestClient) -> None:
         assert words in errors[0]["description"], errors
     with db.session() as s:
         assert s.scalars(select(Ticket)).all() == []
+
+
+async def test_a_point_outside_the_city_is_refused_beyond_the_margin(client: TestClient) -> None:
+    base = {"api_key": KEY, "service_code": "garbage", "description": "sampah di pinggir jalan"}
+    # Bandung, in the XML format: the error is XML too.
+    response = await client.post("/open311/v2/requests.xml", data={**base, "lat": "-6.9175", "long": "107.6191"})
+    assert response.status == 400
+    xml = ET.fromstring(await response.read())
+    assert xml.tag == "errors" and xml.findtext("error/code") == "400"
+    assert "outside DKI Jakarta" in (xml.findtext("error/description") or "")
+    # South of the border in Depok: about 3.6 km out is refused; about 1.6 km out is within the default 2 km margin.
+    far = await client.post("/open311/v2/requests.json", data={**base, "lat": "-6.39", "long": "106.83"})
+    assert far.status == 400 and "outside DKI Jakarta" in (await far.json())[0]["description"]
+    near = await client.post("/open311/v2/requests.json", data={**base, "lat": "-6.37", "long": "106.83"})
+    inside = await client.post("/open311/v2/requests.json", data={**base, "lat": "-6.2088", "long": "106.8456"})
+    assert (near.status, inside.status) == (201, 201)
 
 
 async def test_a_date_range_may_not_span_more_than_the_configured_days(client: TestClient) -> None:
