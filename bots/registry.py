@@ -18,7 +18,20 @@ _senders: dict[str, "Sender"] = {}
 
 
 class Sender(Protocol):
-    """What every channel's sender offers."""
+    """What every channel's sender offers.
+
+    Capabilities are class attributes, read with offers(): `buttons` (inline buttons), `locations` (a
+    share-location button), `uploads` (a photo as bytes), `edits` (buttons can be removed from a sent message).
+
+    The extras a sender reads, besides "photo", "buttons", "ask_location" and "language":
+    - "toast": str — the row replies to a button press (its Address has a callback_id): the press is answered
+      with this short notice (Telegram: answerCallbackQuery text, not an alert) instead of a silent answer.
+    - "clear_buttons": str — the provider message id (in the address's chat) of an earlier reply of ours whose
+      buttons must go: the question it asked is answered or outdated. A message with nothing left to clear
+      (cleared already, deleted, too old to edit) is not an error.
+    A row whose text is "" sends no message: only the toast and the clearing happen, and send returns "".
+    A sender without `edits` ignores both keys (and still sends nothing for an empty text).
+    """
 
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
         """Send `text` to `address` (with what `extras` asks, as far as the channel can); return the message id."""

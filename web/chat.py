@@ -4,7 +4,9 @@ nothing that lets anyone read that chat.
 
 - GET  /chat                the page (web/static/chat.js)
 - POST /chat/messages       JSON {id, text, location, reply_to}, or a form with those fields and a photo
-- GET  /chat/messages       the chat so far (?after=N: only our replies after cursor N), for the page to poll
+- GET  /chat/messages       the chat so far (?after=N: only our replies after cursor N), for the page to poll:
+                            {"messages", "cursor", "cleared": ids of our replies whose buttons are gone,
+                            "notices": [{"id", "text"}] short notices (a toast) to show for a moment}
 - GET  /chat/photo/{n}      the photo of our reply n (an officer's "after" photo), for this chat only
 """
 from __future__ import annotations
@@ -127,12 +129,12 @@ class _Chat:
         after = request.query.get("after", "")
         if after and not _CURSOR.fullmatch(after):
             raise _error(400, "after must be a cursor from an earlier answer")
-        messages, cursor = await asyncio.to_thread(self._history, chat_id, int(after) if after else None)
-        response = web.json_response({"messages": messages, "cursor": cursor})
+        body = await asyncio.to_thread(self._history, chat_id, int(after) if after else None)
+        response = web.json_response(body)
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def _history(self, chat_id: str, after: int | None) -> tuple[list[dict[str, Any]], int]:
+    def _history(self, chat_id: str, after: int | None) -> dict[str, Any]:
         chat_key = Address(channel=CHANNEL, chat_id=chat_id).chat_key
         ours = select(Outbox).where(Outbox.chat_key == chat_key, Outbox.status == "sent")
         with self.sessions() as session:
@@ -149,12 +151,19 @@ class _Chat:
             # The cursor stops below a reply still being sent, so the next poll picks it up once it is.
             waiting = session.scalar(select(func.min(Outbox.id)).where(Outbox.chat_key == chat_key,
                                                                        Outbox.status == "pending"))
-            items = [_mine(m) for m in mine] + [_ours(o) for o in replies]
+            # A question answered or outdated loses its buttons: drawn without them here, and a page that drew
+            # them already removes them when it reads "cleared" (the clearing row is always the later one).
+            cleared = {str(c) for o in replies if (c := (o.extras or {}).get("clear_buttons"))}
+            # A row without text only carried a clearing or a toast: it is no bubble.
+            items = [_mine(m) for m in mine] + [_ours(o, cleared) for o in replies if o.text.strip()]
+            # A toast is news only to a page already open: a fresh load does not replay old ones.
+            notices = [] if after is None else [{"id": o.id, "text": str(o.extras["toast"])} for o in replies
+                                                if (o.extras or {}).get("toast")]
         items.sort(key=lambda m: m["at"])
         cursor = max([o.id for o in replies], default=after or 0)
         if waiting is not None:
             cursor = min(cursor, max(waiting - 1, 0))
-        return items, cursor
+        return {"messages": items, "cursor": cursor, "cleared": sorted(cleared), "notices": notices}
 
     async def photo(self, request: web.Request) -> web.StreamResponse:
         chat_id = self._chat(request)
@@ -176,13 +185,15 @@ def _mine(row: InboundMessage) -> dict[str, Any]:
             "photo": bool(raw.get("photo")), "location": bool(raw.get("location"))}
 
 
-def _ours(row: Outbox) -> dict[str, Any]:
+def _ours(row: Outbox, cleared: set[str]) -> dict[str, Any]:
     extras = row.extras or {}
+    # A cleared question loses its share-location button too: the form keeps one for any later need.
+    live = row.provider_message_id not in cleared
     return {"from": "hub", "id": row.provider_message_id, "text": row.text,
             "at": (row.sent_at or row.created_at).isoformat(),
             "buttons": [[{"label": b["label"], "value": b["value"]} for b in line]
-                        for line in extras.get("buttons", [])],
-            "ask_location": extras.get("ask_location"),
+                        for line in extras.get("buttons", [])] if live else [],
+            "ask_location": extras.get("ask_location") if live else None,
             "photo": f"/chat/photo/{row.id}" if extras.get("photo") else None}
 
 

@@ -94,7 +94,11 @@ class EmailSender:
         """Send `text` to the mail address in `address` as a reply to its mail; return our Message-ID.
 
         extras["language"] picks the Content-Language; a Telegram photo id in extras is ignored, and
-        buttons arrive already written into the text as a numbered menu."""
+        buttons arrive already written into the text as a numbered menu. A mail cannot lose buttons nor answer
+        a press: clear_buttons and toast are ignored, and a row with no text (one that only carried them)
+        sends no mail and returns ""."""
+        if not text.strip():
+            return ""
         msg = self.compose(address, text, extras)
         host = self.smtp.get("host")
         if not host:

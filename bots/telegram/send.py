@@ -44,6 +44,7 @@ class TelegramSender:
     buttons = True  # shows extras["buttons"] as inline buttons (other channels get a numbered menu)
     locations = True  # citizens can share a location (extras["ask_location"] offers a button for it)
     uploads = True  # extras["photo"] may be bytes: a photo uploaded to crophub itself (store/media.py)
+    edits = True  # extras["clear_buttons"] removes the inline buttons of a message sent earlier
 
     def __init__(self, config: dict[str, Any]) -> None:
         pool = int(config.get("connection_pool", 8))
@@ -52,8 +53,9 @@ class TelegramSender:
         self.slots = asyncio.Semaphore(pool)
 
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
-        """Send `text` to the chat in `address`, threaded under its message, with a photo, inline buttons or
-        a share-location button from `extras`; return the message id."""
+        """Answer the button press in `address` (with extras["toast"]), clear extras["clear_buttons"]'s buttons,
+        then send `text` threaded under its message, with a photo, inline buttons or a share-location button
+        from `extras`; return the message id ("" when `text` is empty: nothing is sent)."""
         extras = extras or {}
         reply = None
         if address.reply_to and address.reply_to.isdigit():
@@ -63,7 +65,11 @@ class TelegramSender:
         with _channel_errors():
             async with self.slots:
                 if address.callback_id:
-                    await self._answer(address.callback_id)
+                    await self._answer(address.callback_id, extras.get("toast"))
+                if extras.get("clear_buttons"):
+                    await self._clear(chat, str(extras["clear_buttons"]))
+                if not text.strip():  # a row that only answers a press or clears buttons: no message
+                    return ""
                 photo = extras.get("photo")
                 sent = None
                 try:
@@ -92,13 +98,27 @@ class TelegramSender:
             raise PermanentError(f"telegram: file is {len(data)} bytes, over {max_bytes}")
         return data
 
-    async def _answer(self, callback_id: str) -> None:
-        # Stops the button's spinner. Telegram refuses answers to presses older than a few minutes; the
-        # reply itself still matters then, so that refusal is not an error.
+    async def _answer(self, callback_id: str, toast: str | None) -> None:
+        # Stops the button's spinner, with a short notice when there is one. Telegram refuses answers to
+        # presses older than a few minutes; the reply itself still matters then, so that refusal is not an error.
+        notice = _shorten(toast, TOAST_LIMIT) if toast else None
         try:
-            await self.bot.answer_callback_query(callback_id)
+            await self.bot.answer_callback_query(callback_id, text=notice, show_alert=False if notice else None)
         except BadRequest:
             pass
+
+    async def _clear(self, chat: int | str, message_id: str) -> None:
+        # An answered or outdated question's buttons go, so nobody presses them. A message with nothing left
+        # to remove (cleared before, by a retry of this very row; deleted; too old to edit) is fine as it is.
+        if not message_id.isdigit():
+            log.warning("telegram: clear_buttons names %r, not a message id; nothing cleared", message_id)
+            return
+        try:
+            await self.bot.edit_message_reply_markup(chat_id=chat, message_id=int(message_id), reply_markup=None)
+        except BadRequest as exc:
+            if not any(reason in str(exc).lower() for reason in _NOTHING_TO_CLEAR):
+                raise
+            log.info("telegram: buttons of message %s not cleared: %s", message_id, exc)
 
 
 @contextmanager
@@ -115,6 +135,14 @@ def _channel_errors() -> Iterator[None]:
 
 
 CAPTION_LIMIT = 1024  # Bot API limit for a photo caption
+TOAST_LIMIT = 200  # Bot API limit for a callback answer's text
+# BadRequests of editMessageReplyMarkup that mean the buttons are gone already, or can never be removed.
+_NOTHING_TO_CLEAR = ("message is not modified", "message to edit not found", "message can't be edited")
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text`, cut at `limit` characters with an ellipsis when longer (a refused notice would show nothing)."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _markup(extras: dict[str, Any]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:

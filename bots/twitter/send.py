@@ -117,7 +117,11 @@ class TwitterSender:
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
         """Post `text` in reply to the tweet in `address`, split into a thread when longer than a tweet;
         return the id of the last tweet (where a citizen's reply to the thread lands). `extras` is not
-        shown: a Telegram photo id means nothing here, and the router turns buttons into a numbered menu."""
+        shown: a Telegram photo id means nothing here, and the router turns buttons into a numbered menu.
+        A tweet cannot lose buttons nor answer a press: clear_buttons and toast are ignored, and a row with no
+        text (one that only carried them) posts nothing and returns ""."""
+        if not text.strip():
+            return ""
         missing = [tw.env_name(self.config, n) for n in tw.USER_CREDENTIALS if not tw.secret(self.config, n)]
         if missing:
             raise PermanentError(f"twitter: cannot post replies without the account's OAuth 1.0a keys "

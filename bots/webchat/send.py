@@ -12,10 +12,14 @@ class WebChatSender:
 
     buttons = True  # the page shows extras["buttons"] and posts a pressed one's value back
     locations = True  # the page offers the browser's location for extras["ask_location"]
+    edits = True  # the page drops the buttons of the reply extras["clear_buttons"] names (web/chat.py)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
-        """Nothing travels: the page polls for sent replies. → the id a button press replies to."""
+        """Nothing travels: the page polls for sent replies. → the id a button press replies to ("" for a row
+        without text, which the page reads only for its clear_buttons and toast)."""
+        if not text.strip():
+            return ""
         return secrets.token_urlsafe(12)

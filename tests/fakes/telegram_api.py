@@ -2,8 +2,10 @@
 
 Driven by the real python-telegram-bot client in tests and benchmarks. It keeps an update queue
 (getUpdates with offset/limit/timeout long polling, confirmation by offset), records every
-sendMessage/sendPhoto, implements getMe, setWebhook/deleteWebhook/getWebhookInfo and getFile, and can
-be told to answer the next calls of a method with an error (e.g. 429 with retry_after).
+sendMessage/sendPhoto and every answerCallbackQuery (with its text), keeps the bot's messages so that
+editMessageReplyMarkup edits them (recorded in `edits`) or fails as Telegram does, implements getMe,
+setWebhook/deleteWebhook/getWebhookInfo and getFile, and can be told to answer the next calls of a method
+with an error (e.g. 429 with retry_after).
 """
 from __future__ import annotations
 
@@ -35,7 +37,10 @@ class FakeBotAPI(LoopbackServer):
         self.pushed_at: dict[int, float] = {}  # update_id → when push() queued it
         self.sent: list[dict[str, Any]] = []
         self.calls: list[str] = []
-        self.answered: list[dict[str, Any]] = []  # answerCallbackQuery calls
+        self.answered: list[dict[str, Any]] = []  # answerCallbackQuery calls (their params: "text" is the toast)
+        self.edits: list[dict[str, Any]] = []  # editMessageReplyMarkup calls that changed a message
+        # The bot's messages as Telegram now holds them, by (chat id, message id): what an edit changes.
+        self.messages: dict[tuple[str, int], dict[str, Any]] = {}
         self.uploads: list[bytes] = []  # photos sent as bytes (sendPhoto with a file)
         self.webhook: dict[str, Any] | None = None
         self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
@@ -72,6 +77,19 @@ class FakeBotAPI(LoopbackServer):
         """Answer the next `times` calls of `method` with this status and JSON body."""
         with self._lock:
             self.errors.setdefault(method, []).extend([(status, body)] * times)
+
+    def reset(self) -> None:
+        """Forget every update, message, answer, edit, queued error and the webhook (a test's clean start)."""
+        with self._lock:
+            for kept in (self.updates, self.sent, self.calls, self.answered, self.uploads, self.edits,
+                         self.messages, self.errors, self.served_at, self.pushed_at):
+                kept.clear()
+            self.webhook = None
+
+    def toasts(self) -> list[str | None]:
+        """The text of each callback answer, in order (None: answered without a notice)."""
+        with self._lock:
+            return [a.get("text") for a in self.answered]
 
     def pending(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by an offset."""
@@ -171,11 +189,16 @@ class FakeBotAPI(LoopbackServer):
             raise _ApiError(400, "Bad Request: chat_id is empty")
         message = {"message_id": next(self._message_ids), "from": self._user(), "date": int(time.time()),
                    "chat": {"id": chat_id, "type": "private"}, **content}
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and markup.get("inline_keyboard"):
+            message["reply_markup"] = markup  # a Message names only its inline keyboard, as Telegram's do
         reply = params.get("reply_parameters")
         record = {"chat_id": chat_id, "reply_to": (reply or {}).get("message_id"), "at": time.perf_counter(),
-                  "message": message, "reply_markup": params.get("reply_markup"), **content}
+                  "message": message, "reply_markup": markup, **content}
         with self._lock:
             self.sent.append(record)
+            # Kept apart from the record: an edit changes what Telegram holds, not what was sent.
+            self.messages[(str(chat_id), message["message_id"])] = {**message, "_markup": markup}
         return message
 
     async def m_sendMessage(self, params: dict[str, Any]) -> Any:
@@ -198,9 +221,45 @@ class FakeBotAPI(LoopbackServer):
     async def m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         if not params.get("callback_query_id"):
             raise _ApiError(400, "Bad Request: query id is empty")
+        if len(str(params.get("text") or "")) > TOAST_LIMIT:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         with self._lock:
             self.answered.append(dict(params))
         return True
+
+    async def m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        chat_id, message_id = params.get("chat_id"), params.get("message_id")
+        if params.get("inline_message_id"):
+            raise _ApiError(400, "Bad Request: MESSAGE_ID_INVALID")  # the fake sends no inline-mode messages
+        if chat_id in (None, ""):
+            raise _ApiError(400, "Bad Request: chat_id is empty")
+        if message_id in (None, ""):
+            raise _ApiError(400, "Bad Request: message identifier is not specified")
+        if not str(message_id).isdigit():
+            raise _ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
+        markup = params.get("reply_markup")
+        # No markup, or an empty inline keyboard, removes the keyboard.
+        wanted = markup if isinstance(markup, dict) and markup.get("inline_keyboard") else None
+        with self._lock:
+            stored = self.messages.get((str(chat_id), int(message_id)))
+            if stored is None:
+                raise _ApiError(400, "Bad Request: message to edit not found")
+            current = stored["_markup"]
+            if isinstance(current, dict) and "inline_keyboard" not in current:
+                # A reply keyboard (e.g. share-location) is tied to the message: Telegram refuses edits.
+                raise _ApiError(400, "Bad Request: message can't be edited")
+            if (current or None) == wanted:
+                raise _ApiError(400, "Bad Request: message is not modified: specified new message content and "
+                                     "reply markup are exactly the same as a current content and reply markup "
+                                     "of the message")
+            stored["_markup"] = wanted
+            stored.pop("reply_markup", None)
+            if wanted:
+                stored["reply_markup"] = wanted
+            stored["edit_date"] = int(time.time())
+            self.edits.append({"chat_id": chat_id, "message_id": int(message_id), "reply_markup": wanted,
+                               "at": time.perf_counter()})
+            return {k: v for k, v in stored.items() if k != "_markup"}
 
     async def m_getFile(self, params: dict[str, Any]) -> Any:
         file_id = params.get("file_id")
@@ -226,6 +285,9 @@ class FakeBotAPI(LoopbackServer):
     async def on_loop(self) -> None:
         """The event that wakes long polls, on the serving loop."""
         self._new = asyncio.Event()
+
+
+TOAST_LIMIT = 200  # characters of a callback answer's text
 
 
 class _ApiError(Exception):

@@ -13,10 +13,11 @@ from rq import Queue
 from sqlalchemy import func, select
 
 from ingest.intake import INTAKE_QUEUE, Intake
+from ingest.message import Address
 from router import crop, replies
 from store import db, media
 from store import officers as roster
-from store.models import InboundMessage, Officer, Ticket
+from store.models import InboundMessage, Officer, Outbox, Ticket
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.web.conftest import work
 from web import chat
@@ -223,3 +224,55 @@ async def test_behind_a_proxy_the_client_is_the_forwarded_one(redis_conn: redis.
         elsewhere = await proxied.post("/chat/messages", json={"id": "m-proxy-998", "text": "tes"},
                                        headers={**public_site, "Origin": "https://evil.example"})
         assert elsewhere.status == 403
+
+
+def my_address(client: TestClient) -> Address:
+    """The reply route of the test browser's chat (its cookie's hash), as the web chat's parse makes it."""
+    token = next(c.value for c in client.session.cookie_jar if c.key == chat.COOKIE)
+    return Address(channel="web", chat_id=chat.chat_id_of(token))
+
+
+def deliver(conn: redis.Redis, *rows: dict[str, Any]) -> None:
+    """Store replies in the outbox and let the worker send them, as the router's are."""
+    with db.session() as s:
+        ids = replies.store(s, list(rows))
+    replies.enqueue_send(ids)
+    work(conn)
+
+
+async def test_an_answered_question_loses_its_buttons_on_the_page(client: TestClient, redis_conn: redis.Redis) -> None:
+    me = my_address(client)
+    deliver(redis_conn,
+            replies.reply(me, "Di mana lokasinya?", "t15-where", extras={"ask_location": "Bagikan lokasi"}),
+            replies.reply(me, "Apakah air sudah surut?", "t15-ask",
+                          extras={"buttons": [[{"label": "Sudah", "value": "sudah"},
+                                               {"label": "Belum", "value": "belum"}]]}))
+    opened = await history(client)
+    where, question = [m for m in opened["messages"] if m["from"] == "hub"]
+    assert where["ask_location"] == "Bagikan lokasi" and question["buttons"][0][1]["value"] == "belum"
+    assert opened["cleared"] == [] and opened["notices"] == []
+
+    # A press on the question is answered; the hub clears it with a row of no text and a toast (a page already
+    # open drops the buttons and shows the notice), and the question before it with its answer.
+    deliver(redis_conn,
+            replies.reply(me, "", "t15-toast", extras={"clear_buttons": question["id"], "toast": "Tercatat"}),
+            replies.reply(me, "Terima kasih, laporan ditutup.", "t15-done", extras={"clear_buttons": where["id"]}))
+    polled = await history(client, opened["cursor"])
+    assert polled["cleared"] == sorted([question["id"], where["id"]])
+    assert [n["text"] for n in polled["notices"]] == ["Tercatat"]
+    # The empty row is no bubble; the questions reread from the last minute come without their buttons.
+    assert "" not in hub_texts(polled) and hub_texts(polled)[-1] == "Terima kasih, laporan ditutup."
+    assert all(not m.get("buttons") and not m.get("ask_location") for m in polled["messages"])
+    again = await history(client, opened["cursor"])  # a poll rereads the last minute: the page drops repeats
+    assert again["notices"] == polled["notices"] and again["cleared"] == polled["cleared"]
+
+    # A fresh load draws the questions without their buttons, no empty bubble, and no old notice.
+    fresh = await history(client)
+    hub = [m for m in fresh["messages"] if m["from"] == "hub"]
+    assert [m["text"] for m in hub] == ["Di mana lokasinya?", "Apakah air sudah surut?",
+                                        "Terima kasih, laporan ditutup."]
+    assert all(m["buttons"] == [] and m["ask_location"] is None for m in hub)
+    assert fresh["notices"] == [] and question["id"] in fresh["cleared"]
+    with db.session() as s:  # the empty row was sent (no id: nothing travelled), so the chat does not wait on it
+        empty = s.scalars(select(Outbox).where(Outbox.dedupe_key == "t15-toast")).one()
+        assert empty.status == "sent" and empty.provider_message_id == ""

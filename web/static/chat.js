@@ -1,5 +1,7 @@
 // The web chat: posts what the citizen types (with a photo or the browser's location), shows the hub's
-// replies with their buttons, and polls for new ones. Every text is set with textContent, never as HTML.
+// replies with their buttons, and polls for new ones. A question answered or outdated loses its buttons
+// ("cleared"); a short notice (a toast, e.g. for a stale button) shows for a moment. Every text is set with
+// textContent, never as HTML.
 (function () {
   "use strict";
   var list = document.getElementById("messages");
@@ -7,9 +9,13 @@
   var text = document.getElementById("chat-text");
   var photo = document.getElementById("chat-photo");
   var errorBox = document.getElementById("chat-error");
+  var noticeBox = document.getElementById("chat-notice");
   if (!list || !form) { return; }
   var cursor = null;
   var shown = {};  // ids already on the page (ours and the hub's)
+  var cleared = {};  // ids of the hub's replies whose buttons are gone
+  var noticed = {};  // notices already shown (a poll rereads recent replies)
+  var noticeTimer = null;
 
   function newId() {  // crypto.randomUUID needs https; getRandomValues does not
     var bytes = new Uint8Array(12);
@@ -39,7 +45,8 @@
       img.className = "msg-photo";
       item.appendChild(img);
     }
-    (m.buttons || []).forEach(function (row) {
+    var live = !(m.from === "hub" && cleared[m.id]);
+    (live ? m.buttons || [] : []).forEach(function (row) {
       var line = document.createElement("div");
       line.className = "msg-buttons";
       row.forEach(function (b) {
@@ -51,9 +58,10 @@
       });
       item.appendChild(line);
     });
-    if (m.ask_location) {
+    if (live && m.ask_location) {
       var share = document.createElement("button");
       share.type = "button";
+      share.className = "msg-share";
       share.textContent = m.ask_location;
       share.addEventListener("click", shareLocation);
       item.appendChild(share);
@@ -61,6 +69,23 @@
     list.appendChild(item);
     item.scrollIntoView({ block: "end" });
     return item;
+  }
+
+  // The buttons of a question answered or outdated go, so nobody presses them.
+  function clearButtons(id) {
+    cleared[id] = true;
+    var item = shown["hub:" + id];
+    if (!item) { return; }
+    Array.prototype.forEach.call(item.querySelectorAll(".msg-buttons, .msg-share"), function (el) { el.remove(); });
+  }
+
+  function showNotice(n) {
+    if (!noticeBox || noticed[n.id]) { return; }
+    noticed[n.id] = true;
+    noticeBox.textContent = n.text;
+    noticeBox.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () { noticeBox.hidden = true; }, 4000);
   }
 
   // A message is posted with its own id, so a retry after a lost answer is the same message to the hub.
@@ -113,7 +138,10 @@
     var url = "/chat/messages" + (cursor === null ? "" : "?after=" + cursor);
     fetch(url, { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (body) {
       if (!body) { return; }
+      (body.cleared || []).forEach(function (id) { cleared[id] = true; });
       body.messages.forEach(bubble);
+      (body.cleared || []).forEach(clearButtons);
+      (body.notices || []).forEach(showNotice);
       cursor = body.cursor;
       list.dataset.loaded = String((Number(list.dataset.loaded) || 0) + 1);
     }).catch(function () { /* offline for a moment: the next poll tries again */ }).then(function () {
