@@ -20,6 +20,7 @@ class Category:
     label_id: str
     label_en: str
     keywords: tuple[str, ...]
+    names: tuple[str, ...] = ()  # what citizens call it when asked which category it is ("banjir", "sampah")
 
     def label(self, language: str) -> str:
         """The category's name for a reply in `language`."""
@@ -40,7 +41,8 @@ class Taxonomy:
         if not isinstance(data, dict) or not isinstance(data.get("categories"), list) or not data["categories"]:
             raise ValueError("expected a mapping with a non-empty `categories` list")
         cats = [
-            Category(c["name"], c["label"]["id"], c["label"]["en"], tuple(c.get("keywords") or ()))
+            Category(c["name"], c["label"]["id"], c["label"]["en"], tuple(c.get("keywords") or ()),
+                     tuple(n.lower() for n in c.get("names") or ()))
             for c in data["categories"]
         ]
         return cls(cats, {w.lower() for w in data.get("chit_chat", [])})
@@ -49,6 +51,18 @@ class Taxonomy:
         """True when the text is only greetings/thanks (and at least one word)."""
         words = _WORD.findall(text.lower())
         return bool(words) and all(w in self.chit_chat for w in words)
+
+    def named(self, answer: str) -> str | None:
+        """The one category a short answer names: by its names, its labels, or its code; None if none or
+        several."""
+        text = " ".join(_WORD.findall(answer.lower().replace("/", " ")))
+        found = set()
+        for cat in self.categories.values():
+            forms = {cat.name.replace("_", " "), cat.label_id.lower(), cat.label_en.lower(), *cat.names}
+            forms |= {part.strip() for form in (cat.label_id.lower(), cat.label_en.lower()) for part in form.split("/")}
+            if text in {" ".join(_WORD.findall(f)) for f in forms}:
+                found.add(cat.name)
+        return found.pop() if len(found) == 1 else None
 
     def label(self, name: str | None, language: str) -> str:
         """A category's reply label; the raw name for categories not in the taxonomy."""

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ingest.message import Message
 from nlp.rules import taxonomy
-from router import context
+from router import clock, context
 from router.templates import render, status_label
 from store import ops
 
@@ -36,7 +36,7 @@ def _status(session: Session, msg: Message, citizen_id: int, language: str) -> s
     category = tax.label(ticket.category, language) if ticket.category else render("category_unknown", language)
     # Status, category and date only: a ticket may be someone else's, so nothing personal is shown.
     return render("status", language, ticket=ticket.public_id, status=status_label(ticket.status, language),
-                  category=category, created=ticket.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+                  category=category, created=clock.show(ticket.created_at, language))
 
 
 # Command → handler; anything else gets the help text.

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
 from nlp.rules import taxonomy
-from router import context, lifecycle, replies, routing, sla, waze
+from router import context, dialogue, lifecycle, replies, routing, sla, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
@@ -124,21 +124,30 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[st
     # when few officers are registered, and loading them as ORM objects would cost more than filing them.
     columns = (Ticket.id, Ticket.public_id, Ticket.category, Ticket.agency, Ticket.kelurahan_kode,
                Ticket.kecamatan_kode, Ticket.kab_kota_kode)
+    # A ticket without a category goes out too (to its area's officers, or the triage chat): nobody would
+    # ever decide it otherwise.
     candidates = session.execute(select(*columns).where(
-        Ticket.id.in_(ticket_ids), Ticket.status == "open", Ticket.category.is_not(None)).order_by(Ticket.id)).all()
+        Ticket.id.in_(ticket_ids), Ticket.status == "open").order_by(Ticket.id)).all()
     if not candidates:
         return [], 0
     officers = roster.all_officers(session)
     rows: list[dict[str, Any]] = []
     unrouted = []
     for candidate in candidates:
-        if not routing.responders(officers, candidate) and not routing.unit_chat(candidate):
+        if not routing.responders(officers, candidate) and not routing.desk(candidate):
             unrouted.append(candidate)
             continue
         ticket = session.get(Ticket, candidate.id, with_for_update=True)
         if ticket is not None and ticket.status == "open":  # another worker may have sent it meanwhile
             rows += dispatch(session, ticket, officers=officers)
     if unrouted:
+        # The reporters hear it once, truthfully: filed, but nobody has received it yet.
+        told = ops.tickets_with_event(session, [t.id for t in unrouted], "unrouted")
+        for t in unrouted:
+            if t.id not in told:
+                ticket = session.get(Ticket, t.id)
+                if ticket is not None:
+                    rows += lifecycle.citizen_updates(session, ticket, "unrouted", None, None, event_key="unrouted")
         # Recorded so the sweep offers them again hourly rather than at every sweep.
         ops.add_events(session, [{"ticket_id": t.id, "kind": "unrouted", "actor": "router"} for t in unrouted])
         log.warning("crop: no officer or unit chat covers %d ticket(s) (%s); they wait in the queue and are "
@@ -152,17 +161,19 @@ def dispatch(session: Session, ticket: Ticket, language: str = "id",
              officers: list[Officer] | None = None) -> list[dict[str, Any]]:
     """Send the ticket's card to the officers who should act (or the unit's group chat) and mark it assigned;
     → outbox rows (cards and reporters' updates); none when nobody covers it (it stays open)."""
-    if ticket.category is None or ticket.status not in ("open", "reopened"):
+    if ticket.status not in ("open", "reopened"):
         return []
     targets = routing.responders(officers if officers is not None else roster.all_officers(session), ticket)
-    chats = [o.telegram_id for o in targets] or [c for c in [routing.unit_chat(ticket)] if c]
+    found = None if targets else routing.desk(ticket)
+    chats = [o.telegram_id for o in targets] or ([found[0]] if found else [])
     if not chats:
         return []  # the caller records and logs it
     bot = officer_bot(ticket)
     rows = [card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
-    rows += lifecycle.change(session, ticket, "assigned", "router")
+    who = (found[1], found[2]) if found else ("who_officers", {})
+    rows += lifecycle.change(session, ticket, "assigned", "router", who=who)
     log.info("crop: ticket %s sent to %s", ticket.public_id,
-             ", ".join(o.name for o in targets) or f"unit chat {chats[0]}")
+             ", ".join(o.name for o in targets) or f"{found[1] if found else '?'} chat {chats[0]}")
     return rows
 
 
@@ -177,10 +188,11 @@ def officer_bot(ticket: Ticket) -> str | None:
 def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
     """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
     tax = taxonomy(context.config().categories_file)
-    place = ", ".join(p for p in (ticket.place_text, ticket.kelurahan_kode) if p) or "-"
+    place = place_words(ticket, language)
     link = (f"https://www.openstreetmap.org/?mlat={ticket.lat:.5f}&mlon={ticket.lon:.5f}#map=18/{ticket.lat:.5f}/"
             f"{ticket.lon:.5f}") if ticket.lat is not None and ticket.lon is not None else "-"
-    text = prefix + render("card", language, ticket=ticket.public_id, category=tax.label(ticket.category, language),
+    category = tax.label(ticket.category, language) if ticket.category else render("category_unknown", language)
+    text = prefix + render("card", language, ticket=ticket.public_id, category=category,
                            place=place, map=link, sources=_sources(ticket, language), text=ticket.text[:2000])
     pid = ticket.public_id
     buttons = [[{"label": render("btn_take", language), "value": f"/ambil {pid}"},
@@ -197,6 +209,19 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
     # One card per ticket, chat and moment (`key` tells apart cards sent in the same change).
     return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,
                          extras=extras)
+
+
+def place_words(ticket: Ticket, language: str = "id") -> str:
+    """Where a ticket is, for officers: what the citizen wrote and the areas by name ("lokasi belum jelas")."""
+    from nlp.gazetteer import gazetteer
+
+    names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
+    wrote = ticket.place_text.strip() if ticket.place_text else ""
+    if wrote and wrote.lower() in names.lower():
+        wrote = ""
+    if not names:
+        return f"{wrote} ({render('place_unclear', language)})" if wrote else render("place_unclear", language)
+    return f"{wrote} — {names}" if wrote else names
 
 
 def _sources(ticket: Ticket, language: str) -> str:
@@ -348,19 +373,49 @@ def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citiz
         waiting = ops.resolved_tickets_of_reporter(session, citizen_id)
         if len(waiting) == 1:
             ticket = session.get(Ticket, waiting[0], with_for_update=True, populate_existing=True)
+    if ticket is not None and ticket.status != "resolved" and msg.command in CITIZEN_COMMANDS:
+        # A "Sudah beres / Belum" pressed (or typed) after the question was settled: say so, drop the buttons.
+        text = render("stale_closed", language, ticket=ticket.public_id, status=status_label(ticket.status, language))
+        return dialogue.stale(msg, inbound_id, ticket.id, text) or [
+            replies.reply(msg.address, text, f"reply:{inbound_id}", ticket.id, inbound_id)]
     if ticket is None or ticket.status != "resolved":
         return None
     if citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
         return None
     actor = f"citizen:{citizen_id}"
+    words = _citizen_words(msg, action)
+    told = _tell_officers(session, ticket, "officer_confirmed" if action.verb == "fixed" else "officer_reopened", words)
     if action.verb == "fixed":
         rows = lifecycle.change(session, ticket, "closed", actor, inbound_id=inbound_id)
     else:
-        rows = lifecycle.change(session, ticket, "reopened", actor, note=action.rest or None, inbound_id=inbound_id)
-        rows += _back_to_officers(session, ticket, action.rest)
+        rows = lifecycle.change(session, ticket, "reopened", actor, note=words or None, inbound_id=inbound_id)
+        back = _back_to_officers(session, ticket, words)
+        carded = {r["chat_key"] for r in back if (r.get("extras") or {}).get("card")}
+        told = [r for r in told if r["chat_key"] not in carded]  # a new card there says it already
+        rows += back
     # The answerer's own update is their reply: threaded under their message, and it settles a pressed button.
     here = msg.address.model_dump(mode="json")
-    return [{**r, "address": here} if r["chat_key"] == msg.address.chat_key else r for r in rows]
+    return [{**r, "address": here} if r["chat_key"] == msg.address.chat_key else r for r in rows] + told
+
+
+def _citizen_words(msg: Message, action: Action) -> str:
+    """What the reporter said beyond the bare answer (a button press says nothing more)."""
+    if msg.address.callback_id or msg.command:
+        return action.rest
+    text = msg.text.strip()
+    return "" if len(text.split()) <= 1 else text[:500]
+
+
+def _tell_officers(session: Session, ticket: Ticket, key: str, words: str) -> list[dict[str, Any]]:
+    """Tell every chat that holds the ticket's card (its officer, the unit's chat) what the reporter answered,
+    threaded under that card."""
+    rows = []
+    text = render(key, "id", ticket=ticket.public_id, words=render("officer_words", "id", text=words) if words else "")
+    for sent in ops.card_chats(session, ticket.id):
+        to = Address(**{**sent.address, "reply_to": sent.provider_message_id, "callback_id": None})
+        rows.append(replies.reply(to, text, f"told:{ticket.id}:{sent.chat_key}:{key}:{ticket.updated_at.isoformat()}",
+                                  ticket.id, extras={"card": True}))
+    return rows
 
 
 def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[str, Any]]:

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bots import registry
 from ingest.message import Message
 from nlp.rules import taxonomy
-from router import context, lifecycle, replies, routing
+from router import context, lifecycle, questions, replies, routing
 from router.templates import render
 from store import ops
-from store.models import Outbox, utcnow
+from store.models import Outbox, Question, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,17 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
                               inbound_id)]
 
     if ticket.assigned_officer_id is not None or ticket.status not in ("needs_info", "open", "assigned"):
-        return answer("category_too_late", ticket=ticket.public_id)
+        return stale(msg, inbound_id, ticket.id, render("category_too_late", language, ticket=ticket.public_id)) \
+            or answer("category_too_late", ticket=ticket.public_id)
     before = ticket.category
     ticket.category, ticket.category_confidence = chosen, 1.0
     ticket.agency, ticket.updated_at = routing.agency_for(chosen), utcnow()
     ops.add_events(session, [{"ticket_id": ticket.id, "kind": "category_confirmed", "actor": f"citizen:{citizen_id}",
                               "inbound_id": inbound_id, "data": {"from": before, "to": chosen}}])
     rows = answer("category_set", ticket=ticket.public_id, category=tax.label(chosen, language))
+    for question in session.scalars(select(Question).where(Question.ticket_id == ticket.id, Question.status == "open",
+                                                           Question.kind == questions.CATEGORY)):
+        rows += questions.close(session, question, "answered")
     if chosen != before and ticket.status == "assigned":  # sent out, but nobody has taken it yet
         # It went to the agency of the category first understood: back to open, so the dispatch job sends
         # it to the right one (the reporter's update comes with that).
@@ -99,3 +104,12 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
                          inbound_id=inbound_id)
         log.info("dialogue: ticket %s re-routed: %s → %s by its reporter", ticket.public_id, before, chosen)
     return rows
+
+
+def stale(msg: Message, inbound_id: int, ticket_id: int | None, text: str) -> list[dict[str, Any]]:
+    """The answer to a press on a button that no longer applies: a short notice on the button itself and the
+    buttons removed, where the channel can (a Telegram press); [] elsewhere (the caller answers in words)."""
+    if not msg.address.callback_id or not registry.offers(msg.channel, "edits"):
+        return []
+    extras = {"toast": text[:200], **({"clear_buttons": msg.reply_to} if msg.reply_to else {})}
+    return [replies.reply(msg.address, "", f"reply:{inbound_id}", ticket_id, inbound_id, extras)]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.message import Address
-from router import replies, routing, sla
+from router import questions, replies, routing, sla
 from router.templates import TEMPLATES, render
 from store import ops
 from store.models import Ticket, TicketReporter, utcnow
@@ -56,8 +56,9 @@ def can_change(current: str, to: str, actor: str | None = None) -> bool:
 
 def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str | None = None,
            photo: str | None = None, officer_id: int | None = None, inbound_id: int | None = None,
-           at: datetime | None = None) -> list[dict[str, Any]]:
-    """Change the ticket's status with its audit event; return the updates for every reporter (outbox rows)."""
+           at: datetime | None = None, who: tuple[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Change the ticket's status with its audit event; return the updates for every reporter (outbox rows).
+    `who` names, for the reporters, whom the ticket went to (on "assigned"): a template key and its values."""
     if not can_change(ticket.status, to, actor):
         raise TransitionError(f"ticket {ticket.public_id} is {ticket.status}: it cannot become {to}")
     now = at or utcnow()
@@ -76,9 +77,13 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
         ticket.resolved_at = ticket.closed_at = None
     ops.add_events(session, [{"ticket_id": ticket.id, "kind": "status", "actor": actor, "inbound_id": inbound_id,
                               "data": {"from": before, "to": to, "note": note, "photo": photo,
-                                       "officer_id": officer_id}, "created_at": now}])
+                                       "officer_id": officer_id, **({"who": who[0], **who[1]} if who else {})},
+                              "created_at": now}])
     session.flush()
-    return citizen_updates(session, ticket, to, note, photo, event_key=f"{before}->{to}@{now.isoformat()}")
+    # Questions the new status makes pointless end, and their buttons go.
+    cleared = questions.outdate(session, ticket.id, to)
+    return citizen_updates(session, ticket, to, note, photo, event_key=f"{before}->{to}@{now.isoformat()}",
+                           who=who) + cleared
 
 
 def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
@@ -88,8 +93,8 @@ def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
 
 
 def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | None, photo: str | None,
-                    event_key: str) -> list[dict[str, Any]]:
-    """One outbox row per reporter telling them of `status` (or "dispatched"), in their language, with the
+                    event_key: str, who: tuple[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """One outbox row per reporter telling them of `status` (or "unrouted"), in their language, with the
     officer's photo and a fixed / not fixed question when resolved."""
     key = f"update_{status}"
     if key not in TEMPLATES:
@@ -97,14 +102,18 @@ def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | N
     rows = []
     for reporter in reporters(session, ticket.id):
         lang = reporter.language
-        text = render(key, lang, ticket=ticket.public_id, agency=routing.agency_name(ticket.agency) or "",
+        agency = routing.agency_name(ticket.agency) or render("agency_unknown", lang)
+        text = render(key, lang, ticket=ticket.public_id, agency=agency,
+                      who=render(who[0] if who else "who_officers", lang, agency=agency, **(who[1] if who else {})),
                       note=render("update_note", lang, note=note) if note else "")
         extras: dict[str, Any] = {}
         if status == "resolved":  # the officer's photo, and the question whether it is fixed
             extras = {**({"photo": photo} if photo else {}), "buttons": [[
                 {"label": render("btn_fixed", lang), "value": f"/beres {ticket.public_id}"},
                 {"label": render("btn_not_fixed", lang), "value": f"/belum {ticket.public_id}"}]]}
-        rows.append(replies.reply(Address(**reporter.reply_address), text,
-                                  f"update:{ticket.id}:{reporter.citizen_id}:{event_key}", ticket.id,
-                                  extras=extras or None))
+        row = replies.reply(Address(**reporter.reply_address), text,
+                            f"update:{ticket.id}:{reporter.citizen_id}:{event_key}", ticket.id, extras=extras or None)
+        if status == "resolved":
+            questions.ask(session, ticket.id, reporter.citizen_id, row["chat_key"], questions.FIXED, row["dedupe_key"])
+        rows.append(row)
     return rows

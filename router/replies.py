@@ -195,6 +195,12 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
             text, extras = row.text, row.extras
             if extras and extras.get("buttons") and not getattr(sender, "buttons", False):
                 text = with_menu(text, extras, Address(**row.address))
+            if extras and extras.get("clear_buttons_of"):
+                # The reply whose buttons go was sent before this one (one chat's replies go in order).
+                target = await asyncio.to_thread(_provider_id, extras["clear_buttons_of"])
+                if target is None:  # never sent (or refused): no buttons to remove
+                    return {**_change(row.id, attempts, None, "sent"), "sent_at": utcnow()}
+                extras = {**extras, "clear_buttons": target}
             if extras and media.is_ref(extras.get("photo")) and getattr(sender, "uploads", False):
                 extras = {**extras, "photo": await asyncio.to_thread(_photo_bytes, extras["photo"], row.id)}
             provider_id = await sender.send(Address(**row.address), text, extras)
@@ -220,6 +226,11 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
             log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)
             return _change(row.id, attempts, error, "failed")
         return {"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(), "not_before": None}
+
+
+def _provider_id(dedupe_key: str) -> str | None:
+    with db.factory()() as session:
+        return ops.provider_ids(session, [dedupe_key]).get(dedupe_key)
 
 
 def _photo_bytes(ref: str, outbox_id: int) -> bytes | None:

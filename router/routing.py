@@ -108,3 +108,19 @@ def unit_chat(ticket: Placed) -> str | None:
             return str(unit["telegram_chat_id"])
     agency = _routing()["agencies"].get(agency_of(ticket) or "")
     return str(agency["telegram_chat_id"]) if agency and agency.get("telegram_chat_id") else None
+
+
+def desk(ticket: Placed) -> tuple[str, str, dict[str, str]] | None:
+    """The group chat that takes a ticket no officer covers, and how to name it to the reporter: the most
+    specific unit covering its place, else its agency's desk, else the city's triage chat; None for none.
+    → (chat id, template key, template values)."""
+    units = _routing()["units"]
+    for code in _codes(ticket):  # kelurahan first, then kecamatan, then kota
+        unit = units.get(code)
+        if unit and unit.get("telegram_chat_id"):
+            return str(unit["telegram_chat_id"]), "who_unit", {"unit": unit["name"]}
+    agency = _routing()["agencies"].get(agency_of(ticket) or "")
+    if agency and agency.get("telegram_chat_id"):
+        return str(agency["telegram_chat_id"]), "who_agency_desk", {}
+    triage = _routing().get("triage_chat_id")
+    return (str(triage), "who_triage", {}) if triage else None

@@ -8,13 +8,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "id": "Terima kasih, laporan Anda sudah kami terima dengan nomor tiket {ticket}.\n"
               "Kategori: {category}.\n"
               "Lokasi: {place}.\n"
-              "Laporan diteruskan ke petugas; kami kabari setiap ada perkembangan. "
-              "Cek status kapan saja dengan /status {ticket}",
+              "Kami kabari setiap ada perkembangan. Cek status kapan saja dengan /status {ticket}",
         "en": "Thank you, we have received your report as ticket {ticket}.\n"
               "Category: {category}.\n"
               "Location: {place}.\n"
-              "It goes to the officers now; we will tell you of every change. "
-              "Check its status any time with /status {ticket}",
+              "We will tell you of every change. Check its status any time with /status {ticket}",
     },
     "category_unsure": {"id": " (belum pasti; petugas akan memeriksa)", "en": " (not certain; an officer will check)"},
     "place_unknown": {"id": "belum diketahui — balas dengan alamat atau kelurahan, atau bagikan lokasi Anda",
@@ -22,6 +20,34 @@ TEMPLATES: dict[str, dict[str, str]] = {
     # For channels where a citizen cannot share a location (Twitter, email).
     "place_unknown_text": {"id": "belum diketahui — balas dengan alamat (nama jalan, RT/RW) dan kelurahannya",
                            "en": "not known yet — reply with the address (street, RT/RW) and its kelurahan"},
+    "place_outside": {"id": "di luar wilayah DKI Jakarta — kanal ini untuk laporan di Jakarta; balas dengan alamat "
+                            "di Jakarta atau bagikan lokasi di Jakarta",
+                      "en": "outside DKI Jakarta — this channel takes reports in Jakarta; reply with an address in "
+                            "Jakarta or share a location in Jakarta"},
+    "place_outside_again": {"id": "Lokasi itu di luar wilayah DKI Jakarta. Tiket {ticket} hanya bisa ditangani bila "
+                                  "lokasinya di Jakarta: bagikan lokasi di Jakarta, atau tulis alamatnya, contoh: "
+                                  "\"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\".",
+                            "en": "That place is outside DKI Jakarta. Ticket {ticket} can only be handled in Jakarta: "
+                                  "share a location in Jakarta, or write the address, e.g. "
+                                  "\"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\"."},
+    "place_set": {"id": "Terima kasih. Lokasi tiket {ticket}: {place}.",
+                  "en": "Thank you. Ticket {ticket} is at: {place}."},
+    "ask_place_again": {"id": "Maaf, kami belum menemukan lokasi untuk tiket {ticket}. Tulis nama jalan dan "
+                              "kelurahannya, contoh: \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\", "
+                              "atau bagikan lokasi Anda.",
+                        "en": "Sorry, we could not find the place of ticket {ticket} yet. Write the street and its "
+                              "kelurahan, e.g. \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\", or share "
+                              "your location."},
+    "place_dropped": {"id": "Baik, tiket {ticket} kami lanjutkan tanpa lokasi yang pasti (lokasi belum jelas); "
+                            "petugas mungkin menanyakannya lagi.",
+                      "en": "All right, ticket {ticket} goes on without an exact place (place unclear); an officer "
+                            "may ask you again."},
+    "question_reminder_place": {"id": "\n\nCatatan: tiket {ticket} masih menunggu lokasinya. Balas dengan alamat "
+                                      "atau kelurahannya.",
+                                "en": "\n\nNote: ticket {ticket} still needs its place. Reply with the address or "
+                                      "its kelurahan."},
+    "stale_closed": {"id": "Tiket {ticket} sudah {status}; tombol ini tidak berlaku lagi.",
+                     "en": "Ticket {ticket} is already {status}; this button no longer applies."},
     "ack_needs_detail": {
         "id": "Laporan Anda tercatat dengan nomor tiket {ticket}. Mohon ceritakan masalahnya dan lokasinya "
               "(alamat, kelurahan, atau bagikan lokasi) agar petugas bisa menindaklanjuti.",
@@ -87,8 +113,19 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "what_photo": {"id": "Foto", "en": "Photo"},
     "what_both": {"id": "Foto dan lokasi", "en": "Photo and location"},
     # Citizen updates: one per ticket status change, to every reporter.
-    "update_assigned": {"id": "Tiket {ticket}: laporan Anda sudah diteruskan ke petugas {agency}.",
-                        "en": "Ticket {ticket}: your report has gone to the officers of {agency}."},
+    "update_assigned": {"id": "Tiket {ticket}: laporan Anda sudah diteruskan ke {who}.",
+                        "en": "Ticket {ticket}: your report has gone to {who}."},
+    "update_unrouted": {"id": "Tiket {ticket}: laporan Anda tercatat di antrean CROP, tetapi belum ada petugas "
+                              "atau unit yang menerima laporan {agency} untuk wilayah ini. Kami kabari begitu "
+                              "laporan diteruskan.",
+                        "en": "Ticket {ticket}: your report is in the CROP queue, but no officer or unit takes "
+                              "{agency} reports for this area yet. We will tell you once it is sent on."},
+    "who_officers": {"id": "petugas {agency}", "en": "the officers of {agency}"},
+    "who_unit": {"id": "{unit} ({agency})", "en": "{unit} ({agency})"},
+    "who_agency_desk": {"id": "meja layanan {agency}", "en": "the {agency} desk"},
+    "who_triage": {"id": "tim triase kota (akan diteruskan ke {agency})",
+                   "en": "the city's triage team (to pass on to {agency})"},
+    "agency_unknown": {"id": "dinas terkait", "en": "the responsible agency"},
     "update_taken": {"id": "Tiket {ticket}: laporan Anda sedang ditangani oleh petugas {agency}.",
                      "en": "Ticket {ticket}: an officer of {agency} is handling your report."},
     "update_in_progress": {"id": "Tiket {ticket}: sedang ditangani petugas.{note}",
@@ -118,6 +155,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
                        "en": "the Waze alert has left the feed; no citizen reported it"},
     "waze_closed_officer": {"id": "Tiket {ticket} ditutup otomatis: {note}.",
                             "en": "Ticket {ticket} closed itself: {note}."},
+    "officer_confirmed": {"id": "✅ Tiket {ticket} dikonfirmasi warga, tiket ditutup.{words}",
+                          "en": "✅ Ticket {ticket} confirmed by the reporter; it is closed.{words}"},
+    "officer_reopened": {"id": "🔁 Tiket {ticket} dibuka kembali oleh warga: belum beres.{words}",
+                         "en": "🔁 Ticket {ticket} reopened by the reporter: not fixed.{words}"},
+    "officer_words": {"id": "\nKata warga: \"{text}\"", "en": "\nThe reporter says: \"{text}\""},
+    "place_unclear": {"id": "lokasi belum jelas", "en": "place unclear"},
     "card_reopened": {"id": "🔁 Dibuka kembali oleh pelapor: ", "en": "🔁 Reopened by the reporter: "},
     "category_set": {"id": "Terima kasih. Kategori tiket {ticket}: {category}.",
                      "en": "Thank you. Ticket {ticket} is now: {category}."},

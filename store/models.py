@@ -208,6 +208,8 @@ class Outbox(Base):
     # What a channel shows beside the text, as plain data: {"photo": file id, "buttons": [[{"label",
     # "value"}]], "ask_location": label}; a channel without buttons gets a numbered menu in the text.
     # Marks for the router: "card" (replies to it act on its ticket), "menu" (a bare number answers it).
+    # "toast": a short notice on the pressed button; "clear_buttons_of": the dedupe key of an earlier reply
+    # whose buttons go (the sender gets its message id as "clear_buttons"); an empty text sends no message.
     extras: Mapped[dict[str, Any] | None]
     # pending → sent | failed
     status: Mapped[str] = mapped_column(String(16), default="pending")

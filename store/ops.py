@@ -147,6 +147,24 @@ def add_events(session: Session, events: list[dict[str, Any]]) -> None:
         session.execute(insert(TicketEvent), [{"created_at": now, "data": None, "inbound_id": None, **e} for e in events])
 
 
+def tickets_with_event(session: Session, ticket_ids: list[int], kind: str) -> set[int]:
+    """Those of the tickets whose audit trail has an event of `kind`."""
+    if not ticket_ids:
+        return set()
+    return set(session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.ticket_id.in_(ticket_ids),
+                                                                  TicketEvent.kind == kind).distinct()))
+
+
+def card_chats(session: Session, ticket_id: int) -> list[Outbox]:
+    """The last card of a ticket sent to each chat (officers' and units' chats), oldest chat first."""
+    rows = session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id,
+                                                Outbox.dedupe_key.like(f"card:{ticket_id}:%")).order_by(Outbox.id))
+    latest: dict[str, Outbox] = {}
+    for row in rows:
+        latest[row.chat_key] = row
+    return list(latest.values())
+
+
 def resolved_tickets_of_reporter(session: Session, citizen_id: int, limit: int = 5) -> list[int]:
     """Ids of resolved tickets (waiting for "is it fixed?") the citizen is a reporter of, newest first."""
     stmt = (select(Ticket.id).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
@@ -232,6 +250,15 @@ def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     table = Outbox.__table__
     stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
     return sorted(row.id for row in _executemany(session, stmt, rows))
+
+
+def provider_ids(session: Session, dedupe_keys: list[str]) -> dict[str, str]:
+    """The channel's message ids of sent replies, by the replies' dedupe keys."""
+    if not dedupe_keys:
+        return {}
+    stmt = select(Outbox.dedupe_key, Outbox.provider_message_id).where(Outbox.dedupe_key.in_(dedupe_keys),
+                                                                     Outbox.provider_message_id.is_not(None))
+    return {key: pid for key, pid in session.execute(stmt) if pid}
 
 
 def outbox_chats(session: Session, ids: Iterable[int]) -> dict[str, int]:

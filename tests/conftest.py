@@ -134,14 +134,7 @@ def bot_api() -> Iterator[FakeBotAPI]:
 @pytest.fixture
 def fake_api(bot_api: FakeBotAPI) -> FakeBotAPI:
     """The fake Bot API, emptied for this test."""
-    with bot_api._lock:
-        bot_api.updates.clear()
-        bot_api.sent.clear()
-        bot_api.calls.clear()
-        bot_api.answered.clear()
-        bot_api.errors.clear()
-        bot_api.served_at.clear()
-        bot_api.webhook = None
+    bot_api.reset()
     return bot_api
 
 

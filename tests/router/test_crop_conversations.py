@@ -119,12 +119,12 @@ async def test_report_locate_card_take_done_with_photo_confirm_closed(
     card_id = card["message"]["message_id"]
 
     await deliver(fake_api, telegram_config, redis_conn, press(OFFICER, card, f"/ambil {ticket().public_id}"))
-    assert ticket().status == "assigned" and ticket().assigned_officer_id is not None
-    assert fake_api.answered and "diambil petugas" in body(sent_to(fake_api, CITIZEN)[-1])
+    assert ticket().status == "taken" and ticket().assigned_officer_id is not None
+    assert fake_api.answered and "sedang ditangani oleh petugas" in body(sent_to(fake_api, CITIZEN)[-1])
 
     # "selesai" without a photo is not enough: the officer is asked for one and nothing changes.
     await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, reply_to=card_id, text="selesai"))
-    assert ticket().status == "assigned" and "kirim foto" in body(sent_to(fake_api, OFFICER)[-1])
+    assert ticket().status == "taken" and "kirim foto" in body(sent_to(fake_api, OFFICER)[-1])
 
     photo = [{"file_id": "AgACAgUAAxk-after-photo", "file_unique_id": "after1", "width": 1280, "height": 960}]
     await deliver(fake_api, telegram_config, redis_conn,
@@ -142,7 +142,7 @@ async def test_report_locate_card_take_done_with_photo_confirm_closed(
     with db.session() as s:
         trail = [(e.actor.split(":")[0], e.data["to"]) for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))
                  if e.kind == "status"]
-    assert trail == [("citizen", "open"), ("router", "assigned"), ("officer", "assigned"),
+    assert trail == [("citizen", "open"), ("router", "assigned"), ("officer", "taken"),
                      ("officer", "resolved"), ("citizen", "closed")]
 
 

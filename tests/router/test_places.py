@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ingest.message import Address, Location, Message, Sender
-from router.pipeline import _place
+from router.filing import place_of as _place
 
 PONDOK_BAMBU = (-6.225014, 106.900447)  # Pondok Bambu, Duren Sawit, Jakarta Timur
 

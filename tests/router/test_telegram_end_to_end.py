@@ -80,7 +80,9 @@ async def test_a_message_becomes_a_ticket_and_an_indonesian_ack(
     # The place the text names is geocoded offline, and the ack says what was understood.
     assert (ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode) == ("31.75.07.1003", "31.75.07", "31.75")
     assert ticket.geocode_source == "text:kelurahan" and ticket.lat is not None
-    assert "Lokasi: Kel. Klender, Kec. Duren Sawit, Kota Administrasi Jakarta Timur." in sent["text"]
+    assert "Kel. Klender, Kec. Duren Sawit, Jakarta Timur." in sent["text"] and "31.75" not in sent["text"]
+    # Nobody covers it: the acknowledgement says so, and never that officers have it.
+    assert "belum ada petugas" in sent["text"] and "diteruskan ke" not in sent["text"]
     with db.session() as s:
         row = s.scalars(select(Outbox)).one()
         assert row.status == "sent" and row.provider_message_id == str(sent["message"]["message_id"])
@@ -152,9 +154,11 @@ async def test_photo_location_and_reply_follow_up_a_ticket(
     assert ticket.kelurahan_kode == "31.75.07.1002" and ticket.geocode_source == "point"  # Pondok Bambu
     with db.session() as s:
         kinds = [e.kind for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))]
-    assert [k for k in kinds if k != "unrouted"] == ["created", "citizen_attachment", "citizen_comment"]
+    assert [k for k in kinds if k != "unrouted"] == ["created", "citizen_attachment", "place_set", "citizen_comment"]
     texts = [m["text"] for m in fake_api.sent]
-    assert texts[1] == f"Lokasi sudah ditambahkan ke tiket {ticket.public_id}. Terima kasih!"
+    # The location answered "where?": the reply names the place it found.
+    assert texts[1].startswith(f"Terima kasih. Lokasi tiket {ticket.public_id}: "
+                               "Kel. Pondok Bambu, Kec. Duren Sawit, Jakarta Timur.")
     assert texts[2] == f"Tambahan informasi sudah dicatat untuk tiket {ticket.public_id}."
 
 
@@ -181,7 +185,8 @@ async def test_start_help_and_status_commands(
     start, help_, status, unknown, mine = [m["text"] for m in fake_api.sent[1:]]
     assert start.startswith("Selamat datang di kanal laporan warga Jakarta")
     assert "/status <nomor tiket>" in help_
-    assert status.startswith(f"Tiket {ticket.public_id}\nStatus: diterima, menunggu petugas\nKategori: banjir")
+    assert status.startswith(f"Tiket {ticket.public_id}\nStatus: tercatat, belum diteruskan ke petugas\nKategori: banjir")
+    assert status.endswith(" WIB")  # the city's clock
     assert unknown.startswith("Tiket JKT-2026-999999 tidak ditemukan")
     assert ticket.public_id in mine
     assert len(tickets()) == 1  # commands file no tickets
@@ -293,10 +298,10 @@ async def test_the_sweep_recovers_a_message_whose_job_was_lost(
     redis_conn.flushdb()  # Redis lost the queue (no AOF, crash) after the message was stored
     from router.recover import sweep
 
-    assert sweep(older_than_seconds=0) == {"inbound": 1, "outbox": 0, "tickets": 0}
+    assert sweep(older_than_seconds=0) == {"inbound": 1, "outbox": 0, "tickets": 0, "expired": 0}
     work(redis_conn)
     assert len(tickets()) == 1 and len(fake_api.sent) == 1
-    assert sweep(older_than_seconds=0) == {"inbound": 0, "outbox": 0, "tickets": 0}
+    assert sweep(older_than_seconds=0) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0}
 
 
 async def test_the_sweep_recovers_a_reply_whose_retry_was_lost(
@@ -308,7 +313,7 @@ async def test_the_sweep_recovers_a_reply_whose_retry_was_lost(
     redis_conn.flushdb()  # the retry RQ had scheduled is gone
     from router.recover import sweep
 
-    assert sweep(older_than_seconds=60) == {"inbound": 0, "outbox": 0, "tickets": 0}  # a moment ago: RQ's business
+    assert sweep(older_than_seconds=60) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0}  # a moment ago: RQ's business
     with db.session() as s:
         s.execute(update_(Outbox).values(updated_at=utcnow() - timedelta(hours=1)))
     assert sweep(older_than_seconds=60)["outbox"] == 1

@@ -399,11 +399,11 @@ async def test_a_ticket_an_officer_took_outlives_its_alert_and_closes_when_resol
     await poll(poller, redis_conn)
     [card] = [m for m in fake_api.sent if str(m["chat_id"]) == "7001"]
     await officer_says(fake_api, telegram_config, redis_conn, card, text="ambil")
-    assert tickets()[POTHOLE].status == "assigned" and tickets()[POTHOLE].assigned_officer_id is not None
+    assert tickets()[POTHOLE].status == "taken" and tickets()[POTHOLE].assigned_officer_id is not None
     for minutes in (2, 4):  # the pothole leaves the feed while the officer has it
         feed.serve(snapshot("alerts_flood_and_pothole", minutes_later=minutes, drop=(POTHOLE,)))
         await poll(poller, redis_conn)
-    assert alerts()[POTHOLE].status == "gone" and tickets()[POTHOLE].status == "assigned"
+    assert alerts()[POTHOLE].status == "gone" and tickets()[POTHOLE].status == "taken"
     await officer_says(fake_api, telegram_config, redis_conn, card, caption="selesai",
                        photo=[{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}])
     # Resolved, and nobody is left to confirm it: it closes at once.

@@ -1,0 +1,189 @@
+"""Reading a citizen's message as the answer to the question the hub last asked in that chat (where?, which
+category?), before anything else: a typed address completes the ticket that waits for it, a category's name
+answers "which category?". Only a message that is clearly a new report of its own opens a new ticket."""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bots import registry
+from nlp.geocode import Place, outside_city
+from nlp.places import LEVEL_WORDS, STREET_END, STREET_WORDS, index
+from nlp.rules import taxonomy
+from router import context, dialogue, filing, lifecycle, questions
+from router.filing import Item
+from router.templates import render
+from store import ops
+from store.models import Question, Ticket
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"[a-z]+")
+# Words of an address that say nothing about a problem ("depan", "no", "rt").
+_ADDRESS_WORDS = STREET_WORDS | STREET_END | set(LEVEL_WORDS) | {"dan", "yang", "itu", "ini", "pak", "bu", "tolong",
+                                                                 "lokasi", "lokasinya", "alamat", "alamatnya", "nya",
+                                                                 "saya", "kami", "rumah", "sini", "situ", "pokoknya",
+                                                                 "sekitar", "dekat", "deket", "ada", "sebelah"}
+# A message that names a problem in at least this many words (beyond its address) can be a report of its own.
+REPORT_WORDS = 3
+
+
+def read(session: Session, item: Item, question: Question) -> list[dict[str, Any]] | None:
+    """The replies to `item` read as the answer to `question`; None when it is not one (handle it as usual)."""
+    ticket = session.get(Ticket, question.ticket_id, with_for_update=True, populate_existing=True)
+    if ticket is None or ticket.status not in questions.STILL_ASKED[question.kind]:
+        questions.close(session, question, "outdated")
+        return None
+    if question.kind == questions.PLACE:
+        return _place_answer(session, item, question, ticket)
+    if question.kind == questions.CATEGORY:
+        return _category_answer(session, item, question, ticket)
+    return None
+
+
+def _place_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> list[dict[str, Any]] | None:
+    msg, lang = item.msg, ticket.language
+    if msg.location is not None and outside_city(msg.location.lat, msg.location.lon,
+                                                 context.config().boundary_margin_m):
+        return _ask_again(session, item, question, ticket, render("place_outside_again", lang, ticket=ticket.public_id))
+    place = filing.place_of(msg)
+    if new_report(item, place, ticket):
+        # A report of its own: filed as one; the citizen is reminded of the question still open.
+        rows = filing.file_reports(session, [item])
+        if rows:
+            rows[-1]["text"] += render("question_reminder_place", item.language, ticket=ticket.public_id)
+        return rows
+    if filing.located(place) or (msg.location is not None and not msg.text.strip()):
+        filing.set_place(ticket, place)
+        filing.attach(session, ticket, item, "citizen_attachment" if msg.location or msg.media else "citizen_comment")
+        if filing.ticket_located(ticket):
+            rows = questions.close(session, question, "answered")
+            ops.add_events(session, [{"ticket_id": ticket.id, "kind": "place_set", "actor": f"citizen:{item.citizen_id}",
+                                      "inbound_id": item.inbound_id, "data": {"place": ticket_place(ticket)}}])
+            said = filing.reply_row(item, render("place_set", lang, ticket=ticket.public_id, place=ticket_place(ticket)),
+                                    ticket.id)
+            return filing.completed(session, ticket, item, [said]) + rows
+    if msg.command or not (msg.text.strip() or msg.location):
+        return None  # a photo alone, a command: handled as usual (a photo joins the ticket)
+    return _ask_again(session, item, question, ticket, render("ask_place_again", lang, ticket=ticket.public_id))
+
+
+def _ask_again(session: Session, item: Item, question: Question, ticket: Ticket, text: str) -> list[dict[str, Any]]:
+    """Ask where once more, with an example; asked twice already, the ticket goes on without its place."""
+    lang = ticket.language
+    if question.asked >= questions.MAX_ASKED:
+        rows = questions.close(session, question, "dropped")
+        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "question_dropped", "actor": "router",
+                                  "inbound_id": item.inbound_id, "data": {"question": question.kind}}])
+        said = filing.reply_row(item, render("place_dropped", lang, ticket=ticket.public_id), ticket.id)
+        return filing.go_on(session, ticket, item, [said]) + rows
+    row = filing.reply_row(item, text, ticket.id)
+    if registry.offers(item.msg.channel, "locations"):
+        row["extras"] = {"ask_location": render("btn_share_location", lang)}
+    questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, question.kind, row["dedupe_key"])
+    return [row]
+
+
+def _category_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> list[dict[str, Any]] | None:
+    named = category_named(item.msg.text)
+    if named is None:
+        return None  # the ticket has its category already: anything else is handled as usual
+    command = f"{dialogue.CHOOSE} {ticket.public_id} {named}"
+    msg = item.msg.model_copy(update={"text": command, "command": dialogue.CHOOSE})
+    return dialogue.choose_category(session, msg, item.inbound_id, item.citizen_id, item.language)
+
+
+def category_named(text: str) -> str | None:
+    """The category a short answer names ("banjir", "sampah", "parkir liar", "3"), if it names exactly one."""
+    words = _TOKEN.findall(text.lower())
+    if not words or len(words) > 4:
+        return None
+    found = taxonomy(context.config().categories_file).named(" ".join(words))
+    return found if found and found != "not_report" else None
+
+
+def new_report(item: Item, place: Place | None, ticket: Ticket) -> bool:
+    """True when a message sent while the hub waits for an answer is clearly a report of its own: a confident
+    category other than the waiting ticket's, said in words beyond an address."""
+    p = item.prediction
+    if item.msg.command or p.category in (None, "not_report", "other") or p.needs_confirmation:
+        return False
+    if p.confidence < context.config().confidence_threshold or p.category == ticket.category:
+        return False
+    if p.source == "rule":
+        return True  # a phrase that names a problem ("sampah menumpuk"), not a place
+    rest = problem_words(item.msg.text)
+    if len(rest) < REPORT_WORDS:
+        return False
+    [again] = context.classifier().predict([" ".join(rest)])
+    return again.category == p.category and not again.needs_confirmation
+
+
+def problem_words(text: str) -> list[str]:
+    """The words of a message left once its place mentions, street names and address words are taken out."""
+    words = _TOKEN.findall(text.lower())
+    for mention in index().find(text):
+        named = _TOKEN.findall(mention.text.lower())
+        for start in range(len(words) - len(named) + 1):
+            if named and words[start:start + len(named)] == named:
+                del words[start:start + len(named)]
+                break
+    kept: list[str] = []
+    in_street = False
+    for word in words:
+        if word in STREET_WORDS:
+            in_street = True  # "jl kapten tendean": the street's name says nothing about the problem
+            continue
+        if word in STREET_END or word in LEVEL_WORDS:
+            in_street = False
+        if in_street or word in _ADDRESS_WORDS or len(word) < 3:
+            continue
+        kept.append(word)
+    return kept
+
+
+def ticket_place(ticket: Ticket) -> str:
+    """A ticket's place in words: the street the citizen wrote and the areas by name."""
+    from nlp.gazetteer import gazetteer
+
+    names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
+    return " — ".join(p for p in (filing.street(ticket.place_text, names), names) if p) or "-"
+
+
+def still_waiting(session: Session, item: Item) -> Question | None:
+    """The question this chat's citizen was asked and has not answered (where?, which category?)."""
+    return questions.pending(session, item.msg.address.chat_key, item.citizen_id)
+
+
+def reporters_of(session: Session, ticket: Ticket) -> set[int]:
+    """Citizen ids of everyone who reported the ticket."""
+    return {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}
+
+
+def expire(session: Session) -> list[dict[str, Any]]:
+    """Questions past their expiry end: their buttons go, and a ticket still waiting for its place goes on
+    without it (to officers, "lokasi belum jelas"), its reporter told so. → outbox rows."""
+    from ingest.message import Address
+    from router import crop, replies
+    from store.models import Outbox
+
+    rows: list[dict[str, Any]] = []
+    for question in questions.expire_due(session):
+        rows += questions.clear_buttons(session, question.asked_in, question.ticket_id)
+        if question.kind != questions.PLACE:
+            continue
+        ticket = session.get(Ticket, question.ticket_id, with_for_update=True, populate_existing=True)
+        if ticket is None or ticket.status != "needs_info":
+            continue
+        asked = session.scalars(select(Outbox).where(Outbox.dedupe_key == question.asked_in[-1])).first()
+        if asked is not None:
+            rows.append(replies.reply(Address(**{**asked.address, "callback_id": None}),
+                                      render("place_dropped", ticket.language, ticket=ticket.public_id),
+                                      f"dropped:{question.id}", ticket.id))
+        rows += lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
+        rows += crop.dispatch_open(session, [ticket.id])[0]
+    return rows

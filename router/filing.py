@@ -1,0 +1,293 @@
+"""Filing reports as tickets: where a message is, the ticket it opens or joins, and its acknowledgement."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bots import registry
+from ingest.message import Message
+from nlp.classify import Prediction
+from nlp.geocode import Place, reverse_place, text_place
+from nlp.rules import taxonomy
+from nlp.gazetteer import gazetteer
+from router import context, dialogue, duplicates, lifecycle, questions, replies, routing, waze
+from router.templates import render, status_label
+from store import ops
+from store.models import Ticket, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One claimed message with what every step needs to know of it."""
+
+    inbound_id: int
+    msg: Message
+    citizen_id: int
+    language: str
+    prediction: Prediction
+
+
+def set_place(ticket: Ticket, place: Place | None) -> None:
+    """Give a ticket waiting for its place the place a citizen's answer names (when it names one)."""
+    if located(place):
+        for column, value in place_columns(place).items():
+            setattr(ticket, column, value)
+
+
+def completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """After a citizen added to a ticket waiting for its place: if it now has one, it joins a ticket already
+    filed there or opens (process_inbound then sends it to officers), asking about an uncertain category."""
+    if ticket.status != "needs_info" or not ticket_located(ticket):
+        return rows
+    return go_on(session, ticket, item, rows)
+
+
+def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ticket waiting for its place goes on (placed, or without its place once the question is dropped): it
+    joins a ticket already filed there or opens, asking about an uncertain category once it is placed."""
+    cfg = context.config()
+    if ticket.category and ticket_located(ticket):
+        same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
+        if same is not None:
+            session.refresh(same, with_for_update=True)  # a feed may be closing it this moment (router/waze.py)
+        if same is not None and same.status in duplicates.JOINABLE:
+            return fold(rows + merge_into(session, ticket, same, item))
+    rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
+    waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,
+                                  "geocode_source": ticket.geocode_source}])
+    if ticket.category and ticket_located(ticket) and (ticket.category_confidence or 0) < cfg.confidence_threshold:
+        # Now that the place is known, the other question: is the category right?
+        [again] = context.classifier().predict([ticket.text])  # this message is only the place
+        alternatives = tuple(c for c in again.alternatives if c != ticket.category)
+        rows[0]["text"] += render("category_question", ticket.language)
+        rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id, ticket.category, alternatives, ticket.language)
+        questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
+                      rows[0]["dedupe_key"])
+    return rows
+
+
+def ticket_located(ticket: Ticket) -> bool:
+    """True when officers can find the ticket's place: a point, or at least a kelurahan or kecamatan."""
+    return ticket.geocode_source == "point" or bool(ticket.kelurahan_kode or ticket.kecamatan_kode)
+
+
+def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
+    """File a ticket for each report (category, place), with its audit event and acknowledgement."""
+    if not items:
+        return []
+    cfg = context.config()
+    tax = taxonomy(cfg.categories_file)
+    places = [place_of(i.msg) for i in items]
+    categories = [i.prediction.category if i.prediction.category != "not_report" else None for i in items]
+    joined: list[dict[str, Any]] = []
+    new = []
+    for item, category, place in zip(items, categories, places):
+        existing = duplicates.find(session, category, place.lat if place else None, place.lon if place else None,
+                                   place.source if place else None)
+        if existing is not None:
+            # Locked and looked at again: a feed may be closing it this moment (router/waze.py locks it too).
+            session.refresh(existing, with_for_update=True)
+            if existing.status not in duplicates.JOINABLE:
+                existing = None
+        if existing is None:
+            new.append((item, category, place))
+        else:
+            joined += join(session, existing, item)
+    if not new:
+        return joined
+    items, categories, places = (list(x) for x in zip(*new))  # type: ignore[assignment]
+    made = ops.create_tickets(session, cfg.ticket_prefix, [
+        {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
+         "language": i.language, "category": category,
+         "category_confidence": round(i.prediction.confidence, 4) if category else None,
+         **place_columns(place), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
+         "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category),
+         # Officers need a place to go to: without one, the citizen is asked first; a channel nobody can ask
+         # (Open311) goes on with what it has.
+         "status": "open" if located(place) or i.msg.channel in registry.SILENT else "needs_info"}
+        for i, category, place in zip(items, categories, places)
+    ])
+    ops.add_reporters(session, [
+        {"ticket_id": ticket_id, "citizen_id": i.citizen_id, "reply_address": i.msg.address.model_dump(mode="json"),
+         "language": i.language} for (ticket_id, _), i in zip(made, items)
+    ])
+    ops.add_events(session, [
+        {"ticket_id": ticket_id, "kind": "created", "actor": f"citizen:{i.citizen_id}", "inbound_id": i.inbound_id,
+         "data": {"category": category, "confidence": round(i.prediction.confidence, 4),
+                  "category_source": i.prediction.source, "geocode_source": place.source if place else None}}
+        for (ticket_id, _), i, category, place in zip(made, items, categories, places)
+    ])
+    # Weak Waze alerts already there back the new tickets up (router/waze.py files strong ones itself).
+    waze.attach_nearby(session, [{"id": ticket_id, "category": category, **place_columns(place)}
+                                 for (ticket_id, _), category, place in zip(made, categories, places)])
+    rows = []
+    for (ticket_id, public_id), item, category, place in zip(made, items, categories, places):
+        if item.msg.channel in registry.SILENT:
+            continue  # nobody to answer (replies.store would drop the rows anyway)
+        lang = item.language
+        outside = item.msg.location is not None and not located(place) and place is not None \
+            and place.source == "outside"
+        if not item.msg.text.strip():
+            text = render("ack_needs_detail", lang, ticket=public_id)
+        else:
+            label = tax.label(category, lang) if category else render("category_unknown", lang)
+            if category and item.prediction.needs_confirmation:
+                label += render("category_unsure", lang)
+            where = describe(place) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
+            if outside:
+                where = render("place_outside", lang)
+            unknown = "place_unknown" if registry.offers(item.msg.channel, "locations") else "place_unknown_text"
+            text = render("ack", lang, ticket=public_id, category=label, place=where or render(unknown, lang))
+        row = reply_row(item, text, ticket_id)
+        if not located(place):
+            if registry.offers(item.msg.channel, "locations"):
+                row["extras"] = {"ask_location": render("btn_share_location", lang)}
+            questions.ask(session, ticket_id, item.citizen_id, item.msg.address.chat_key, questions.PLACE,
+                          row["dedupe_key"])
+        elif category and item.prediction.needs_confirmation:
+            row["text"] += render("category_question", lang)
+            row["extras"] = dialogue.confirm_extras(public_id, category, item.prediction.alternatives, lang)
+            questions.ask(session, ticket_id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
+                          row["dedupe_key"])
+        rows.append(row)
+    return joined + rows
+
+
+def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> list[dict[str, Any]]:
+    """A ticket that turns out to duplicate an active one (once its place is known) is marked so, and its
+    reporters join that one."""
+    lifecycle.change(session, ticket, "duplicate", "router", note=same.public_id, inbound_id=item.inbound_id)
+    ticket.duplicate_of_id = same.id
+    ops.add_reporters(session, [{"ticket_id": same.id, "citizen_id": r.citizen_id, "reply_address": r.reply_address,
+                                 "language": r.language} for r in lifecycle.reporters(session, ticket.id)])
+    if same.photo_file_id is None and ticket.photo_file_id is not None:
+        same.photo_file_id = ticket.photo_file_id
+    ops.add_events(session, [{"ticket_id": same.id, "kind": "merged", "actor": "router", "inbound_id": item.inbound_id,
+                              "data": {"ticket": ticket.public_id}}])
+    lang = item.language
+    label = taxonomy(context.config().categories_file).label(same.category, lang)
+    return [reply_row(item, render("merged", lang, ticket=same.public_id, category=label,
+                                status=status_label(same.status, lang)), same.id)]
+
+
+def join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
+    """A report of something already reported: its citizen becomes a reporter of that ticket and is told."""
+    ops.add_reporters(session, [{"ticket_id": ticket.id, "citizen_id": item.citizen_id,
+                                 "reply_address": item.msg.address.model_dump(mode="json"), "language": item.language}])
+    attach(session, ticket, item, "merged")
+    lang = item.language
+    label = taxonomy(context.config().categories_file).label(ticket.category, lang)
+    return [reply_row(item, render("merged", lang, ticket=ticket.public_id, category=label,
+                                status=status_label(ticket.status, lang)), ticket.id)]
+
+
+# An area's centre (a tweet's tagged place) is not a point: what the text names comes first, and the
+# area alone gives only what its size allows: its kecamatan when it is this small, else its kota.
+# (An area this small, a tweet's point of interest, counts as a point.)
+POINT_M = 500
+KECAMATAN_M = 2_000
+KOTA_M = 10_000
+
+
+def precise(msg: Message) -> bool:
+    loc = msg.location
+    return loc is not None and (not loc.area or (loc.accuracy_m or 0) <= POINT_M)
+
+
+def place_of(msg: Message) -> Place | None:
+    """Where a message is: its shared point if any, else the place its text names (street via Nominatim if set),
+    else the areas a vague location allows."""
+    if msg.location and precise(msg):
+        return reverse_place(msg.location.lat, msg.location.lon)
+    named = text_place(msg.text) if msg.text else None
+    fallback = context.nominatim()
+    if fallback and msg.text:
+        named = fallback.refine(msg.text, named)
+    if named is None and msg.location:
+        return vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)
+    return named
+
+
+def vague(lat: float, lon: float, accuracy_m: float, title: str | None) -> Place | None:
+    """The kecamatan or kota around the centre of a vague location, when it is small enough to tell."""
+    at = reverse_place(lat, lon)
+    if accuracy_m > KOTA_M or at.kab_kota is None:
+        return None
+    return replace(at, kelurahan=None, kecamatan=at.kecamatan if accuracy_m <= KECAMATAN_M else None,
+                   source="place", place_text=title, distance_m=accuracy_m)
+
+
+def place_columns(place: Place | None) -> dict[str, Any]:
+    if place is None:
+        return {"lat": None, "lon": None, "place_text": None, "kelurahan_kode": None, "kecamatan_kode": None,
+                "kab_kota_kode": None, "geocode_source": None}
+    f = place.fields()
+    return {"lat": f["lat"], "lon": f["lon"], "place_text": (f["place_text"] or None) and f["place_text"][:255],
+            "kelurahan_kode": f["kelurahan_kode"], "kecamatan_kode": f["kecamatan_kode"],
+            "kab_kota_kode": f["kab_kota_kode"], "geocode_source": place.source}
+
+
+def describe(place: Place) -> str:
+    """'Jl. Dermaga — Kel. Cipinang Muara, Kec. Jatinegara, Jakarta Timur' (as far as known)."""
+    area = place.kelurahan or place.kecamatan or place.kab_kota
+    names = gazetteer().name_of(area.kode) if area else ""
+    return " — ".join(p for p in (street(place.place_text, names), names) if p)
+
+
+def street(place_text: str | None, names: str) -> str | None:
+    """What the citizen wrote of the place, when it says more than the area's own name."""
+    if not place_text or place_text.strip().lower() in names.lower():
+        return None
+    return place_text.strip()
+
+
+def located(place: Place | None) -> bool:
+    """True when officers can find the place: a point, or at least a kelurahan or kecamatan."""
+    return place is not None and (place.source == "point" or place.kelurahan is not None or place.kecamatan is not None)
+
+
+def reply_row(item: Item, text: str, ticket_id: int | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    return replies.reply(item.msg.address, text, f"reply:{item.inbound_id}", ticket_id, item.inbound_id, extras)
+
+
+def attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
+    msg = item.msg
+    data = {"text": msg.text or None, "photo": msg.media[0].file_id if msg.media else None,
+            "lat": msg.location.lat if msg.location else None, "lon": msg.location.lon if msg.location else None}
+    if msg.location and precise(msg) and (ticket.lat is None or ticket.geocode_source != "point"):
+        # A shared point is better than a place named in text: it replaces it.
+        for column, value in place_columns(reverse_place(msg.location.lat, msg.location.lon)).items():
+            if column != "place_text":
+                setattr(ticket, column, value)
+    elif msg.location and not precise(msg) and not (ticket.kelurahan_kode or ticket.kecamatan_kode):
+        # An area is better than nothing, as far as it goes.
+        area = vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)
+        if area is not None:
+            for column, value in place_columns(area).items():
+                setattr(ticket, column, value)
+    if msg.media and ticket.photo_file_id is None:
+        ticket.photo_file_id = msg.media[0].file_id
+    ticket.updated_at = utcnow()
+    ops.add_events(session, [{"ticket_id": ticket.id, "kind": kind, "actor": f"citizen:{item.citizen_id}",
+                              "data": data, "inbound_id": item.inbound_id}])
+
+
+def fold(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One reply per message: a plain text for the chat a reply to the same message went to (or, for an update
+    about a ticket, the reply that filed or completed it) is joined to that reply, which keeps its buttons."""
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        if row["text"] and not row.get("extras"):
+            into = next((k for k in kept if k["chat_key"] == row["chat_key"] and k["text"] and k.get("inbound_id")
+                         and (k["inbound_id"] == row.get("inbound_id") if row.get("inbound_id")
+                              else k.get("ticket_id") == row.get("ticket_id"))), None)
+            if into is not None:
+                into["text"] += "\n\n" + row["text"]
+                continue
+        kept.append(row)
+    return kept

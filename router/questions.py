@@ -1,0 +1,118 @@
+"""Questions the hub asks a citizen (where?, which category?, is it fixed?) as stored data: each has its
+chat, ticket, kind, expiry and how many times it was asked. The chat's next message is read as the answer
+first (router/answers.py); a question that ends has its buttons removed."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bots import registry
+from ingest.message import Address
+from router import context, replies
+from store import ops
+from store.models import Outbox, Question, utcnow
+
+log = logging.getLogger(__name__)
+
+PLACE, CATEGORY, FIXED = "place", "category", "fixed"
+# A question is asked again at most once (with an example); then the ticket goes on without its answer.
+MAX_ASKED = 2
+# "Is it fixed?" waits longer than the other questions: the citizen has to go and look.
+FIXED_DAYS = 7
+# The ticket statuses in which each kind of question still makes sense; any other status outdates it.
+STILL_ASKED = {PLACE: frozenset({"needs_info"}), CATEGORY: frozenset({"needs_info", "open", "assigned"}),
+               FIXED: frozenset({"resolved"})}
+
+
+def _expiry(kind: str) -> timedelta:
+    if kind == FIXED:
+        return timedelta(days=FIXED_DAYS)
+    return timedelta(minutes=context.config().dialogue_timeout_minutes)
+
+
+def ask(session: Session, ticket_id: int, citizen_id: int, chat_key: str, kind: str, asked_in: str) -> Question:
+    """Record that `kind` was asked about the ticket in this chat (by the outbox row `asked_in`); asking an
+    open question again counts, and moves its expiry."""
+    now = utcnow()
+    found = session.scalars(select(Question).where(
+        Question.ticket_id == ticket_id, Question.chat_key == chat_key, Question.kind == kind,
+        Question.status == "open")).first()
+    if found is None:
+        found = Question(chat_key=chat_key, citizen_id=citizen_id, ticket_id=ticket_id, kind=kind, asked=1,
+                         status="open", asked_in=[asked_in], created_at=now, expires_at=now + _expiry(kind))
+        session.add(found)
+    else:
+        found.asked += 1
+        found.asked_in = [*found.asked_in, asked_in]
+        found.expires_at = now + _expiry(kind)
+    session.flush()
+    return found
+
+
+def pending(session: Session, chat_key: str, citizen_id: int) -> Question | None:
+    """The newest open, unexpired "where?" or "which category?" this citizen was asked in this chat ("is it
+    fixed?" is answered by its own words: router/crop.py)."""
+    return session.scalars(select(Question).where(
+        Question.chat_key == chat_key, Question.citizen_id == citizen_id, Question.status == "open",
+        Question.kind.in_((PLACE, CATEGORY)), Question.expires_at > utcnow()).order_by(Question.id.desc())
+        .limit(1)).first()
+
+
+def chats_waiting(session: Session, chat_keys: list[str]) -> set[str]:
+    """Those of the chats where a "where?" or "which category?" waits for its answer."""
+    if not chat_keys:
+        return set()
+    return set(session.scalars(select(Question.chat_key).where(
+        Question.chat_key.in_(sorted(set(chat_keys))), Question.status == "open",
+        Question.kind.in_((PLACE, CATEGORY)), Question.expires_at > utcnow())))
+
+
+def close(session: Session, question: Question, status: str) -> list[dict[str, Any]]:
+    """End a question (answered, dropped, outdated, expired); → outbox rows removing its buttons."""
+    question.status, question.closed_at = status, utcnow()
+    return clear_buttons(session, question.asked_in, question.ticket_id)
+
+
+def outdate(session: Session, ticket_id: int, status: str, keep: Question | None = None) -> list[dict[str, Any]]:
+    """End the ticket's open questions that its new `status` makes pointless (a fixed-question once closed, a
+    place question once placed...); → outbox rows removing their buttons."""
+    rows: list[dict[str, Any]] = []
+    for question in session.scalars(select(Question).where(Question.ticket_id == ticket_id,
+                                                           Question.status == "open")):
+        if question is not keep and status not in STILL_ASKED.get(question.kind, frozenset()):
+            rows += close(session, question, "outdated")
+    return rows
+
+
+def clear_buttons(session: Session, dedupe_keys: list[str], ticket_id: int | None) -> list[dict[str, Any]]:
+    """Outbox rows that remove the buttons of these stored replies, on channels that can edit a sent message.
+
+    The row names the reply it clears; router/replies.py finds that reply's message id when it sends,
+    since the reply it names is sent before it (replies to one chat go in order)."""
+    if not dedupe_keys:
+        return []
+    rows = []
+    for asked in session.scalars(select(Outbox).where(Outbox.dedupe_key.in_(dedupe_keys))):
+        extras = asked.extras or {}
+        if not extras.get("buttons") or not registry.offers(asked.channel, "edits"):
+            continue
+        address = Address(**{**asked.address, "reply_to": None, "callback_id": None})
+        rows.append(replies.reply(address, "", f"clear:{asked.dedupe_key}"[:255], ticket_id,
+                                  extras={"clear_buttons_of": asked.dedupe_key}))
+    return rows
+
+
+def expire_due(session: Session, limit: int = 500) -> list[Question]:
+    """Open questions past their expiry, marked expired; → them (the caller moves their tickets on)."""
+    due = list(session.scalars(select(Question).where(Question.status == "open", Question.expires_at <= utcnow())
+                               .order_by(Question.id).limit(limit).with_for_update(skip_locked=True)))
+    for question in due:
+        question.status, question.closed_at = "expired", utcnow()
+    if due:
+        ops.add_events(session, [{"ticket_id": q.ticket_id, "kind": "question_expired", "actor": "router",
+                                  "data": {"question": q.kind, "asked": q.asked}} for q in due])
+    return due

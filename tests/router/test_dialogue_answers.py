@@ -1,0 +1,186 @@
+"""Conversations as people type them, over the fake Bot API with the real client (SQLite and PostgreSQL): a
+typed answer to "where?" completes the ticket and is named back; a category answered by its name; a new
+report while a question is open; a question asked twice and then dropped; a place outside the city; stale
+buttons; the officer told of the citizen's answer; truthful statuses before and after "ambil"; WIB."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from hub.settings import RoutingSettings
+from router import context
+from router.context import RouterConfig
+from store import db
+from store import officers as roster
+from store.models import Question, Ticket, TicketEvent
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.router.test_crop_conversations import (AFTER, CITIZEN, OFFICER, POINT, body, deliver, message, press,
+                                                  sent_to, ticket)
+
+pytestmark = pytest.mark.usefixtures("hub")
+
+REPORT = "Banjir setinggi lutut depan rumah saya, tolong pak"
+ANSWER = "Jl. Pahlawan Revolusi, kelurahan Pondok Bambu"  # Duren Sawit, Jakarta Timur: Budi covers it
+PLACE_WORDS = "Kel. Pondok Bambu, Kec. Duren Sawit, Jakarta Timur"
+CODE = re.compile(r"\b31\.\d\d(\.\d\d)?")  # an area code shown as a place
+BANDUNG = {"latitude": -6.9175, "longitude": 107.6191}
+
+
+@pytest.fixture(autouse=True)
+def crop(hub: str, redis_conn: redis.Redis) -> None:
+    """Routing defaults and one PPSU officer of Duren Sawit for SDA work."""
+    configure()
+    with db.session() as s:
+        roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
+                       "areas": ["31.75.07"], "agencies": ["dsda"]})
+
+
+def configure(**options: Any) -> None:
+    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
+    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, **options), context.redis())
+
+
+def tickets() -> list[Ticket]:
+    with db.session() as s:
+        return list(s.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+def texts(api: FakeBotAPI, user: dict[str, Any]) -> list[str]:
+    return [body(m) for m in sent_to(api, user)]
+
+
+async def test_a_typed_answer_to_where_completes_the_ticket_and_is_named_back(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    [ack] = texts(fake_api, CITIZEN)
+    assert "belum diketahui" in ack and "diteruskan" not in ack  # nobody has it yet: not said
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=ANSWER))  # typed, not a swipe-reply
+    [t] = tickets()  # no second ticket
+    assert t.status == "assigned" and t.kelurahan_kode == "31.75.07.1002" and t.category == "flood"
+    said = texts(fake_api, CITIZEN)[1:]
+    assert any(PLACE_WORDS in s for s in said)
+    assert any("diteruskan ke petugas Dinas Sumber Daya Air" in s for s in said)
+    [card] = sent_to(fake_api, OFFICER)
+    assert PLACE_WORDS in card["text"] and not CODE.search(card["text"])
+    for text in texts(fake_api, CITIZEN):
+        assert not CODE.search(text)
+    with db.session() as s:
+        [q] = s.scalars(select(Question)).all()
+        assert q.kind == "place" and q.status == "answered"
+
+
+async def test_a_new_report_during_an_open_question_is_filed_and_the_question_recalled(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, text="Sampah menumpuk di depan pasar, kel. Pondok Bambu, sudah seminggu"))
+    first, second = tickets()
+    assert first.status == "needs_info" and second.category == "garbage" and second.kelurahan_kode == "31.75.07.1002"
+    reply = texts(fake_api, CITIZEN)[1]
+    assert second.public_id in reply and f"{first.public_id} masih menunggu lokasinya" in reply
+
+
+async def test_a_question_is_asked_again_once_then_the_ticket_goes_on_without_it(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="di dekat rumah saya pokoknya"))
+    again = texts(fake_api, CITIZEN)[-1]
+    assert "contoh" in again and "Kel. Bangka" in again
+    assert tickets()[0].status == "needs_info"
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="tidak tahu namanya"))
+    [t] = tickets()
+    assert t.status == "open"  # no longer waits for the citizen; nobody covers a ticket without a place
+    said = texts(fake_api, CITIZEN)
+    assert any("lokasi belum jelas" in s for s in said)
+    assert any("belum ada petugas" in s for s in said) and not any("diteruskan ke" in s for s in said)
+    with db.session() as s:
+        assert s.scalars(select(Question.status)).one() == "dropped"
+        assert "question_dropped" in {e.kind for e in s.scalars(select(TicketEvent))}
+
+
+async def test_a_location_outside_the_city_is_refused_and_asked_again(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, location=BANDUNG))
+    [t] = tickets()
+    assert t.status == "needs_info" and t.lat is None
+    assert "di luar wilayah DKI Jakarta" in texts(fake_api, CITIZEN)[-1]
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, location=POINT))
+    assert tickets()[0].status == "assigned"
+
+
+async def test_a_category_is_answered_by_its_name(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    configure(confidence_threshold=1.0)  # every category is uncertain: the hub asks which it is
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, text="Air got meluap ke jalan di Jl. Pahlawan Revolusi, kel. Pondok Bambu"))
+    ack = sent_to(fake_api, CITIZEN)[0]  # then "diteruskan ke ..."
+    assert "Benarkah kategorinya" in body(ack) and ack["reply_markup"]["inline_keyboard"]
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="sampah"))  # typed, no button
+    [t] = tickets()
+    assert t.category == "garbage" and t.agency == "dlh"
+    assert any("Kategori tiket" in s and "sampah" in s for s in texts(fake_api, CITIZEN)[1:])
+    # The question is settled: its buttons are taken off the acknowledgement.
+    assert any(e["message_id"] == ack["message"]["message_id"] for e in fake_api.edits)
+
+
+async def test_statuses_before_and_after_ambil_and_the_officer_told_of_the_confirmation(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"{REPORT}, {ANSWER}"))
+    assert tickets()[0].status == "assigned"
+    assert "diteruskan ke petugas Dinas Sumber Daya Air" in texts(fake_api, CITIZEN)[-1]
+    [card] = sent_to(fake_api, OFFICER)
+    await deliver(fake_api, telegram_config, redis_conn, press(OFFICER, card, f"/ambil {tickets()[0].public_id}"))
+    assert tickets()[0].status == "taken"
+    assert "sedang ditangani oleh petugas" in texts(fake_api, CITIZEN)[-1]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], photo=AFTER, caption="selesai"))
+    update = sent_to(fake_api, CITIZEN)[-1]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, reply_to=update["message"]["message_id"], text="sudah, airnya sudah surut terima kasih"))
+    t = tickets()[0]
+    assert t.status == "closed"
+    told = texts(fake_api, OFFICER)[-1]
+    assert "dikonfirmasi warga, tiket ditutup" in told and "airnya sudah surut" in told
+    with db.session() as s:
+        trail = [e.data["to"] for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id)) if e.kind == "status"]
+    assert trail == ["assigned", "taken", "resolved", "closed"]
+    # "Sudah beres / Belum" pressed again on the closed ticket: a short notice on the button, the buttons go.
+    before = len(sent_to(fake_api, CITIZEN))
+    await deliver(fake_api, telegram_config, redis_conn, press(CITIZEN, update, f"/belum {t.public_id}"))
+    assert len(sent_to(fake_api, CITIZEN)) == before  # no message, no help text
+    assert any("tidak berlaku lagi" in (a.get("text") or "") for a in fake_api.answered)
+    assert any(e["message_id"] == update["message"]["message_id"] for e in fake_api.edits)
+    assert tickets()[0].status == "closed"
+
+
+async def test_the_officer_is_told_when_the_citizen_reopens(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"{REPORT}, {ANSWER}"))
+    [card] = sent_to(fake_api, OFFICER)
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], photo=AFTER, caption="selesai"))
+    update = sent_to(fake_api, CITIZEN)[-1]
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, reply_to=update["message"]["message_id"], text="belum, airnya masih setinggi betis"))
+    assert tickets()[0].status == "reopened"
+    assert any("masih setinggi betis" in t for t in texts(fake_api, OFFICER)[1:])
+
+
+async def test_status_shows_the_city_s_time(fake_api: FakeBotAPI, telegram_config: dict,
+                                            redis_conn: redis.Redis) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"{REPORT}, {ANSWER}"))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"/status {tickets()[0].public_id}"))
+    status = texts(fake_api, CITIZEN)[-1]
+    assert status.rstrip().endswith("WIB") and "UTC" not in status
