@@ -179,11 +179,17 @@ def expire(session: Session) -> list[dict[str, Any]]:
         ticket = session.get(Ticket, question.ticket_id, with_for_update=True, populate_existing=True)
         if ticket is None or ticket.status != "needs_info":
             continue
+        moved = lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
+        moved += crop.dispatch_open(session, [ticket.id])[0]
         asked = session.scalars(select(Outbox).where(Outbox.dedupe_key == question.asked_in[-1])).first()
         if asked is not None:
-            rows.append(replies.reply(Address(**{**asked.address, "callback_id": None}),
-                                      render("place_dropped", ticket.language, ticket=ticket.public_id),
-                                      f"dropped:{question.id}", ticket.id))
-        rows += lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
-        rows += crop.dispatch_open(session, [ticket.id])[0]
+            told = replies.reply(Address(**{**asked.address, "callback_id": None}),
+                                 render("place_dropped", ticket.language, ticket=ticket.public_id),
+                                 f"dropped:{question.id}", ticket.id)
+            # One message: where the ticket went joins the notice that it goes on without its place.
+            for row in [r for r in moved if r["chat_key"] == told["chat_key"] and r["text"] and not r.get("extras")]:
+                told["text"] += "\n\n" + row["text"]
+                moved.remove(row)
+            rows.append(told)
+        rows += moved
     return rows

@@ -315,11 +315,11 @@ def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: 
         rows = _act(session, ticket, officer, action, photo, inbound_id, language)
     except TransitionError:
         return render("officer_cannot", language, ticket=ticket.public_id,
-                      status=status_label(ticket.status, language)), [], True
+                      status=status_label(ticket.status, language, officer=True)), [], True
     if rows and isinstance(rows[0], str):  # a question back to the officer instead of a change
         return rows[0], [], True
     return render("officer_done", language, ticket=ticket.public_id,
-                  status=status_label(ticket.status, language)), rows, True
+                  status=status_label(ticket.status, language, officer=True)), rows, True
 
 
 def _taken_by_another(session: Session, ticket: Ticket, officer: Officer, verb: str) -> bool:

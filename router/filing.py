@@ -126,6 +126,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
     waze.attach_nearby(session, [{"id": ticket_id, "category": category, **place_columns(place)}
                                  for (ticket_id, _), category, place in zip(made, categories, places)])
     rows = []
+    asked: list[tuple[int, int, str, str, str]] = []
     for (ticket_id, public_id), item, category, place in zip(made, items, categories, places):
         if item.msg.channel in registry.SILENT:
             continue  # nobody to answer (replies.store would drop the rows anyway)
@@ -147,14 +148,14 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
         if not located(place):
             if registry.offers(item.msg.channel, "locations"):
                 row["extras"] = {"ask_location": render("btn_share_location", lang)}
-            questions.ask(session, ticket_id, item.citizen_id, item.msg.address.chat_key, questions.PLACE,
-                          row["dedupe_key"])
+            asked.append((ticket_id, item.citizen_id, item.msg.address.chat_key, questions.PLACE, row["dedupe_key"]))
         elif category and item.prediction.needs_confirmation:
             row["text"] += render("category_question", lang)
             row["extras"] = dialogue.confirm_extras(public_id, category, item.prediction.alternatives, lang)
-            questions.ask(session, ticket_id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
-                          row["dedupe_key"])
+            asked.append((ticket_id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
+                          row["dedupe_key"]))
         rows.append(row)
+    questions.ask_new(session, asked)
     return joined + rows
 
 

@@ -15,7 +15,7 @@ from nlp.geocode import text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
 from router import answers, commands, context, crop, dialogue, lifecycle, questions, replies, sla, waze
-from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place
+from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place, ticket_located
 from router.templates import render
 from store import db, ops
 from store.models import utcnow
@@ -169,12 +169,15 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
                 read = answers.read(session, item, waiting)  # a swipe-reply to the question is its answer
                 if read is not None:
                     return read
-            if ticket.status == "needs_info" and msg.text.strip():
+            waited = ticket.status == "needs_info"
+            if waited and msg.text.strip():
                 # The answer to "where?": the address or kelurahan it names becomes the ticket's place.
                 set_place(ticket, text_place(msg.text))
             attach(session, ticket, item, "citizen_comment")
-            rows = [reply_row(item, render("comment", ticket.language, ticket=ticket.public_id), ticket.id)]
-            return completed(session, ticket, item, rows)
+            placed = waited and ticket_located(ticket)
+            text = render("place_set", ticket.language, ticket=ticket.public_id, place=answers.ticket_place(ticket)) \
+                if placed else render("comment", ticket.language, ticket=ticket.public_id)
+            return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
     waiting = answers.still_waiting(session, item)
     if waiting is not None:
         read = answers.read(session, item, waiting)
@@ -186,9 +189,10 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
         if ticket is not None:
             attach(session, ticket, item, "citizen_attachment")
             what = "what_both" if msg.location and msg.media else "what_location" if msg.location else "what_photo"
-            rows = [reply_row(item, render("attached", ticket.language, what=render(what, ticket.language),
-                                           ticket=ticket.public_id), ticket.id)]
-            return completed(session, ticket, item, rows)
+            text = render("attached", ticket.language, what=render(what, ticket.language), ticket=ticket.public_id)
+            if msg.location:  # say where it is now
+                text += " " + render("place_now", ticket.language, place=answers.ticket_place(ticket))
+            return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [reply_row(item, render("chit_chat", language))]
     return file_reports(session, [item])

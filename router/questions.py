@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bots import registry
@@ -51,6 +51,18 @@ def ask(session: Session, ticket_id: int, citizen_id: int, chat_key: str, kind: 
         found.expires_at = now + _expiry(kind)
     session.flush()
     return found
+
+
+def ask_new(session: Session, asked: list[tuple[int, int, str, str, str]]) -> None:
+    """Record questions asked about tickets filed just now (ticket, citizen, chat, kind, outbox row), in one
+    statement: a batch of reports files many at once."""
+    if not asked:
+        return
+    now = utcnow()
+    session.execute(insert(Question), [
+        {"ticket_id": t, "citizen_id": c, "chat_key": chat, "kind": kind, "asked": 1, "status": "open",
+         "asked_in": [key], "created_at": now, "expires_at": now + _expiry(kind), "closed_at": None}
+        for t, c, chat, kind, key in asked])
 
 
 def pending(session: Session, chat_key: str, citizen_id: int) -> Question | None:

@@ -30,6 +30,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
                             "en": "That place is outside DKI Jakarta. Ticket {ticket} can only be handled in Jakarta: "
                                   "share a location in Jakarta, or write the address, e.g. "
                                   "\"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\"."},
+    "place_now": {"id": "Lokasinya: {place}.", "en": "Its place: {place}."},
     "place_set": {"id": "Terima kasih. Lokasi tiket {ticket}: {place}.",
                   "en": "Thank you. Ticket {ticket} is at: {place}."},
     "ask_place_again": {"id": "Maaf, kami belum menemukan lokasi untuk tiket {ticket}. Tulis nama jalan dan "
@@ -46,8 +47,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
                                       "atau kelurahannya.",
                                 "en": "\n\nNote: ticket {ticket} still needs its place. Reply with the address or "
                                       "its kelurahan."},
-    "stale_closed": {"id": "Tiket {ticket} sudah {status}; tombol ini tidak berlaku lagi.",
-                     "en": "Ticket {ticket} is already {status}; this button no longer applies."},
+    "stale_closed": {"id": "Tombol ini tidak berlaku lagi: tiket {ticket} berstatus \"{status}\".",
+                     "en": "This button no longer applies: ticket {ticket} is \"{status}\"."},
     "ack_needs_detail": {
         "id": "Laporan Anda tercatat dengan nomor tiket {ticket}. Mohon ceritakan masalahnya dan lokasinya "
               "(alamat, kelurahan, atau bagikan lokasi) agar petugas bisa menindaklanjuti.",

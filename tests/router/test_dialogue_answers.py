@@ -184,3 +184,27 @@ async def test_status_shows_the_city_s_time(fake_api: FakeBotAPI, telegram_confi
     await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"/status {tickets()[0].public_id}"))
     status = texts(fake_api, CITIZEN)[-1]
     assert status.rstrip().endswith("WIB") and "UTC" not in status
+
+
+async def test_an_unanswered_question_expires_and_the_ticket_goes_on(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    from datetime import timedelta
+
+    from rq import Queue, SimpleWorker
+
+    from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE
+    from router.recover import sweep
+    from store.models import utcnow
+
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    assert tickets()[0].status == "needs_info"
+    with db.session() as s:
+        s.scalars(select(Question)).one().expires_at = utcnow() - timedelta(seconds=1)
+    assert sweep(older_than_seconds=60)["expired"] >= 1
+    SimpleWorker([Queue(n, connection=redis_conn) for n in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)],
+                 connection=redis_conn).work(burst=True, logging_level="WARNING")
+    assert tickets()[0].status == "open"  # not stuck waiting for the citizen
+    assert "lokasi belum jelas" in texts(fake_api, CITIZEN)[-1]
+    with db.session() as s:
+        assert s.scalars(select(Question.status)).one() == "expired"

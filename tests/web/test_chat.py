@@ -103,6 +103,25 @@ async def test_the_dialogue_asks_where_and_the_browser_shares_its_location(clien
         assert s.scalars(select(Ticket)).one().kecamatan_kode == "31.75.03"
 
 
+async def test_a_typed_answer_to_where_completes_the_ticket(client: TestClient, redis_conn: redis.Redis) -> None:
+    await say(client, redis_conn, "m-typed-01", text="ada banjir setinggi lutut, air masuk rumah warga")
+    await say(client, redis_conn, "m-typed-02", text="Jl. Kapten Tendean, kelurahan Pela Mampang")  # not a reply
+    with db.session() as s:
+        [ticket] = s.scalars(select(Ticket)).all()  # one ticket: the address answered the question
+        assert ticket.status != "needs_info" and ticket.kelurahan_kode == "31.74.03.1003"
+    answer = hub_texts(await history(client))[-1]
+    assert f"Lokasi tiket {ticket.public_id}: " in answer and "Kel. Pela Mampang, Kec. Mampang Prapatan, Jakarta Selatan" in answer
+    assert "belum ada petugas" in answer  # nobody covers it here, and the citizen is told so, not "diteruskan"
+
+
+async def test_a_location_outside_jakarta_is_refused_in_the_page(client: TestClient, redis_conn: redis.Redis) -> None:
+    await say(client, redis_conn, "m-out-0001", text="jalan berlubang besar, bahaya buat motor")
+    await say(client, redis_conn, "m-out-0002", location={"lat": -6.9175, "lon": 107.6191})  # Bandung
+    assert "di luar wilayah DKI Jakarta" in hub_texts(await history(client))[-1]
+    with db.session() as s:
+        assert s.scalars(select(Ticket)).one().status == "needs_info"
+
+
 async def test_the_officer_photo_reaches_the_page_and_its_buttons_answer(client: TestClient,
                                                                          redis_conn: redis.Redis) -> None:
     await say(client, redis_conn, "m-fix-0001", text="banjir 50 cm di jl jatinegara barat",

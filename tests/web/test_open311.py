@@ -157,6 +157,19 @@ async def test_a_post_by_address_joins_a_ticket_filed_there(client: TestClient, 
     assert filed["service_request_id"] == only["service_request_id"]  # joined, not filed twice
 
 
+async def test_a_post_whose_address_names_no_place_never_waits_for_the_reporter(client: TestClient,
+                                                                                redis_conn: redis.Redis) -> None:
+    response = await client.post("/open311/v2/requests.json", data={
+        "api_key": KEY, "service_code": "garbage", "address_string": "di belakang gedung yang biru itu",
+        "description": "Sampah menumpuk sudah seminggu"})
+    assert response.status == 201
+    work(redis_conn)
+    with db.session() as s:
+        [ticket] = s.scalars(select(Ticket)).all()
+        # Open311 can never answer "where?": the ticket goes on with its place unknown, not in needs_info.
+        assert ticket.status == "open" and ticket.kelurahan_kode is None
+
+
 async def test_a_post_is_refused_with_the_reason(client: TestClient) -> None:
     base = {"api_key": KEY, "service_code": "garbage", "lat": "-6.25", "long": "106.87"}
     for form, status, words in [({**base, "api_key": "nope"}, 403, "api_key"),
