@@ -256,3 +256,35 @@ def _bare_beside_parent(mentions: list[Mention], tokens: list[str]) -> list[Ment
 def index() -> PlaceIndex:
     """The place index over the packaged gazetteer, built once per process."""
     return PlaceIndex(gazetteer())
+
+
+# "Jl. Kapten Tendean No. 5", "jln dermaga raya", "Gg. Kelinci III": a street as the citizen wrote it,
+# up to the first comma, number sign or word that ends a street name.
+_STREET = re.compile(r"\b(jl|jln|jalan|gg|gang)\b\.?\s*(?=([^\n,;:()/]{2,60}))", re.IGNORECASE)
+
+
+def _names_a_street(found: re.Match[str]) -> bool:
+    # "jalan" is also the road itself ("jalan rusak parah"): a street only before a name written with a capital,
+    # or "raya"; "jl", "jln", "gg" always abbreviate a street.
+    if found.group(1).lower() not in ("jalan", "gang"):
+        return True
+    following = found.group(2).split()[0] if found.group(2).split() else ""
+    return following[:1].isupper() or following.lower() == "raya"
+
+
+def street_of(text: str) -> str | None:
+    """The street a text names, as written ("Jl. Kapten Tendean"), without what follows it; None if none."""
+    found = next((m for m in _STREET.finditer(text or "") if _names_a_street(m)), None)
+    if not found:
+        return None
+    kept: list[str] = []
+    for word in found.group(2).split():
+        bare = word.strip(".").lower()
+        if bare in STREET_END or bare in LEVEL_WORDS or bare.startswith(("rt", "rw", "no")) and len(bare) <= 3:
+            break
+        kept.append(word)
+    if not kept:
+        return None
+    head = found.group(1)
+    head = head[0].upper() + head[1:].lower()
+    return f"{head}{'.' if found.group(0)[len(head):].startswith('.') else ''} {' '.join(kept)}".strip()[:120]

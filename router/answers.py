@@ -58,7 +58,7 @@ def _place_answer(session: Session, item: Item, question: Question, ticket: Tick
             rows[-1]["text"] += render("question_reminder_place", item.language, ticket=ticket.public_id)
         return rows
     if filing.located(place) or (msg.location is not None and not msg.text.strip()):
-        filing.set_place(ticket, place)
+        filing.set_place(ticket, place, msg.text)
         filing.attach(session, ticket, item, "citizen_attachment" if msg.location or msg.media else "citizen_comment")
         if filing.ticket_located(ticket):
             rows = questions.close(session, question, "answered")
@@ -69,7 +69,8 @@ def _place_answer(session: Session, item: Item, question: Question, ticket: Tick
             return filing.completed(session, ticket, item, [said]) + rows
     if msg.command or not (msg.text.strip() or msg.location):
         return None  # a photo alone, a command: handled as usual (a photo joins the ticket)
-    return _ask_again(session, item, question, ticket, render("ask_place_again", lang, ticket=ticket.public_id))
+    again = "ask_place_again" if registry.offers(msg.channel, "locations") else "ask_place_again_text"
+    return _ask_again(session, item, question, ticket, render(again, lang, ticket=ticket.public_id))
 
 
 def _ask_again(session: Session, item: Item, question: Question, ticket: Ticket, text: str) -> list[dict[str, Any]]:

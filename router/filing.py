@@ -13,6 +13,7 @@ from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
 from nlp.rules import taxonomy
 from nlp.gazetteer import gazetteer
+from nlp.places import street_of
 from router import context, dialogue, duplicates, lifecycle, questions, replies, routing, waze
 from router.templates import render, status_label
 from store import ops
@@ -32,10 +33,10 @@ class Item:
     prediction: Prediction
 
 
-def set_place(ticket: Ticket, place: Place | None) -> None:
+def set_place(ticket: Ticket, place: Place | None, said: str | None = None) -> None:
     """Give a ticket waiting for its place the place a citizen's answer names (when it names one)."""
     if located(place):
-        for column, value in place_columns(place).items():
+        for column, value in place_columns(place, said).items():
             setattr(ticket, column, value)
 
 
@@ -105,7 +106,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
         {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
          "language": i.language, "category": category,
          "category_confidence": round(i.prediction.confidence, 4) if category else None,
-         **place_columns(place), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
+         **place_columns(place, i.msg.text), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
          "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category),
          # Officers need a place to go to: without one, the citizen is asked first; a channel nobody can ask
          # (Open311) goes on with what it has.
@@ -139,7 +140,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
             label = tax.label(category, lang) if category else render("category_unknown", lang)
             if category and item.prediction.needs_confirmation:
                 label += render("category_unsure", lang)
-            where = describe(place) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
+            where = describe(place, item.msg.text) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
             if outside:
                 where = render("place_outside", lang)
             unknown = "place_unknown" if registry.offers(item.msg.channel, "locations") else "place_unknown_text"
@@ -223,21 +224,26 @@ def vague(lat: float, lon: float, accuracy_m: float, title: str | None) -> Place
                    source="place", place_text=title, distance_m=accuracy_m)
 
 
-def place_columns(place: Place | None) -> dict[str, Any]:
+def place_columns(place: Place | None, said: str | None = None) -> dict[str, Any]:
+    """A place as ticket columns; `said` is the citizen's text, whose street (as written) is kept for officers."""
     if place is None:
         return {"lat": None, "lon": None, "place_text": None, "kelurahan_kode": None, "kecamatan_kode": None,
                 "kab_kota_kode": None, "geocode_source": None}
     f = place.fields()
-    return {"lat": f["lat"], "lon": f["lon"], "place_text": (f["place_text"] or None) and f["place_text"][:255],
+    wrote = street_of(said) if said and place.source != "point" else None
+    wrote = wrote or f["place_text"] or None
+    return {"lat": f["lat"], "lon": f["lon"], "place_text": wrote and wrote[:255],
             "kelurahan_kode": f["kelurahan_kode"], "kecamatan_kode": f["kecamatan_kode"],
             "kab_kota_kode": f["kab_kota_kode"], "geocode_source": place.source}
 
 
-def describe(place: Place) -> str:
-    """'Jl. Dermaga — Kel. Cipinang Muara, Kec. Jatinegara, Jakarta Timur' (as far as known)."""
+def describe(place: Place, said: str | None = None) -> str:
+    """'Jl. Dermaga — Kel. Cipinang Muara, Kec. Jatinegara, Jakarta Timur' (as far as known); the street is
+    the one the citizen's text `said` names."""
     area = place.kelurahan or place.kecamatan or place.kab_kota
     names = gazetteer().name_of(area.kode) if area else ""
-    return " — ".join(p for p in (street(place.place_text, names), names) if p)
+    wrote = (street_of(said) if said and place.source != "point" else None) or place.place_text
+    return " — ".join(p for p in (street(wrote, names), names) if p)
 
 
 def street(place_text: str | None, names: str) -> str | None:
@@ -261,10 +267,10 @@ def attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
     data = {"text": msg.text or None, "photo": msg.media[0].file_id if msg.media else None,
             "lat": msg.location.lat if msg.location else None, "lon": msg.location.lon if msg.location else None}
     if msg.location and precise(msg) and (ticket.lat is None or ticket.geocode_source != "point"):
-        # A shared point is better than a place named in text: it replaces it.
+        # A shared point is better than a place named in text: it replaces it (the street the report named,
+        # if any, stays for the officers; an area it named does not).
         for column, value in place_columns(reverse_place(msg.location.lat, msg.location.lon)).items():
-            if column != "place_text":
-                setattr(ticket, column, value)
+            setattr(ticket, column, street_of(ticket.text) if column == "place_text" else value)
     elif msg.location and not precise(msg) and not (ticket.kelurahan_kode or ticket.kecamatan_kode):
         # An area is better than nothing, as far as it goes.
         area = vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)

@@ -172,7 +172,7 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
             waited = ticket.status == "needs_info"
             if waited and msg.text.strip():
                 # The answer to "where?": the address or kelurahan it names becomes the ticket's place.
-                set_place(ticket, text_place(msg.text))
+                set_place(ticket, text_place(msg.text), msg.text)
             attach(session, ticket, item, "citizen_comment")
             placed = waited and ticket_located(ticket)
             text = render("place_set", ticket.language, ticket=ticket.public_id, place=answers.ticket_place(ticket)) \

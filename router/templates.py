@@ -39,6 +39,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
                         "en": "Sorry, we could not find the place of ticket {ticket} yet. Write the street and its "
                               "kelurahan, e.g. \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\", or share "
                               "your location."},
+    "ask_place_again_text": {"id": "Maaf, kami belum menemukan lokasi untuk tiket {ticket}. Tulis nama jalan dan "
+                                   "kelurahannya, contoh: \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\".",
+                             "en": "Sorry, we could not find the place of ticket {ticket} yet. Write the street and "
+                                   "its kelurahan, e.g. \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\"."},
     "place_dropped": {"id": "Baik, tiket {ticket} kami lanjutkan tanpa lokasi yang pasti (lokasi belum jelas); "
                             "petugas mungkin menanyakannya lagi.",
                       "en": "All right, ticket {ticket} goes on without an exact place (place unclear); an officer "

@@ -154,11 +154,11 @@ async def test_photo_location_and_reply_follow_up_a_ticket(
     assert ticket.kelurahan_kode == "31.75.07.1002" and ticket.geocode_source == "point"  # Pondok Bambu
     with db.session() as s:
         kinds = [e.kind for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))]
-    assert [k for k in kinds if k != "unrouted"] == ["created", "citizen_attachment", "place_set", "citizen_comment"]
+    assert [k for k in kinds if k != "unrouted"] == ["created", "citizen_attachment", "citizen_comment"]
     texts = [m["text"] for m in fake_api.sent]
-    # The location answered "where?": the reply names the place it found.
-    assert texts[1].startswith(f"Terima kasih. Lokasi tiket {ticket.public_id}: "
-                               "Kel. Pondok Bambu, Kec. Duren Sawit, Jakarta Timur.")
+    # The shared point replaces the place the text named, and the reply says where that is.
+    assert texts[1] == (f"Lokasi sudah ditambahkan ke tiket {ticket.public_id}. Terima kasih! "
+                        "Lokasinya: Kel. Pondok Bambu, Kec. Duren Sawit, Jakarta Timur.")
     assert texts[2] == f"Tambahan informasi sudah dicatat untuk tiket {ticket.public_id}."
 
 
