@@ -14,11 +14,13 @@ from bots import registry
 from nlp.geocode import Place, outside_city
 from nlp.places import LEVEL_WORDS, STREET_END, STREET_WORDS, index
 from nlp.rules import taxonomy
-from router import context, dialogue, filing, lifecycle, questions
+from ingest.message import Address
+from nlp.gazetteer import gazetteer
+from router import context, crop, dialogue, filing, lifecycle, questions, replies
 from router.filing import Item
 from router.templates import render
 from store import ops
-from store.models import Question, Ticket
+from store.models import Outbox, Question, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +151,6 @@ def problem_words(text: str) -> list[str]:
 
 def ticket_place(ticket: Ticket) -> str:
     """A ticket's place in words: the street the citizen wrote and the areas by name."""
-    from nlp.gazetteer import gazetteer
-
     names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
     return " — ".join(p for p in (filing.street(ticket.place_text, names), names) if p) or "-"
 
@@ -168,10 +168,6 @@ def reporters_of(session: Session, ticket: Ticket) -> set[int]:
 def expire(session: Session) -> list[dict[str, Any]]:
     """Questions past their expiry end: their buttons go, and a ticket still waiting for its place goes on
     without it (to officers, "lokasi belum jelas"), its reporter told so. → outbox rows."""
-    from ingest.message import Address
-    from router import crop, replies
-    from store.models import Outbox
-
     rows: list[dict[str, Any]] = []
     for question in questions.expire_due(session):
         rows += questions.clear_buttons(session, question.asked_in, question.ticket_id)

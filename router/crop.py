@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
+from nlp.gazetteer import gazetteer
 from nlp.rules import taxonomy
 from router import context, dialogue, lifecycle, replies, routing, sla, waze
 from router.lifecycle import TransitionError
@@ -213,8 +214,6 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
 
 def place_words(ticket: Ticket, language: str = "id") -> str:
     """Where a ticket is, for officers: what the citizen wrote and the areas by name ("lokasi belum jelas")."""
-    from nlp.gazetteer import gazetteer
-
     names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
     wrote = ticket.place_text.strip() if ticket.place_text else ""
     if wrote and wrote.lower() in names.lower():

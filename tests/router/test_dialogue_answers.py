@@ -208,3 +208,18 @@ async def test_an_unanswered_question_expires_and_the_ticket_goes_on(
     assert "lokasi belum jelas" in texts(fake_api, CITIZEN)[-1]
     with db.session() as s:
         assert s.scalars(select(Question.status)).one() == "expired"
+
+
+async def test_a_ticket_nobody_covers_goes_to_the_triage_chat_and_the_citizen_is_told_so(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    routing = RoutingSettings(triage_chat_id="-1009876543210").model_dump(mode="json", exclude={"officers"})
+    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing), redis_conn)
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, text="Lampu jalan mati total di Jl. Kemang Raya, Bangka, Mampang Prapatan"))
+    [t] = tickets()
+    assert t.status == "assigned" and t.kelurahan_kode == "31.74.03.1002"  # Bangka, read beside its kecamatan
+    [card] = [m for m in fake_api.sent if str(m["chat_id"]) == "-1009876543210"]
+    assert "Jl. Kemang Raya — Kel. Bangka, Kec. Mampang Prapatan, Jakarta Selatan" in card["text"]
+    [ack] = texts(fake_api, CITIZEN)
+    assert "diteruskan ke tim triase kota" in ack and "Dinas Bina Marga" in ack
