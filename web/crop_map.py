@@ -11,15 +11,16 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from router import clock
 from store.models import Ticket
-from web import auth, dashboard
-from web.public import Config, render
+from web import auth, dashboard, labels
+from web.public import Config, city_bounds, render
 
 MAX_POINTS = 2000  # the newest matching tickets with a point; more would make the page slow
 # One colour per lifecycle status: warm while officers still owe something, green when done, grey when not theirs.
 STATUS_COLOURS = {"received": "#7f8c8d", "needs_info": "#8e44ad", "open": "#c0392b", "reopened": "#d81b60",
-                  "assigned": "#e67e22", "in_progress": "#b7950b", "resolved": "#27ae60", "closed": "#1e8449",
-                  "rejected": "#34495e", "duplicate": "#95a5a6"}
+                  "assigned": "#e67e22", "taken": "#a04000", "in_progress": "#b7950b", "resolved": "#27ae60",
+                  "closed": "#1e8449", "rejected": "#34495e", "duplicate": "#95a5a6"}
 
 
 def setup(app: web.Application, sessions: sessionmaker[Session], config: Config) -> None:
@@ -34,7 +35,7 @@ def feature(t: Ticket, now: datetime) -> dict[str, Any]:
     row = dashboard.row(t, now)
     props = {k: row[k] for k in ("id", "category", "status", "status_label", "area", "place", "agency", "age_h")}
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(t.lon, 6), round(t.lat, 6)]},
-            "properties": {**props, "created": t.created_at.astimezone(timezone.utc).isoformat(timespec="minutes"),
+            "properties": {**props, "created": clock.iso(t.created_at), "created_local": clock.show(t.created_at),
                            "text": t.text or ""}}
 
 
@@ -47,7 +48,8 @@ class _Map:
         filters = dashboard.filters_of(request)
         query = dashboard.query_of(filters)
         return render("crop_map.html", **auth.context(
-            request, filters=filters, query=query, config=self.config, colours=STATUS_COLOURS,
+            request, filters=filters, query=query, config=self.config, bounds=city_bounds(),
+            legend=[(labels.status_words(s), c) for s, c in STATUS_COLOURS.items()],
             colours_json=json.dumps(STATUS_COLOURS), max_points=MAX_POINTS, **dashboard.choices()))
 
     async def tickets(self, request: web.Request) -> web.Response:

@@ -3,32 +3,28 @@ and the same actions as in chat (through router.crop, so the rules and the citiz
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import quote, unquote
 from datetime import datetime, timezone
 from typing import Any, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from aiohttp import web
 from aiohttp.web_request import FileField
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp.gazetteer import gazetteer
 from nlp.rules import taxonomy
-from router import crop, lifecycle, replies, routing, sla
-from router.templates import status_label
+from router import clock, crop, replies, sla
 from store import media, ops
 from store.models import Officer, Ticket
-from web import auth
+from web import auth, labels
+from web.labels import ACTIONS
 from web.media import Photos, servable
 from web.public import render
 
 # The queue shows what officers still have to do unless asked for more.
-WORKING = ("open", "assigned", "in_progress", "reopened", "needs_info")
+WORKING = ("open", "assigned", "taken", "in_progress", "reopened", "needs_info")
 PAGE = 200
 FILTERS = ("area", "agency", "category", "status")
-ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "done": "Selesai (dengan foto hasil)", "reject": "Tolak",
-           "reassign": "Alihkan ke dinas"}
 NOTICE = "crophub_notice"  # what the last action came to, shown once on the page it redirects to
 PATH = "/crop"
 PHOTOS = {"report": "photo_file_id", "resolution": "resolution_photo_file_id"}  # before / after
@@ -60,14 +56,22 @@ class _Dashboard:
             return [row(t, now) for t in session.scalars(filtered(f).limit(PAGE))]
 
     async def ticket(self, request: web.Request) -> web.Response:
+        notice = unquote(request.cookies.get(NOTICE, ""))[:500] or None
+        response = await self._page(request, notice)
+        if notice:
+            response.del_cookie(NOTICE, path=PATH)
+        return response
+
+    async def _page(self, request: web.Request, notice: str | None, draft: Mapping[str, str] | None = None,
+                    status: int = 200) -> web.Response:
+        """The ticket's page; `draft` refills the action form (what the officer typed, after a refusal)."""
         found = await asyncio.to_thread(self._ticket, request.match_info["public_id"])
         if found is None:
             raise web.HTTPNotFound(text="no such ticket")
-        notice = unquote(request.cookies.get(NOTICE, ""))[:500] or None
-        response = render("ticket.html", **auth.context(request, notice=notice, actions=ACTIONS,
-                                                        agencies=sorted(routing.agency_codes()), **found))
-        if notice:
-            response.del_cookie(NOTICE, path=PATH)
+        actions = {verb: ACTIONS[verb] for verb in crop.allowed_actions(found["t"]["status"]) if verb in ACTIONS}
+        response = render("ticket.html", **auth.context(request, notice=notice, actions=actions, draft=draft or {},
+                                                        agencies=labels.agencies(), **found))
+        response.set_status(status)
         return response
 
     def _ticket(self, public_id: str) -> dict[str, Any] | None:
@@ -76,7 +80,8 @@ class _Dashboard:
             if ticket is None:
                 return None
             names = {o.id: o.name for o in session.scalars(select(Officer))}
-            events = [{"at": e.created_at, "kind": e.kind, "who": _who(e.actor, names), "data": e.data or {}}
+            events = [{"at": clock.show(e.created_at), "iso": clock.iso(e.created_at), "kind": e.kind,
+                       "who": labels.actor_words(e.actor, names), "line": labels.event(e.kind, e.data)}
                       for e in ops.events_of(session, ticket.id)]
             return {"t": row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
                     "sources": ops.ticket_sources(session, ticket.id),
@@ -99,46 +104,60 @@ class _Dashboard:
         verb = str(form.get("action", ""))
         if verb not in ACTIONS:
             raise web.HTTPBadRequest(text=f"unknown action {verb!r}")
-        rest = str(form.get("note", "")).strip()[:2000]
-        if verb == "reassign":
-            rest = str(form.get("agency", "")).strip()
+        note = str(form.get("note", "")).strip()[:2000]
+        agency = str(form.get("agency", "")).strip()
         upload = form.get("photo")
         photo = upload.file.read() if isinstance(upload, FileField) else b""
         who = auth.user(request)
         public_id = request.match_info["public_id"]
         try:
-            notice = await asyncio.to_thread(self._act, public_id, who.officer_id, verb, rest,
-                                             photo if verb == "done" else b"")
+            outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb,
+                                              agency if verb == "reassign" else note, photo if verb == "done" else b"")
         except media.MediaError as exc:
-            notice = f"Foto tidak diterima: {exc}."
-        if notice is None:
+            outcome = (f"Foto tidak diterima: {exc}. Pilih foto lain lalu kirim lagi.", False)
+        if outcome is None:
             raise web.HTTPNotFound(text="no such ticket")
+        notice, done = outcome
+        if not done:
+            # Refused, nothing changed: the page again, saying why, with what the officer typed still in the form
+            # (a photo cannot be refilled: browsers let only the user choose a file).
+            return await self._page(request, notice, {"action": verb, "note": note, "agency": agency}, status=422)
         # Post, then redirect: a reload shows the page again instead of sending the action twice. The outcome
         # rides along in a short-lived cookie (not the URL, where anyone could write one).
         response = web.HTTPSeeOther(f"{PATH}/tickets/{quote(public_id, safe='')}")
         response.set_cookie(NOTICE, quote(notice, safe=""), max_age=60, path=PATH, httponly=True, samesite="Strict")
         raise response
 
-    def _act(self, public_id: str, officer_id: int, verb: str, rest: str, photo: bytes) -> str | None:
+    def _act(self, public_id: str, officer_id: int, verb: str, rest: str, photo: bytes) -> tuple[str, bool] | None:
+        """The action in one transaction; → (what to tell the officer, whether anything changed), None when the
+        ticket or officer is gone."""
         with self.sessions.begin() as session:
             found = ops.ticket_by_public_id(session, public_id)
             officer = session.get(Officer, officer_id)
             if found is None or officer is None:
                 return None
             ticket = session.get(Ticket, found.id, with_for_update=True, populate_existing=True)
+            if ticket is None:
+                return None
+            if verb not in crop.allowed_actions(ticket.status):
+                # The page offered it, but the status moved on since (another officer, the citizen, the feed).
+                return (f"Tiket {ticket.public_id} sekarang {labels.status_words(ticket.status)}: "
+                        f"\"{ACTIONS[verb]}\" tidak bisa dilakukan.", False)
             ref, kept = media.prepare(photo, self.photos.max_bytes) if photo else (None, b"")
-            notice, rows, _ = crop.act_from_web(session, ticket, officer, verb, rest, ref)  # type: ignore[arg-type]
-            if ref and ticket.resolution_photo_file_id == ref:  # type: ignore[union-attr]
+            notice, rows, done = crop.act_from_web(session, ticket, officer, verb, rest, ref)
+            # A change the status and agency do not show (another "in progress" note) still told the reporters.
+            done = done or bool(rows)
+            if ref and ticket.resolution_photo_file_id == ref:
                 # In the action's transaction: a resolution never names a photo that is not stored, and a
                 # refused "done" leaves none behind.
                 media.keep(session, {ref: kept})
             outbox = replies.store(session, rows)
-            moved = ticket.id if rows else None  # type: ignore[union-attr]
+            moved = ticket.id if rows else None
         # As in chat: after the commit, the updates are sent and the ticket's next SLA check is scheduled.
         replies.enqueue_send(outbox)
         if moved is not None:
             sla.schedule([moved])
-        return notice
+        return notice, done
 
 
 def filters_of(request: web.Request) -> dict[str, str]:
@@ -152,10 +171,10 @@ def query_of(filters: Mapping[str, str]) -> str:
 
 
 def choices() -> dict[str, Any]:
-    """What the filter form offers: categories (code, label), agencies and statuses."""
+    """What the filter form offers, as (code, words): areas per kota, agencies, categories and statuses."""
     tax = taxonomy(None)
-    return {"categories": [(c, tax.label(c, "id")) for c in tax.categories], "agencies": sorted(routing.agency_codes()),
-            "statuses": lifecycle.STATUSES}
+    return {"areas": labels.areas(), "agencies": labels.agencies(), "statuses": labels.statuses(),
+            "categories": [(c, tax.label(c, "id")) for c in tax.categories]}
 
 
 def filtered(f: Mapping[str, str]) -> Select[tuple[Ticket]]:
@@ -179,19 +198,11 @@ def filtered(f: Mapping[str, str]) -> Select[tuple[Ticket]]:
 
 
 def row(t: Ticket, now: datetime) -> dict[str, Any]:
-    """A ticket as the dashboard shows it (names rather than codes; its age in hours)."""
-    gaz = gazetteer()
-    area = gaz.areas.get(t.kelurahan_kode or t.kecamatan_kode or t.kab_kota_kode or "")
-    return {"id": t.public_id, "category": taxonomy(None).label(t.category, "id") if t.category else "?",
-            "status": t.status, "status_label": status_label(t.status, "id"), "area": area.nama if area else "-",
-            "place": t.place_text or "", "agency": routing.agency_name(t.agency) or t.agency or "-",
-            "channel": t.channel, "created": t.created_at, "age_h": round((now - t.created_at).total_seconds() / 3600, 1),
+    """A ticket as the dashboard shows it: names rather than codes, times in WIB, its age in hours."""
+    area = labels.area_words(t.kelurahan_kode, t.kecamatan_kode, t.kab_kota_kode)
+    return {"id": t.public_id, "category": labels.category_words(t.category), "status": t.status,
+            "status_label": labels.status_words(t.status), "area": area,
+            "place": labels.place_words(t.place_text, area),
+            "agency": labels.agency_words(t.agency), "channel": t.channel, "created": clock.show(t.created_at),
+            "created_iso": clock.iso(t.created_at), "age_h": round((now - t.created_at).total_seconds() / 3600, 1),
             "lat": t.lat, "lon": t.lon}
-
-
-def _who(actor: str, names: dict[int, str]) -> str:
-    """An event's actor in words (a citizen stays "warga": officers see the text, not who wrote it here)."""
-    kind, _, ident = actor.partition(":")
-    if kind in ("officer", "web") and ident.isdigit():
-        return names.get(int(ident), actor)
-    return {"citizen": "warga", "router": "sistem", "waze": "Waze", "sla": "SLA"}.get(kind, kind)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp.gazetteer import gazetteer
 from nlp.rules import taxonomy
-from router import routing
+from router import clock, routing
 from store import ops
 from store.models import Ticket
 from web import stats
@@ -91,7 +91,8 @@ class _Public:
 
     async def page(self, request: web.Request) -> web.Response:
         summary = await asyncio.to_thread(self._stats)
-        return render("public.html", config=self.config, days=self.config.days, **summary)
+        return render("public.html", config=self.config, days=self.config.days, bounds=city_bounds(),
+                      updated=clock.show(datetime.now(timezone.utc)), **summary)
 
     async def tickets(self, request: web.Request) -> web.Response:
         try:
@@ -124,15 +125,15 @@ class _Public:
             rows = session.execute(stmt).all()
         features = []
         for r in rows:
-            area = gaz.areas.get(r.kelurahan_kode or r.kecamatan_kode or "")
             photo = public_photo_path(r.public_id) if self.config.public_photos and servable(r.photo_file_id) else None
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
                              "properties": {
                                  "id": r.public_id, "category": r.category, "label": tax.label(r.category, "id"),
                                  "status": "closed" if r.status in stats.CLOSED else "open",
-                                 "created": r.created_at.astimezone(timezone.utc).isoformat(timespec="minutes"),
-                                 "area": area.nama if area else None,
+                                 # ISO 8601 with the city's offset for programs; the popup's words in WIB.
+                                 "created": clock.iso(r.created_at), "created_local": clock.show(r.created_at),
+                                 "area": gaz.name_of(r.kelurahan_kode, r.kecamatan_kode) or None,
                                  "agency": routing.agency_name(r.agency),
                                  "text": redact(r.text)[:TEXT_CHARS], "photo": photo}})
         return features
@@ -146,10 +147,22 @@ class _Public:
             trends = stats.trending(session, now)
         labels = {t.category: taxonomy(None).label(t.category, "id") for t in trends}
         if as_json:
-            return {"since": since.isoformat(timespec="seconds"), "min_count": self.config.min_count,
+            return {"since": clock.iso(since), "min_count": self.config.min_count,
                     "kecamatan": [asdict(s) for s in kecamatan], "kelurahan": [asdict(s) for s in kelurahan],
                     "trending": [{**asdict(t), "label": labels[t.category]} for t in trends]}
         return {"kecamatan": kecamatan, "kelurahan": kelurahan[:20], "trending": trends, "labels": labels}
+
+
+@lru_cache(maxsize=1)
+def city_bounds() -> str:
+    """The view every map opens on, as Leaflet bounds JSON ([[south, west], [north, east]]): the city's main body,
+    the largest piece of land its kelurahan make. Not the reports' extent (one far-off point would show Java), nor
+    the islands 100 km offshore (Kepulauan Seribu: drawn, and a zoom out away)."""
+    gaz = gazetteer()
+    land = unary_union([gaz.shapes[a.kode] for a in gaz.kelurahan])
+    main = max(getattr(land, "geoms", [land]), key=lambda piece: piece.area)
+    west, south, east, north = main.bounds
+    return json.dumps([[round(south, 4), round(west, 4)], [round(north, 4), round(east, 4)]])
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp.rules import taxonomy
+from router import clock
 from web import auth, stats
 from web.public import Config, render
 
@@ -117,6 +118,7 @@ class _Supervisors:
                         response),
                   chart("chart-categories", f"Laporan per kategori, {days} hari terakhir",
                         [(labels[c], float(n)) for c, n in counts.items()], "{:.0f}")]
-        return {"rows": rows, "ranked": len(ranked), "unranked": len(rows) - len(ranked),
+        return {"since": clock.show(since), "until": clock.show(now),
+                "rows": rows, "ranked": len(ranked), "unranked": len(rows) - len(ranked),
                 "total": sum(r.tickets for r in rows), "trending": trends, "labels": labels, "charts": charts,
                 "more_bars": len(response) > MAX_BARS, "max_bars": MAX_BARS}

@@ -150,7 +150,8 @@ async def test_a_ticket_shows_its_timeline_and_its_report_as_text(page: Page, wa
     await expect(page).to_have_url(f"{base_url}/crop/tickets/{flood.public_id}")
     await expect(page.get_by_role("heading", level=1)).to_contain_text(flood.public_id)
 
-    await expect(page.locator("#timeline li").first).to_contain_text("created")
+    await expect(page.locator("#timeline li").first).to_contain_text("Laporan masuk")
+    await expect(page.locator("#timeline li").first).to_contain_text("WIB")
     await expect(page.locator("#sources")).to_contain_text("1 warga lewat telegram")
     await expect(page.locator("#report-text")).to_have_text(FLOOD)  # the markup shown as the citizen typed it
     assert await page.locator("#report-text script").count() == 0
@@ -164,14 +165,15 @@ async def test_taking_a_ticket_changes_its_status_on_the_page_and_in_the_databas
     assert flood.status == "open"
     await logged_in(page, base_url)
     await page.goto(f"{base_url}/crop/tickets/{flood.public_id}")
-    await expect(page.locator("#status")).to_have_text("diterima, menunggu petugas")
+    await expect(page.locator("#status")).to_have_text(status_label("open", "id", officer=True))
     events = await page.locator("#timeline li").count()
 
     await act(page, "take")
-    await expect(page.locator("#status")).to_have_text("sudah diambil petugas")
+    await expect(page.locator("#status")).to_have_text(status_label("taken", "id", officer=True))
     await expect(page.locator("#timeline li")).to_have_count(events + 1)
     await expect(page.locator("#timeline li").last).to_contain_text(OFFICER)
-    assert ticket("flood").status == "assigned" and ticket("flood").assigned_officer_id is not None
+    await expect(page.locator("#timeline li").last).to_contain_text("Status: baru, belum diteruskan → diambil petugas")
+    assert ticket("flood").status == "taken" and ticket("flood").assigned_officer_id is not None
     assert ticket("garbage").status == "open"
     assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)
 
@@ -194,7 +196,8 @@ async def test_resolving_with_a_photo_shows_it_and_the_public_map_marks_the_repo
     await page.goto(f"{base_url}/crop/tickets/{flood.public_id}")
     await act(page, "take")
     await act(page, "done", note="air sudah surut", photo=png(tmp_path / "hasil.png"))
-    await expect(page.locator("#status")).to_have_text(status_label("resolved", "id"))
+    await expect(page.locator("#status")).to_have_text(status_label("resolved", "id", officer=True))
+    await expect(page.locator("form.act")).to_have_count(0)  # the reporter's turn: nothing for officers to do
     await expect(page.locator("#timeline li").last).to_contain_text("air sudah surut")
     after = page.locator("#photo-resolution")
     await expect(after).to_be_visible()

@@ -17,10 +17,12 @@ import pytest_asyncio
 import redis
 from aiohttp import web
 from playwright.async_api import expect
+from sqlalchemy import select
 
 from hub.settings import WebSettings
 from nlp.gazetteer import gazetteer
 from store import db
+from store.models import Ticket
 from tests.browser.conftest import Watch, serve, until
 from tests.web.conftest import report
 from web import public
@@ -177,3 +179,29 @@ async def test_a_marker_under_late_outlines_still_opens_its_popup(page: Page, ba
     flood = next(m for m in drawn["markers"] if "banjir" in m["text"])
     await page.mouse.click(flood["x"], flood["y"])
     await expect(page.locator("#map .leaflet-popup-content .popup-text")).to_be_visible(timeout=1000)
+
+
+# The map's view, once the reports are in: its bounds and zoom.
+VIEW_JS = """() => { const map = window.__maps[0], element = document.getElementById("map");
+  if (!map || !element.dataset.loaded || !map._fitted) { return null; }
+  const b = map.getBounds();
+  return {loaded: Number(element.dataset.loaded), zoom: map.getZoom(),
+          south: b.getSouth(), north: b.getNorth(), west: b.getWest(), east: b.getEast()}; }"""
+
+
+async def test_the_map_opens_on_jakarta_whatever_reports_lie_far_away(page: Page, base_url: str) -> None:
+    # An old report placed in Surabaya (before reports outside the city were refused): on the map's data, yet the
+    # map must not zoom out to show it.
+    with db.session() as s:
+        far = s.scalars(select(Ticket).where(Ticket.category == "garbage")).one()
+        far.lat, far.lon = -7.2575, 112.7521
+        s.commit()
+    await page.add_init_script(LEAFLET_HOOK)
+    await page.goto(base_url + "/")
+    await until(page, VIEW_JS)
+    await asyncio.sleep(0.3)  # had the page fitted the reports, that would be after they are read: give it time
+    view = await page.evaluate(VIEW_JS)
+    assert view["loaded"] == 2 and view["zoom"] >= 10, view
+    # Mainland Jakarta is in view, Surabaya (and Java's breadth) is not.
+    assert view["south"] < -6.36 and view["north"] > -6.09 and view["west"] < 106.69 and view["east"] > 106.97, view
+    assert view["east"] < 108 and view["south"] > -6.8, view

@@ -65,8 +65,11 @@ async def test_the_geojson_has_the_queue_tickets_with_their_whole_text(client: T
     point = next(f for f in data["features"] if f["properties"]["id"] == flood.public_id)
     assert point["geometry"] == {"type": "Point", "coordinates": [106.866, -6.2245]}
     props = point["properties"]
-    assert (props["status"], props["area"], props["agency"]) == (flood.status, "Kampung Melayu", "Dinas Sumber Daya Air")
-    assert props["category"] == "banjir / genangan" and props["status_label"]
+    assert (props["status"], props["area"], props["agency"]) == (
+        flood.status, "Kel. Kampung Melayu, Kec. Jatinegara, Jakarta Timur", "Dinas Sumber Daya Air")
+    assert props["category"] == "banjir / genangan" and props["status_label"] == "baru, belum diteruskan"
+    # ISO 8601 with the city's offset for programs; the popup's time in WIB.
+    assert props["created"].endswith("+07:00") and props["created_local"].endswith(" WIB")
     # Officers see the whole text (the public page masks the phone number); it is data, a JSON string, not markup.
     assert props["text"] == f"banjir 50 cm {SCRIPT} di jl jatinegara barat, hubungi {PHONE}"
     assert ticket("flood").text == props["text"]
@@ -103,6 +106,10 @@ async def test_the_map_page_carries_the_filters_and_no_inline_script(client: Tes
     colours = json.loads(re.search(r'data-colours="([^"]+)"', html).group(1).replace("&#34;", '"'))  # type: ignore[union-attr]
     assert colours == crop_map.STATUS_COLOURS and len(set(colours.values())) == len(colours)
     assert SCRIPT not in html and "hubungi" not in html  # the texts come from the geojson, not the page
+    # The legend names the statuses as officers read them; the map opens on the city, not on the points.
+    legend = re.findall(r"</svg> ([^<]+)</li>", html)
+    assert "diteruskan, belum diambil" in legend and "assigned" not in legend and len(legend) == len(colours)
+    assert f'data-bounds="{public.city_bounds()}"' in html
     assert (await client.get("/static/crop_map.js")).status == 200
     assert (await client.get("/static/basemap.js")).status == 200
     assert (await client.get("/public/areas.geojson")).status == 200  # the outlines the page draws without tiles

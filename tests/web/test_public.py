@@ -3,6 +3,7 @@ reports and response times, never who reported them; a report's markup is data, 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
@@ -64,6 +65,9 @@ async def test_the_map_data_is_points_with_masked_texts(client: TestClient) -> N
     assert flood["properties"]["status"] == "open" and flood["properties"]["category"] == "flood"
     assert "[telepon]" in flood["properties"]["text"] and "[email]" in flood["properties"]["text"]
     assert flood["geometry"]["coordinates"] == [106.866, -6.2245]
+    # Names, not codes; ISO 8601 with the city's offset for programs, and the popup's words in WIB.
+    assert flood["properties"]["area"] == "Kel. Kampung Melayu, Kec. Jatinegara, Jakarta Timur"
+    assert flood["properties"]["created"].endswith("+07:00") and flood["properties"]["created_local"].endswith(" WIB")
     assert not [p for p in PERSONAL if p in json.dumps(data)]
     only = await (await client.get("/public/tickets.geojson?category=garbage&days=7")).json()
     assert [f["properties"]["category"] for f in only["features"]] == ["garbage"]
@@ -80,7 +84,7 @@ async def test_the_outlines_cover_every_kecamatan_without_tiles(client: TestClie
 @pytest.mark.usefixtures("reports")
 async def test_statistics_rank_only_areas_with_enough_reports(client: TestClient) -> None:
     stats = await (await client.get("/public/stats.json")).json()
-    assert stats["min_count"] == 2
+    assert stats["min_count"] == 2 and stats["since"].endswith("+07:00")
     by_code = {s["code"]: s for s in stats["kecamatan"]}
     assert by_code["31.75.03"]["tickets"] == 2 and by_code["31.75.03"]["rank"] == 1  # Jatinegara: two floods
     assert all(s["rank"] is None for s in stats["kecamatan"] if s["tickets"] < 2)
@@ -139,3 +143,15 @@ async def test_pages_forbid_scripts_from_anywhere_else(hub: str) -> None:
         assert "img-src 'self' data: blob: https://*.tile.openstreetmap.org;" in policy
         assert "frame-ancestors 'none'" in policy and page.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" not in (await c.get("/public/stats.json")).headers  # pages only
+
+
+async def test_the_map_opens_on_the_city_not_on_the_reports(client: TestClient) -> None:
+    html = await (await client.get("/")).text()
+    bounds = json.loads(re.search(r'data-bounds="([^"]+)"', html).group(1))  # type: ignore[union-attr]
+    (south, west), (north, east) = bounds
+    # Mainland Jakarta (about 6.37 to 6.09 south, 106.69 to 106.97 east): not Kepulauan Seribu's islands 100 km
+    # north, and not wherever the reports are (the page is drawn before any report is read).
+    assert -6.40 < south < -6.35 and -6.10 < north < -6.05 and 106.65 < west < 106.70 and 106.95 < east < 107.0
+    assert re.search(r'<time id="updated">\d+ \w+ \d{4} \d\d:\d\d WIB</time>', html)
+    script = (await (await client.get("/static/public.js")).text())
+    assert "fitBounds" not in script and "created_local" in script

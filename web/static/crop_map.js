@@ -23,7 +23,8 @@
     title.appendChild(link);
     title.appendChild(document.createTextNode(" — " + props.category));
     box.appendChild(title);
-    box.appendChild(line("div", props.status_label + " · " + props.agency + " · " + props.age_h + " jam", "popup-meta"));
+    box.appendChild(line("div", props.status_label + " · " + props.agency, "popup-meta"));
+    box.appendChild(line("div", "Masuk " + props.created_local + " (" + props.age_h + " jam lalu)", "popup-meta"));
     box.appendChild(line("div", props.area + (props.place ? " — " + props.place : ""), "popup-meta"));
     box.appendChild(line("div", props.text, "popup-text"));
     return box;
@@ -40,7 +41,12 @@
       }).addTo(map);
       element.dataset.loaded = String(tickets.features.length);
       if (count) { count.textContent = tickets.features.length + " laporan di peta."; }
-      if (tickets.features.length) { map.fitBounds(layer.getBounds(), { maxZoom: 15, padding: [20, 20] }); }
+      // Closer in on the tickets the filters left, but only on those within the city: one far-off point (an
+      // old report outside Jakarta) must not zoom the map out to Java.
+      var near = L.latLngBounds([]);
+      var city = map.crophubCity.pad(0.1);
+      layer.eachLayer(function (marker) { if (city.contains(marker.getLatLng())) { near.extend(marker.getLatLng()); } });
+      if (near.isValid()) { map.fitBounds(near, { maxZoom: 15, padding: [20, 20] }); }
     })
     .catch(function (error) {
       if (count) { count.textContent = "Laporan tidak dapat dimuat (" + error.message + "); muat ulang halaman."; }

@@ -11,7 +11,7 @@
     title.textContent = props.id + " — " + props.label;
     var meta = document.createElement("div");
     meta.textContent = (props.area || "") + " · " + (props.status === "closed" ? "selesai" : "terbuka") +
-      " · " + props.created.replace("T", " ");
+      " · " + props.created_local;  // the server's words, in WIB
     var text = document.createElement("div");
     text.className = "popup-text";
     text.textContent = props.text;
@@ -28,14 +28,14 @@
   fetch("/public/tickets.geojson?days=" + encodeURIComponent(element.dataset.days || "30"))
     .then(function (r) { return r.json(); })
     .then(function (reports) {
-      var layer = L.geoJSON(reports, {
+      L.geoJSON(reports, {
         pointToLayer: function (feature, latlng) {
           var open = feature.properties.status !== "closed";
           return L.circleMarker(latlng, { radius: 6, color: open ? "#c0392b" : "#27ae60", weight: 1, fillOpacity: 0.7 });
         },
         onEachFeature: function (feature, marker) { marker.bindPopup(popup(feature.properties)); }
       }).addTo(map);
+      // The map stays on the city (basemap.js): an old report far outside it must not zoom it out.
       element.dataset.loaded = String(reports.features.length);
-      if (reports.features.length) { map.fitBounds(layer.getBounds(), { maxZoom: 15, padding: [20, 20] }); }
     });
 })();
