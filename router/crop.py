@@ -295,7 +295,7 @@ def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, 
     before = (ticket.status, ticket.agency)
     text, rows, _ = _attempt(session, ticket, officer, Action(verb, ticket.public_id, rest.strip()), photo, None,
                              f"web:{officer.id}", "id")
-    return text, rows, (ticket.status, ticket.agency) != before
+    return text, rows, bool(rows) or (ticket.status, ticket.agency) != before
 
 
 def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: Action, photo: str | None,

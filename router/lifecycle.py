@@ -21,11 +21,11 @@ STATUSES = ("received", "needs_info", "open", "assigned", "taken", "in_progress"
             "rejected", "duplicate")
 # status → the statuses it may change to ("assigned" is sent to officers or a unit's chat, "taken" is one
 # officer holding it: router/crop.py lets only the first who takes it do so; back to open is a
-# reassignment to another agency, which sends it out again).
+# reassignment to another agency, which sends it out again; open → open reassigns one nobody has received).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "received": frozenset({"needs_info", "open", "rejected", "duplicate"}),
     "needs_info": frozenset({"open", "rejected", "duplicate"}),
-    "open": frozenset({"needs_info", "assigned", "taken", "in_progress", "resolved", "rejected", "duplicate"}),
+    "open": frozenset({"open", "needs_info", "assigned", "taken", "in_progress", "resolved", "rejected", "duplicate"}),
     "assigned": frozenset({"taken", "open", "in_progress", "resolved", "rejected"}),
     "taken": frozenset({"open", "in_progress", "resolved", "rejected"}),
     "in_progress": frozenset({"open", "in_progress", "resolved", "rejected"}),
