@@ -189,6 +189,7 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     max_attempts = len(cfg.retry_intervals) + 1
     attempts = row.attempts + 1  # a 429 is not a failed attempt: only errors count
+    cleared: dict[str, Any] | None = None
     while True:
         try:
             sender = registry.get(row.channel)
@@ -201,6 +202,7 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
                 if target is None:  # never sent (or refused): no buttons to remove
                     return {**_change(row.id, attempts, None, "sent"), "sent_at": utcnow()}
                 extras = {**extras, "clear_buttons": target}
+                cleared = extras  # kept with the row: the web chat reads which message lost its buttons
             if extras and media.is_ref(extras.get("photo")) and getattr(sender, "uploads", False):
                 extras = {**extras, "photo": await asyncio.to_thread(_photo_bytes, extras["photo"], row.id)}
             provider_id = await sender.send(Address(**row.address), text, extras)
@@ -221,7 +223,8 @@ async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
             log.warning("outbox: reply %d not sent (attempt %d): %s", row.id, attempts, exc)
             error = f"{type(exc).__name__}: {exc}"
         else:
-            return {**_change(row.id, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
+            sent = {**_change(row.id, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
+            return {**sent, "extras": cleared} if cleared else sent
         if attempts >= max_attempts:
             log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)
             return _change(row.id, attempts, error, "failed")

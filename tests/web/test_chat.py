@@ -114,6 +114,23 @@ async def test_a_typed_answer_to_where_completes_the_ticket(client: TestClient, 
     assert "belum ada petugas" in answer  # nobody covers it here, and the citizen is told so, not "diteruskan"
 
 
+async def test_a_category_typed_by_name_answers_and_its_buttons_go(client: TestClient, redis_conn: redis.Redis) -> None:
+    from router import context
+    from router.context import RouterConfig
+
+    context.configure(RouterConfig(retry_intervals=[1, 2], confidence_threshold=1.0), redis_conn)  # always unsure
+    await say(client, redis_conn, "m-cat-0001", text="air got meluap ke jalan di jl jatinegara barat",
+              location={"lat": -6.2245, "lon": 106.8660})
+    [asked] = [m for m in (await history(client))["messages"] if m["from"] == "hub"]
+    assert asked["buttons"]  # "which category?"
+    await say(client, redis_conn, "m-cat-0002", text="sampah")  # typed, not a button
+    with db.session() as s:
+        assert s.scalars(select(Ticket)).one().category == "garbage"
+    body = await history(client)
+    assert asked["id"] in body["cleared"]
+    assert [m for m in body["messages"] if m["id"] == asked["id"]][0]["buttons"] == []
+
+
 async def test_a_location_outside_jakarta_is_refused_in_the_page(client: TestClient, redis_conn: redis.Redis) -> None:
     await say(client, redis_conn, "m-out-0001", text="jalan berlubang besar, bahaya buat motor")
     await say(client, redis_conn, "m-out-0002", location={"lat": -6.9175, "lon": 107.6191})  # Bandung
