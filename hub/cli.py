@@ -1,20 +1,27 @@
-"""The `crophub` command: run, worker, listen, web, migrate."""
+"""The `crophub` command: run, worker, listen, web, migrate, officer, account, train, analyse, eval."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from hub import runtime
-from hub.settings import ConfigError, Settings, load
+from hub.accounts_cli import cmd_account, cmd_officer
+from hub.errors import EX_INTERRUPTED, Fatal
+
+# Only the standard library above: everything else is imported inside main(), so a Ctrl-C while it
+# loads (seconds on a busy machine) ends in one line instead of a traceback.
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 log = logging.getLogger("crophub")
+
+# The channels `crophub listen` can run, in the order they are reported.
+LISTEN_CHANNELS = ("telegram", "twitter", "email", "waze")
 
 
 def _redis_url_or_exit(settings: Settings) -> str:
@@ -27,7 +34,7 @@ def _redis_url_or_exit(settings: Settings) -> str:
     embedded = EmbeddedRedis(settings.hub.var_dir)
     if embedded.answers():
         return embedded.url
-    raise SystemExit("crophub: no Redis: set redis.url (or CROPHUB_REDIS_URL), or start everything with `crophub run`")
+    raise Fatal("no Redis: set redis.url (or CROPHUB_REDIS_URL), or start everything with `crophub run`")
 
 
 def _child_env(redis_url: str) -> dict[str, str]:
@@ -43,6 +50,7 @@ def _child_argv(args: argparse.Namespace, *command: str) -> list[str]:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Bring the database schema up to date."""
+    from hub import runtime
     from store import migrate
 
     migrate.upgrade(settings.database_url)
@@ -51,109 +59,9 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_officer(settings: Settings, args: argparse.Namespace) -> int:
-    """Add, list or remove officers (the roster beside routing.officers in the config)."""
-    from pydantic import ValidationError
-
-    from hub.settings import OfficerSettings
-    from store import db, migrate
-    from store import officers as roster
-
-    if settings.database.auto_migrate and not migrate.is_current(settings.database_url):
-        migrate.upgrade(settings.database_url)
-    db.configure(settings.database_url)
-    if args.action == "add":
-        try:
-            spec = OfficerSettings(name=args.name, telegram_id=args.telegram_id, role=args.role,
-                                   areas=args.area or [], agencies=args.agency or [])
-        except ValidationError as exc:
-            print("crophub: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-                  file=sys.stderr)
-            return 2
-        unknown = [a for a in spec.agencies if a not in settings.routing.agencies]
-        if unknown:
-            print(f"crophub: unknown agency {', '.join(unknown)}; known: {', '.join(settings.routing.agencies)}",
-                  file=sys.stderr)
-            return 2
-        if not spec.areas and not spec.agencies and spec.role != "supervisor":
-            print("crophub: give --area and/or --agency: an officer with neither may act on no ticket", file=sys.stderr)
-            return 2
-        with db.session() as session:
-            roster.add(session, spec.model_dump())
-        print(f"officer {spec.name} ({spec.telegram_id}) added as {spec.role}")
-        return 0
-    if args.action == "remove":
-        with db.session() as session:
-            removed = roster.remove(session, str(args.telegram_id))
-        if not removed:
-            print(f"crophub: no active officer with Telegram id {args.telegram_id}", file=sys.stderr)
-            return 1
-        print(f"officer {args.telegram_id} removed")
-        return 0
-    with db.session() as session:
-        people = roster.all_officers(session)
-        print(f"{'telegram_id':>12}  {'role':12}  {'source':6}  {'name':24}  areas / agencies")
-        for o in people:
-            print(f"{o.telegram_id:>12}  {o.role:12}  {o.source:6}  {o.name[:24]:24}  "
-                  f"{','.join(o.areas) or '*'} / {','.join(o.agencies) or '*'}")
-    return 0
-
-
-def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
-    """Add, list or remove dashboard logins (each is an officer's, with that officer's rights)."""
-    import getpass
-
-    from sqlalchemy import delete, select
-
-    from store import accounts, db, migrate
-    from store import officers as roster
-    from store.models import Officer, WebAccount, WebSession
-
-    if settings.database.auto_migrate and not migrate.is_current(settings.database_url):
-        migrate.upgrade(settings.database_url)
-    db.configure(settings.database_url)
-    if args.action == "add":
-        password = os.environ.get("CROPHUB_NEW_PASSWORD")
-        if password is None:
-            password = getpass.getpass(f"password for {args.username}: ")
-            if getpass.getpass("again: ") != password:
-                print("crophub: the passwords differ", file=sys.stderr)
-                return 2
-        try:
-            with db.session() as session:
-                officer = roster.by_telegram_id(session, str(args.officer))
-                if officer is None:
-                    print(f"crophub: no active officer with Telegram id {args.officer} (see `crophub officer list`)",
-                          file=sys.stderr)
-                    return 2
-                accounts.add(session, args.username, password, officer)
-                name = officer.name
-        except accounts.AccountError as exc:
-            print(f"crophub: {exc}", file=sys.stderr)
-            return 2
-        print(f"login {args.username.lower()} for {name} saved")
-        return 0
-    with db.session() as session:
-        if args.action == "remove":
-            account = session.scalar(select(WebAccount).where(WebAccount.username == args.username.lower()))
-            if account is None:
-                print(f"crophub: no login {args.username}", file=sys.stderr)
-                return 1
-            account.active = False
-            session.execute(delete(WebSession).where(WebSession.account_id == account.id))
-            print(f"login {account.username} disabled")
-            return 0
-        print(f"{'username':20}  {'active':6}  {'telegram_id':>12}  officer")
-        for account in session.scalars(select(WebAccount).order_by(WebAccount.username)):
-            officer = session.get(Officer, account.officer_id)
-            print(f"{account.username:20}  {str(account.active).lower():6}  {officer.telegram_id if officer else '-':>12}  "
-                  f"{officer.name if officer else '-'}")
-    return 0
-
-
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run RQ workers (several processes with --processes)."""
-    from hub import worker
+    from hub import runtime, worker
 
     url = _redis_url_or_exit(settings)
     processes = args.processes or settings.workers.processes
@@ -176,6 +84,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     """Run the channel listeners: Telegram long polling, Twitter mentions, the email inbox, the Waze feed."""
+    import asyncio
+
     from redis import Redis
     from rq import Queue
 
@@ -185,7 +95,7 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     url = _redis_url_or_exit(settings)
     intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)),
                     settings.workers.job_timeout)
-    listeners = _listeners(settings, intake)
+    listeners = _listeners(settings, intake, args.channel)
     if not listeners:
         log.info("listen: no channel to listen on")
         return 0
@@ -206,37 +116,48 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _listeners(settings: Settings, intake: Any) -> list[Any]:
-    """The listeners of every channel that is on (each says so in the log when it is off)."""
-    listeners: list[Any] = []
+def channels_on(settings: Settings) -> list[str]:
+    """The channels to listen on; logs, once, the line that says why each other one is off."""
+    from hub import runtime
+
+    on: list[str] = []
     off = runtime.telegram_status(settings)
     if off or settings.telegram.mode != "polling":
         log.info(off or "telegram: webhook mode: updates arrive through `crophub web`")
     else:
-        from bots.telegram.poll import Poller
+        on.append("telegram")
+    for name, status in (("twitter", runtime.twitter_status), ("email", runtime.email_status),
+                         ("waze", runtime.waze_status)):
+        off = status(settings)
+        if off:
+            log.info(off)
+        else:
+            on.append(name)
+    return on
 
-        listeners.append(Poller(settings.telegram.model_dump(), settings.telegram.token or "", intake))
-    off = runtime.twitter_status(settings)
-    if off:
-        log.info(off)
-    else:
-        from bots.twitter.poll import MentionPoller
 
-        listeners.append(MentionPoller(settings.twitter.sender_config(), intake))
-    off = runtime.email_status(settings)
-    if off:
-        log.info(off)
-    else:
-        from bots.email.inbox import InboxReader
+def _listeners(settings: Settings, intake: Any, channels: list[str] | None = None) -> list[Any]:
+    """The listeners of `channels`; by default of every channel that is on (each off one says so in the log)."""
+    # `crophub run` passes the channels it has already checked and reported, so the listen child
+    # does not report the same channels off a second time.
+    listeners: list[Any] = []
+    for channel in (channels_on(settings) if channels is None else channels):
+        if channel == "telegram":
+            from bots.telegram.poll import Poller
 
-        listeners.append(InboxReader(settings.email.sender_config(), intake))
-    off = runtime.waze_status(settings)
-    if off:
-        log.info(off)
-    else:
-        from ingest.waze.poll import FeedPoller
+            listeners.append(Poller(settings.telegram.model_dump(), settings.telegram.token or "", intake))
+        elif channel == "twitter":
+            from bots.twitter.poll import MentionPoller
 
-        listeners.append(FeedPoller(settings.waze.poller_config(), intake))
+            listeners.append(MentionPoller(settings.twitter.sender_config(), intake))
+        elif channel == "email":
+            from bots.email.inbox import InboxReader
+
+            listeners.append(InboxReader(settings.email.sender_config(), intake))
+        elif channel == "waze":
+            from ingest.waze.poll import FeedPoller
+
+            listeners.append(FeedPoller(settings.waze.poller_config(), intake))
     return listeners
 
 
@@ -246,6 +167,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from rq import Queue
 
     from bots.telegram import webhook
+    from hub import runtime
+    from hub.serve import serve
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
 
@@ -283,17 +206,21 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
             await webhook.register(tg.model_dump(), token, tg.webhook.url or "", secret)
 
         app.on_startup.append(set_hook)
-    web.run_app(app, host=settings.web.host, port=settings.web.port, print=None,
-                access_log=None if settings.hub.log_level != "DEBUG" else logging.getLogger("aiohttp.access"))
+    serve(app, w.host, w.port, None if settings.hub.log_level != "DEBUG" else logging.getLogger("aiohttp.access"))
     return 0
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Everything in one process tree: embedded Redis (unless redis.url), workers, listeners, web."""
+    from hub import runtime
     from hub.embedded_redis import EmbeddedRedis
+    from hub.serve import check_port
     from hub.supervise import Child
     from store import migrate
 
+    if settings.web.enabled:
+        # A taken port is said now, in one line, rather than after everything else has started.
+        check_port(settings.web.host, settings.web.port)
     embedded = None
     url = settings.redis_url
     if not url:
@@ -310,19 +237,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         env = _child_env(url)
         children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), env)
                     for i in range(settings.workers.processes)]
-        telegram_off, twitter_off, email_off, waze_off = (
-            runtime.telegram_status(settings), runtime.twitter_status(settings), runtime.email_status(settings),
-            runtime.waze_status(settings))
-        for off in (telegram_off, twitter_off, email_off, waze_off):
-            if off:
-                log.info(off)
-        if (not telegram_off and settings.telegram.mode == "polling") or not twitter_off or not email_off \
-                or not waze_off:
-            children.append(Child("listen", _child_argv(args, "listen"), env))
+        channels = channels_on(settings)
+        if channels:
+            children.append(Child("listen", _child_argv(args, "listen", *(f"--channel={c}" for c in channels)), env))
         if settings.web.enabled:
-            children.append(Child("web", _child_argv(args, "web"), env))
-            log.info("web: http://%s:%d/ (public map and statistics; /open311/v2/, /healthz)", settings.web.host,
-                     settings.web.port)
+            children.append(Child("web", _child_argv(args, "web"), env))  # it logs its URL once it listens
         return _supervise(settings, url, children, embedded.ensure_running if embedded else None)
     finally:
         if embedded:
@@ -330,7 +249,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _supervise(settings: Settings, url: str, children: list, check: Callable[[], None] | None = None) -> int:
-    from hub import worker
+    from hub import runtime, worker
     from hub.supervise import Supervisor
 
     conn = runtime.setup(settings, url)
@@ -346,11 +265,10 @@ def _supervise(settings: Settings, url: str, children: list, check: Callable[[],
     worker.sweeper(conn, settings.workers.sweep_interval, settings.workers.sweep_age, stop)
     log.info("running %d process(es); Ctrl-C stops", len(children))
     try:
-        supervisor.run()
+        return supervisor.run()  # 0 when stopped; a child's EX_CONFIG when it cannot run as configured
     finally:
         stop.set()
         supervisor.stop(settings.workers.stop_timeout)
-    return 0
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
@@ -403,42 +321,53 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
+    config_help = "config file (default: $CROPHUB_CONFIG or ./config.yaml)"
     parser = argparse.ArgumentParser(prog="crophub", description="Citizen-report hub for Jakarta's CROP.")
-    parser.add_argument("--config", type=Path, help="config file (default: $CROPHUB_CONFIG or ./config.yaml)")
+    parser.add_argument("--config", type=Path, help=config_help)
+    # --config is accepted after any command too (`crophub run --config x.yaml`); SUPPRESS keeps a
+    # command's parser from overwriting one given before the command with its own default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="start everything: embedded Redis, workers, listeners, web (Ctrl-C stops)")
-    w = sub.add_parser("worker", help="run RQ workers for the intake and outbox queues")
+
+    def command(parent: Any, name: str, help: str) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help, parents=[common])
+
+    command(sub, "run", "start everything: embedded Redis, workers, listeners, web (Ctrl-C stops)")
+    w = command(sub, "worker", "run RQ workers for the intake and outbox queues")
     w.add_argument("--processes", type=int, help="worker processes (default: workers.processes)")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    sub.add_parser("listen", help="run channel listeners (Telegram long polling, Twitter mentions, email inbox, Waze feed)")
-    sub.add_parser("web", help="serve the web app (public map, officers' dashboard, Open311, health, Telegram webhook)")
-    sub.add_parser("migrate", help="bring the database schema up to date")
-    t = sub.add_parser("train", help="train the category classifier from nlp/data/train (offline, seeded)")
+    li = command(sub, "listen", "run channel listeners (Telegram long polling, Twitter mentions, email inbox, Waze feed)")
+    # For `crophub run`, which has checked (and reported) the channels already.
+    li.add_argument("--channel", action="append", choices=LISTEN_CHANNELS, help=argparse.SUPPRESS)
+    command(sub, "web", "serve the web app (public map, officers' dashboard, Open311, health, Telegram webhook)")
+    command(sub, "migrate", "bring the database schema up to date")
+    t = command(sub, "train", "train the category classifier from nlp/data/train (offline, seeded)")
     t.add_argument("--seed", type=int, default=0)
-    a = sub.add_parser("analyse", help="category and place for JSON Lines reports ({\"text\", \"lat\", \"lon\"})")
+    a = command(sub, "analyse", "category and place for JSON Lines reports ({\"text\", \"lat\", \"lon\"})")
     a.add_argument("path", nargs="?", help="input file (default: standard input)")
     a.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
-    o = sub.add_parser("officer", help="add, list or remove officers (besides routing.officers in the config)")
+    o = command(sub, "officer", "add, list or remove officers (besides routing.officers in the config)")
     osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
-    oa = osub.add_parser("add", help="add an officer, or update the one with this Telegram id")
+    oa = command(osub, "add", "add an officer, or update the one with this Telegram id")
     oa.add_argument("--name", required=True)
     oa.add_argument("--telegram-id", required=True, help="the officer's numeric Telegram user id")
     oa.add_argument("--role", default="petugas", help="petugas | lurah | camat | agency_staff | agency_head | supervisor")
     oa.add_argument("--area", action="append", help="kota, kecamatan or kelurahan code, e.g. 31.75.03.1001 (repeatable)")
     oa.add_argument("--agency", action="append", help="agency code from routing.agencies, e.g. dsda (repeatable)")
-    osub.add_parser("list", help="list active officers")
-    orm = osub.add_parser("remove", help="deactivate an officer (kept in ticket histories)")
+    command(osub, "list", "list active officers")
+    orm = command(osub, "remove", "deactivate an officer (kept in ticket histories)")
     orm.add_argument("telegram_id")
-    acc = sub.add_parser("account", help="add, list or remove officers' dashboard logins")
+    acc = command(sub, "account", "add, list or remove officers' dashboard logins")
     asub = acc.add_subparsers(dest="action", required=True, metavar="ACTION")
-    aa = asub.add_parser("add", help="give an officer a login (or a new password): asks for the password, or "
-                                     "reads it from $CROPHUB_NEW_PASSWORD")
+    aa = command(asub, "add", "give an officer a login (or a new password): asks for the password, or "
+                              "reads it from $CROPHUB_NEW_PASSWORD")
     aa.add_argument("username")
     aa.add_argument("--officer", required=True, help="the officer's Telegram id (see `crophub officer list`)")
-    asub.add_parser("list", help="list logins")
-    ar = asub.add_parser("remove", help="disable a login and end its sessions")
+    command(asub, "list", "list logins")
+    ar = command(asub, "remove", "disable a login and end its sessions")
     ar.add_argument("username")
-    e = sub.add_parser("eval", help="evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
+    e = command(sub, "eval", "evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
     e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
     return parser
 
@@ -450,18 +379,36 @@ COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": c
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `crophub` console script."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command took the signal over (the supervisor, listen and web do): while loading,
+        # migrating or training. What had been started was stopped on the way here (finally blocks).
+        print("crophub: stopped", file=sys.stderr)
+        return EX_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    from hub.settings import ConfigError, load
+
     try:
         settings = load(args.config)
     except ConfigError as exc:
         print(f"crophub: {exc}", file=sys.stderr)
         return 2
-    runtime.setup_logging(settings.hub.log_level, args.command)
     try:
+        from hub import runtime
+
+        runtime.setup_logging(settings.hub.log_level, args.command)
         return COMMANDS[args.command](settings, args) or 0
     except ConfigError as exc:
         print(f"crophub: {exc}", file=sys.stderr)
         return 2
+    except Fatal as exc:
+        # Something the operator fixes (a taken port, a hub already running): one line, no traceback.
+        print(f"crophub: {exc}", file=sys.stderr)
+        return exc.code
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import redis
 
+from hub.errors import Fatal
+
 log = logging.getLogger(__name__)
 
 
@@ -47,9 +49,10 @@ class EmbeddedRedis:
         """Start redis-server and wait until it answers; returns its URL."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if len(str(self.socket)) > 100:
-            raise RuntimeError(f"embedded Redis: socket path too long for unix sockets: {self.socket}")
+            raise Fatal(f"embedded Redis: socket path too long for unix sockets: {self.socket} (set hub.var_dir)")
         if self.answers():
-            raise RuntimeError(f"embedded Redis: one is already running on {self.socket} (is crophub already running?)")
+            raise Fatal(f"already running: an embedded Redis answers on {self.socket} (another `crophub run` "
+                        f"with this hub.var_dir?); stop that one first")
         self.socket.unlink(missing_ok=True)
         args = [
             _binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--unixsocket", str(self.socket),
@@ -63,17 +66,20 @@ class EmbeddedRedis:
 
         self.process = subprocess.Popen(args, cwd=self.dir, start_new_session=True, preexec_fn=die_with_parent,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"embedded Redis exited at start (code {self.process.returncode}); "
-                                   f"see {self.dir / 'redis.log'}")
-            if self.answers():
-                log.info("embedded Redis: pid %d on %s (data in %s)", self.process.pid, self.socket, self.dir)
-                return self.url
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"embedded Redis did not answer within {wait}s; see {self.dir / 'redis.log'}")
+        try:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise Fatal(f"embedded Redis exited at start (code {self.process.returncode}; a taken "
+                                f"redis.embedded.port?); see {self.dir / 'redis.log'}")
+                if self.answers():
+                    log.info("embedded Redis: pid %d on %s (data in %s)", self.process.pid, self.socket, self.dir)
+                    return self.url
+                time.sleep(0.05)
+            raise Fatal(f"embedded Redis did not answer within {wait}s; see {self.dir / 'redis.log'}")
+        except BaseException:
+            self.stop()  # e.g. Ctrl-C while waiting: leave no redis-server behind
+            raise
 
     def ensure_running(self) -> None:
         """Restart redis-server if it died (it reloads its AOF; clients reconnect on their own)."""

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from hub.errors import EX_CONFIG
+
 log = logging.getLogger(__name__)
 
 
@@ -48,8 +50,8 @@ class Supervisor:
         child.process = subprocess.Popen(child.argv, env=env, start_new_session=True, preexec_fn=die_with_parent)
         log.info("started %s (pid %d)", child.name, child.process.pid)
 
-    def run(self) -> None:
-        """Start every child and watch them until stop() is called."""
+    def run(self) -> int:
+        """Start every child and watch them until stop() is called (0), or one cannot run as configured."""
         for child in self.children:
             self._start(child)
         while not self.stopping.wait(0.5):
@@ -59,6 +61,12 @@ class Supervisor:
             for child in self.children:
                 proc = child.process
                 if proc is not None and proc.poll() is not None:
+                    if proc.returncode == EX_CONFIG:
+                        # It said why in one line (e.g. its port is taken); a restart would only fail again.
+                        log.error("%s cannot run as configured (see its line above); stopping everything",
+                                  child.name)
+                        self.stopping.set()
+                        return EX_CONFIG
                     child.failures += 1
                     delay = min(60.0, 2.0 ** (child.failures - 1))
                     log.error("%s exited with code %s; restarting in %.0fs", child.name, proc.returncode, delay)
@@ -67,6 +75,7 @@ class Supervisor:
                     self._start(child)
                 elif proc is not None and child.failures and now - child.restart_at > 60:
                     child.failures = 0  # a minute up: the next crash starts the backoff afresh
+        return 0
 
     def stop(self, timeout: float = 60.0) -> None:
         """Ask every child to finish (SIGTERM: RQ workers finish their current job), then kill stragglers."""
