@@ -16,13 +16,11 @@ from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
-from nlp.gazetteer import gazetteer
-from nlp.rules import taxonomy
-from router import context, dialogue, lifecycle, replies, routing, sla, waze
+from router import cards, context, dialogue, lifecycle, replies, routing, sla, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
-from store import db, media, ops
+from store import db, ops
 from store.models import Officer, Outbox, Ticket
 
 log = logging.getLogger(__name__)
@@ -169,76 +167,13 @@ def dispatch(session: Session, ticket: Ticket, language: str = "id",
     chats = [o.telegram_id for o in targets] or ([found[0]] if found else [])
     if not chats:
         return []  # the caller records and logs it
-    bot = officer_bot(ticket)
-    rows = [card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
+    bot = cards.officer_bot(ticket)
+    rows = [cards.card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
     who = (found[1], found[2]) if found else ("who_officers", {})
     rows += lifecycle.change(session, ticket, "assigned", "router", who=who)
     log.info("crop: ticket %s sent to %s", ticket.public_id,
              ", ".join(o.name for o in targets) or f"{found[1] if found else '?'} chat {chats[0]}")
     return rows
-
-
-def officer_bot(ticket: Ticket) -> str | None:
-    """The Telegram bot whose chats officers work in: the configured bot, else the one the ticket came by.
-    A card must come from the bot officers reply to, or their replies would not find it."""
-    if context.config().telegram_bot:
-        return context.config().telegram_bot
-    return ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
-
-
-def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
-    """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
-    tax = taxonomy(context.config().categories_file)
-    place = place_words(ticket, language)
-    link = (f"https://www.openstreetmap.org/?mlat={ticket.lat:.5f}&mlon={ticket.lon:.5f}#map=18/{ticket.lat:.5f}/"
-            f"{ticket.lon:.5f}") if ticket.lat is not None and ticket.lon is not None else "-"
-    category = tax.label(ticket.category, language) if ticket.category else render("category_unknown", language)
-    text = prefix + render("card", language, ticket=ticket.public_id, category=category,
-                           place=place, map=link, sources=_sources(ticket, language), text=ticket.text[:2000])
-    pid = ticket.public_id
-    buttons = [[{"label": render("btn_take", language), "value": f"/ambil {pid}"},
-                {"label": render("btn_progress", language), "value": f"/proses {pid}"}],
-               [{"label": render("btn_done", language), "value": f"/selesai {pid}"},
-                {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
-    photo = ticket.photo_file_id
-    # Telegram file ids are valid only for the bot that received them; a tweet's photo is a public URL,
-    # which Telegram fetches itself; a photo kept here (email, web chat) is uploaded (router/replies.py).
-    if photo and not photo.startswith(("https://", "http://")) and not media.is_ref(photo) and not (
-            ticket.channel == "telegram" and ticket.reply_address.get("bot") == to.bot):
-        photo = None
-    extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}
-    # One card per ticket, chat and moment (`key` tells apart cards sent in the same change).
-    return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,
-                         extras=extras)
-
-
-def place_words(ticket: Ticket, language: str = "id") -> str:
-    """Where a ticket is, for officers: what the citizen wrote and the areas by name ("lokasi belum jelas")."""
-    names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
-    wrote = ticket.place_text.strip() if ticket.place_text else ""
-    if wrote and wrote.lower() in names.lower():
-        wrote = ""
-    if not names:
-        return f"{wrote} ({render('place_unclear', language)})" if wrote else render("place_unclear", language)
-    return f"{wrote} — {names}" if wrote else names
-
-
-def _sources(ticket: Ticket, language: str) -> str:
-    """"2 warga (telegram, email) · Waze: 1 laporan pengemudi (skor 17/25)": who backs the ticket up."""
-    from sqlalchemy.orm import object_session
-
-    session = object_session(ticket)
-    if session is None:
-        return "-"
-    found = ops.ticket_sources(session, ticket.id)
-    parts = []
-    if found["reporters"]:
-        parts.append(render("source_citizens", language, count=sum(found["reporters"].values()),
-                            channels=", ".join(sorted(found["reporters"]))))
-    if found["waze"]:
-        parts.append(render("source_waze", language, count=len(found["waze"]),
-                            score=max(a["score"] for a in found["waze"])))
-    return " · ".join(parts) or "-"
 
 
 # --- officers acting -------------------------------------------------------------------------------
@@ -424,6 +359,6 @@ def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[s
     if officer is None or not officer.active:
         ticket.assigned_officer_id = None
         return lifecycle.change(session, ticket, "open", "router", note=why or None)
-    bot = officer_bot(ticket)
+    bot = cards.officer_bot(ticket)
     prefix = render("card_reopened", "id") + (why or "-") + "\n\n"
-    return [card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix)]
+    return [cards.card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix)]

@@ -14,7 +14,7 @@ from nlp.classify import Prediction
 from nlp.geocode import text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import answers, commands, context, crop, dialogue, lifecycle, questions, replies, sla, waze
+from router import answers, commands, context, crop, dialogue, questions, replies, sla, waze
 from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place, ticket_located
 from router.templates import render
 from store import db, ops

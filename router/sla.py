@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, SLA_JOB
 from ingest.message import Address
-from router import context, replies, routing
+from router import cards, context, replies, routing
 from router.templates import render
 from store import db, ops
 from store import officers as roster
@@ -124,23 +124,21 @@ def check_ticket(ticket_id: int) -> dict[str, Any]:
 
 def escalate(session: Session, ticket: Ticket, level: int, now: datetime) -> list[dict[str, Any]]:
     """Remind the ticket's officer and send it to escalation step `level`; audited; → outbox rows."""
-    from router import crop  # crop schedules checks through this module
-
     officers = roster.all_officers(session)
     holder = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
     reminded = [holder] if holder is not None and holder.active else routing.responders(officers, ticket)
     targets = routing.escalation_targets(officers, ticket, level - 1)
     what = render("sla_response" if level == 1 else "sla_resolution", "id")
     hours = elapsed(ticket, now) / 3600
-    bot = crop.officer_bot(ticket)
+    bot = cards.officer_bot(ticket)
     rows = []
     for officer in reminded:
         prefix = render("sla_reminder", "id", what=what, hours=f"{hours:.1f}")
-        rows.append(crop.card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix,
+        rows.append(cards.card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix,
                               key=f"sla:{level}"))
     for officer in targets:
         prefix = render("sla_escalated", "id", what=what, hours=f"{hours:.1f}", role=officer.role)
-        rows.append(crop.card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix,
+        rows.append(cards.card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix,
                               key=f"sla:{level}"))
     if not targets:
         log.warning("sla: ticket %s breached (%s) but no %s covers it", ticket.public_id, what,

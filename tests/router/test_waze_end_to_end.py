@@ -21,7 +21,7 @@ from bots.telegram.poll import Poller
 from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Batch, Intake
 from ingest.message import Address, Location, Message, Sender
 from ingest.waze.poll import FeedPoller
-from router import context, crop, lifecycle
+from router import cards, context, crop, lifecycle
 from router.context import RouterConfig
 from store import db, ops
 from store import officers as roster
@@ -219,7 +219,7 @@ async def test_a_flood_alert_next_to_a_citizens_flood_ticket_fuses(poller: FeedP
     with db.session() as s:
         sources = ops.ticket_sources(s, mine.id)
         assert sources["reporters"] == {"telegram": 1} and [a["key"] for a in sources["waze"]] == [FLOOD]
-        assert crop._sources(s.get(Ticket, mine.id), "id") == \
+        assert cards.sources(s.get(Ticket, mine.id), "id") == \
             "1 warga (telegram) · Waze: 1 laporan pengemudi (skor 11/25)"
     # The citizen heard nothing more than their acknowledgement: corroboration is for officers.
     assert len([m for m in fake_api.sent if str(m["chat_id"]) == "5550001"]) == 1

@@ -1,0 +1,77 @@
+"""Officers' cards: what a ticket looks like to the officers who act on it (category, place in words, map link,
+sources, text, the citizen's photo, buttons), and the bot that sends it. Dispatch, SLA escalation and reopening
+all send the same card."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import object_session
+
+from ingest.message import Address
+from nlp.gazetteer import gazetteer
+from nlp.rules import taxonomy
+from router import context, replies
+from router.templates import render
+from store import media, ops
+from store.models import Ticket
+
+
+def officer_bot(ticket: Ticket) -> str | None:
+    """The Telegram bot whose chats officers work in: the configured bot, else the one the ticket came by.
+    A card must come from the bot officers reply to, or their replies would not find it."""
+    if context.config().telegram_bot:
+        return context.config().telegram_bot
+    return ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
+
+
+def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
+    """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
+    tax = taxonomy(context.config().categories_file)
+    place = place_words(ticket, language)
+    link = (f"https://www.openstreetmap.org/?mlat={ticket.lat:.5f}&mlon={ticket.lon:.5f}#map=18/{ticket.lat:.5f}/"
+            f"{ticket.lon:.5f}") if ticket.lat is not None and ticket.lon is not None else "-"
+    category = tax.label(ticket.category, language) if ticket.category else render("category_unknown", language)
+    text = prefix + render("card", language, ticket=ticket.public_id, category=category,
+                           place=place, map=link, sources=sources(ticket, language), text=ticket.text[:2000])
+    pid = ticket.public_id
+    buttons = [[{"label": render("btn_take", language), "value": f"/ambil {pid}"},
+                {"label": render("btn_progress", language), "value": f"/proses {pid}"}],
+               [{"label": render("btn_done", language), "value": f"/selesai {pid}"},
+                {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
+    photo = ticket.photo_file_id
+    # Telegram file ids are valid only for the bot that received them; a tweet's photo is a public URL,
+    # which Telegram fetches itself; a photo kept here (email, web chat) is uploaded (router/replies.py).
+    if photo and not photo.startswith(("https://", "http://")) and not media.is_ref(photo) and not (
+            ticket.channel == "telegram" and ticket.reply_address.get("bot") == to.bot):
+        photo = None
+    extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}
+    # One card per ticket, chat and moment (`key` tells apart cards sent in the same change).
+    return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,
+                         extras=extras)
+
+
+def place_words(ticket: Ticket, language: str = "id") -> str:
+    """Where a ticket is, for officers: what the citizen wrote and the areas by name ("lokasi belum jelas")."""
+    names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
+    wrote = ticket.place_text.strip() if ticket.place_text else ""
+    if wrote and wrote.lower() in names.lower():
+        wrote = ""
+    if not names:
+        return f"{wrote} ({render('place_unclear', language)})" if wrote else render("place_unclear", language)
+    return f"{wrote} — {names}" if wrote else names
+
+
+def sources(ticket: Ticket, language: str) -> str:
+    """"2 warga (telegram, email) · Waze: 1 laporan pengemudi (skor 17/25)": who backs the ticket up."""
+    session = object_session(ticket)
+    if session is None:
+        return "-"
+    found = ops.ticket_sources(session, ticket.id)
+    parts = []
+    if found["reporters"]:
+        parts.append(render("source_citizens", language, count=sum(found["reporters"].values()),
+                            channels=", ".join(sorted(found["reporters"]))))
+    if found["waze"]:
+        parts.append(render("source_waze", language, count=len(found["waze"]),
+                            score=max(a["score"] for a in found["waze"])))
+    return " · ".join(parts) or "-"
