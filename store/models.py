@@ -145,7 +145,8 @@ class Question(Base):
 
     __tablename__ = "questions"
     __table_args__ = (Index("ix_questions_chat_status", "chat_key", "status", "id"),
-                      Index("ix_questions_ticket", "ticket_id"))
+                      Index("ix_questions_ticket", "ticket_id"),
+                      Index("ix_questions_status_expires", "status", "expires_at"))  # the sweep's expiry search
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     chat_key: Mapped[str] = mapped_column(String(255))

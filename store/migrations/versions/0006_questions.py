@@ -35,11 +35,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_questions_chat_status", "questions", ["chat_key", "status", "id"])
     op.create_index("ix_questions_ticket", "questions", ["ticket_id"])
+    op.create_index("ix_questions_status_expires", "questions", ["status", "expires_at"])
     op.execute("UPDATE tickets SET status = 'taken' WHERE status = 'assigned' AND assigned_officer_id IS NOT NULL")
 
 
 def downgrade() -> None:
     op.execute("UPDATE tickets SET status = 'assigned' WHERE status = 'taken'")
+    op.drop_index("ix_questions_status_expires", "questions")
     op.drop_index("ix_questions_ticket", "questions")
     op.drop_index("ix_questions_chat_status", "questions")
     op.drop_table("questions")
