@@ -50,14 +50,14 @@ def _at(gaz: Gazetteer, area: Area | None, source: str, text: str | None, lat: f
                  area.lat if lat is None else lat, area.lon if lon is None else lon, source, text, distance)
 
 
-def reverse_place(lat: float, lon: float, gaz: Gazetteer | None = None) -> Place:
-    """The kelurahan containing a point; the nearest one within NEAR_M; else outside Jakarta."""
+def reverse_place(lat: float, lon: float, gaz: Gazetteer | None = None, near_m: float = NEAR_M) -> Place:
+    """The kelurahan containing a point; the nearest one within `near_m`; else outside Jakarta."""
     gaz = gaz or gazetteer()
     area = gaz.containing(lat, lon)
     if area is not None:
         return _at(gaz, area, "point", None, lat, lon, 0.0)
     nearest, distance = gaz.nearest(lat, lon)
-    if distance <= NEAR_M:
+    if distance <= near_m:
         return _at(gaz, nearest, "point_near", None, lat, lon, distance)
     return Place(None, None, None, lat, lon, "outside", None, distance)
 

@@ -19,7 +19,7 @@ from nlp.gazetteer import gazetteer
 from router import context, crop, dialogue, filing, lifecycle, questions, replies
 from router.filing import Item
 from router.templates import render
-from store import ops
+from store import db, ops
 from store.models import Outbox, Question, Ticket
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def read(session: Session, item: Item, question: Question) -> list[dict[str, Any
     """The replies to `item` read as the answer to `question`; None when it is not one (handle it as usual)."""
     ticket = session.get(Ticket, question.ticket_id, with_for_update=True, populate_existing=True)
     if ticket is None or ticket.status not in questions.STILL_ASKED[question.kind]:
+        # Only a change made outside the lifecycle leaves such a question (router.lifecycle ends the others).
         questions.close(session, question, "outdated")
         return None
     if question.kind == questions.PLACE:
@@ -49,34 +50,37 @@ def read(session: Session, item: Item, question: Question) -> list[dict[str, Any
 
 def _place_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> list[dict[str, Any]] | None:
     msg, lang = item.msg, ticket.language
+    if msg.command or not (msg.text.strip() or msg.location):
+        return None  # a command, a photo alone: handled as usual (a photo joins the ticket)
+    kind = "citizen_attachment" if msg.location or msg.media else "citizen_comment"
     if msg.location is not None and outside_city(msg.location.lat, msg.location.lon,
                                                  context.config().boundary_margin_m):
+        filing.attach(session, ticket, item, kind)  # what came with it still counts; the point places nothing
         return _ask_again(session, item, question, ticket, render("place_outside_again", lang, ticket=ticket.public_id))
     place = filing.place_of(msg)
-    if new_report(item, place, ticket):
-        # A report of its own: filed as one; the citizen is reminded of the question still open.
+    # A message that names a place answers "where?", whatever else it says (its words join the ticket).
+    if not filing.located(place) and not msg.location and new_report(item, place, ticket):
+        # A report of its own, with no answer in it: filed as one; the citizen is reminded of the question.
         rows = filing.file_reports(session, [item])
         if rows:
             rows[-1]["text"] += render("question_reminder_place", item.language, ticket=ticket.public_id)
         return rows
-    if filing.located(place) or (msg.location is not None and not msg.text.strip()):
-        filing.set_place(ticket, place, msg.text)
-        filing.attach(session, ticket, item, "citizen_attachment" if msg.location or msg.media else "citizen_comment")
-        if filing.ticket_located(ticket):
-            rows = questions.close(session, question, "answered")
-            ops.add_events(session, [{"ticket_id": ticket.id, "kind": "place_set", "actor": f"citizen:{item.citizen_id}",
-                                      "inbound_id": item.inbound_id, "data": {"place": ticket_place(ticket)}}])
-            said = filing.reply_row(item, render("place_set", lang, ticket=ticket.public_id, place=ticket_place(ticket)),
-                                    ticket.id)
-            return filing.completed(session, ticket, item, [said]) + rows
-    if msg.command or not (msg.text.strip() or msg.location):
-        return None  # a photo alone, a command: handled as usual (a photo joins the ticket)
+    filing.set_place(ticket, place, msg.text)
+    filing.attach(session, ticket, item, kind)
+    if filing.ticket_located(ticket):
+        rows = questions.close(session, question, "answered")
+        ops.add_events(session, [{"ticket_id": ticket.id, "kind": "place_set", "actor": f"citizen:{item.citizen_id}",
+                                  "inbound_id": item.inbound_id, "data": {"place": ticket_place(ticket)}}])
+        said = filing.reply_row(item, render("place_set", lang, ticket=ticket.public_id, place=ticket_place(ticket)),
+                                ticket.id)
+        return filing.completed(session, ticket, item, [said]) + rows
     again = "ask_place_again" if registry.offers(msg.channel, "locations") else "ask_place_again_text"
     return _ask_again(session, item, question, ticket, render(again, lang, ticket=ticket.public_id))
 
 
 def _ask_again(session: Session, item: Item, question: Question, ticket: Ticket, text: str) -> list[dict[str, Any]]:
-    """Ask where once more, with an example; asked twice already, the ticket goes on without its place."""
+    """Ask where once more, with an example; asked twice already, the ticket goes on without its place (what
+    the message said is on the ticket already)."""
     lang = ticket.language
     if question.asked >= questions.MAX_ASKED:
         rows = questions.close(session, question, "dropped")
@@ -110,8 +114,8 @@ def category_named(text: str) -> str | None:
 
 
 def new_report(item: Item, place: Place | None, ticket: Ticket) -> bool:
-    """True when a message sent while the hub waits for an answer is clearly a report of its own: a confident
-    category other than the waiting ticket's, said in words beyond an address."""
+    """True when a message sent while the hub waits for "where?" (and naming no place) is clearly a report of
+    its own: a confident category other than the waiting ticket's, by a rule phrase or in words of its own."""
     p = item.prediction
     if item.msg.command or p.category in (None, "not_report", "other") or p.needs_confirmation:
         return False
@@ -165,28 +169,43 @@ def reporters_of(session: Session, ticket: Ticket) -> set[int]:
     return {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}
 
 
-def expire(session: Session) -> list[dict[str, Any]]:
+def expire(session: Session) -> tuple[list[dict[str, Any]], list[int]]:
     """Questions past their expiry end: their buttons go, and a ticket still waiting for its place goes on
-    without it (to officers, "lokasi belum jelas"), its reporter told so. → outbox rows."""
+    without it (to officers, "lokasi belum jelas"), its reporter told so. → (outbox rows, tickets moved on)."""
     rows: list[dict[str, Any]] = []
-    for question in questions.expire_due(session):
-        rows += questions.clear_buttons(session, question.asked_in, question.ticket_id)
-        if question.kind != questions.PLACE:
-            continue
-        ticket = session.get(Ticket, question.ticket_id, with_for_update=True, populate_existing=True)
-        if ticket is None or ticket.status != "needs_info":
-            continue
-        moved = lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
-        moved += crop.dispatch_open(session, [ticket.id])[0]
-        asked = session.scalars(select(Outbox).where(Outbox.dedupe_key == question.asked_in[-1])).first()
-        if asked is not None:
-            told = replies.reply(Address(**{**asked.address, "callback_id": None}),
-                                 render("place_dropped", ticket.language, ticket=ticket.public_id),
-                                 f"dropped:{question.id}", ticket.id)
-            # One message: where the ticket went joins the notice that it goes on without its place.
-            for row in [r for r in moved if r["chat_key"] == told["chat_key"] and r["text"] and not r.get("extras")]:
-                told["text"] += "\n\n" + row["text"]
-                moved.remove(row)
-            rows.append(told)
-        rows += moved
-    return rows
+    moved_on: list[int] = []
+    for question_id, ticket_id in questions.due(session):
+        try:
+            with session.begin_nested():  # one question at a time: one that fails leaves the others to go on
+                # The ticket first, then its question: the order the pipeline locks them in (answers.read).
+                ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+                question = questions.expire(session, question_id)
+                if question is None:
+                    continue
+                rows += questions.clear_buttons(session, question.asked_in, question.ticket_id)
+                if ticket is not None and question.kind == questions.PLACE and ticket.status == "needs_info":
+                    rows += _go_on_unplaced(session, ticket, question)
+                    moved_on.append(ticket.id)
+        except Exception as exc:
+            if db.is_transient(exc):
+                raise  # the next sweep tries again
+            log.exception("answers: question %d could not expire", question_id)
+    return rows, moved_on
+
+
+def _go_on_unplaced(session: Session, ticket: Ticket, question: Question) -> list[dict[str, Any]]:
+    """A ticket whose "where?" expired goes to officers as it is; one message tells the citizen so, and where
+    the ticket went."""
+    moved = lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
+    moved += crop.dispatch_open(session, [ticket.id])[0]
+    asked = session.scalars(select(Outbox).where(Outbox.dedupe_key == question.asked_in[-1])).first() \
+        if question.asked_in else None
+    if asked is None:
+        return moved
+    told = replies.reply(Address(**{**asked.address, "callback_id": None}),
+                         render("place_dropped", ticket.language, ticket=ticket.public_id),
+                         f"dropped:{question.id}", ticket.id)
+    for row in [r for r in moved if r["chat_key"] == told["chat_key"] and r["text"] and not r.get("extras")]:
+        told["text"] += "\n\n" + row["text"]
+        moved.remove(row)
+    return [told] + moved

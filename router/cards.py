@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from ingest.message import Address
 from nlp.gazetteer import gazetteer
@@ -75,3 +75,14 @@ def sources(ticket: Ticket, language: str) -> str:
         parts.append(render("source_waze", language, count=len(found["waze"]),
                             score=max(a["score"] for a in found["waze"])))
     return " · ".join(parts) or "-"
+
+
+def tell(session: Session, ticket: Ticket, text: str, key: str) -> list[dict[str, Any]]:
+    """Tell every chat that holds the ticket's card (its officer, the unit's chat) `text`, threaded under that
+    card; replying to it acts on the ticket like the card. `key` names the event (one message each)."""
+    rows = []
+    for sent in ops.card_chats(session, ticket.id):
+        to = Address(**{**sent.address, "reply_to": sent.provider_message_id, "callback_id": None})
+        rows.append(replies.reply(to, text, f"told:{ticket.id}:{sent.chat_key}:{key}:{ticket.updated_at.isoformat()}",
+                                  ticket.id, extras={"card": True}))
+    return rows

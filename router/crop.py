@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
-from router import cards, context, dialogue, lifecycle, replies, routing, sla, waze
+from router import cards, context, dialogue, lifecycle, questions, replies, routing, sla, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
@@ -142,11 +142,11 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[st
     if unrouted:
         # The reporters hear it once, truthfully: filed, but nobody has received it yet.
         told = ops.tickets_with_event(session, [t.id for t in unrouted], "unrouted")
-        for t in unrouted:
-            if t.id not in told:
-                ticket = session.get(Ticket, t.id)
-                if ticket is not None:
-                    rows += lifecycle.citizen_updates(session, ticket, "unrouted", None, None, event_key="unrouted")
+        first = [t.id for t in unrouted if t.id not in told]
+        people = lifecycle.reporters_of(session, first)
+        for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(first)).order_by(Ticket.id)) if first else []:
+            rows += lifecycle.citizen_updates(session, ticket, "unrouted", None, None, event_key="unrouted",
+                                              people=people[ticket.id])
         # Recorded so the sweep offers them again hourly rather than at every sweep.
         ops.add_events(session, [{"ticket_id": t.id, "kind": "unrouted", "actor": "router"} for t in unrouted])
         log.warning("crop: no officer or unit chat covers %d ticket(s) (%s); they wait in the queue and are "
@@ -290,9 +290,11 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, pho
         return [render("officer_need_agency", language, agencies=", ".join(agencies))]
     if not lifecycle.can_change(ticket.status, "open"):
         raise TransitionError(ticket.status)
-    lifecycle.change(session, ticket, "open", actor, note=f"→ {code}", **common)  # reporters hear of the new agency
+    # The reporter's category question ends: their answer must not send it back to the agency it left.
+    rows = questions.end(session, ticket.id, questions.CATEGORY, "outdated")
+    rows += lifecycle.change(session, ticket, "open", actor, note=f"→ {code}", **common)
     ticket.agency, ticket.assigned_officer_id = code, None
-    return dispatch(session, ticket)
+    return rows + dispatch(session, ticket)
 
 
 # --- reporters confirming ----------------------------------------------------------------------------
@@ -341,15 +343,9 @@ def _citizen_words(msg: Message, action: Action) -> str:
 
 
 def _tell_officers(session: Session, ticket: Ticket, key: str, words: str) -> list[dict[str, Any]]:
-    """Tell every chat that holds the ticket's card (its officer, the unit's chat) what the reporter answered,
-    threaded under that card."""
-    rows = []
+    """Tell the chats that hold the ticket's card what the reporter answered, with their words."""
     text = render(key, "id", ticket=ticket.public_id, words=render("officer_words", "id", text=words) if words else "")
-    for sent in ops.card_chats(session, ticket.id):
-        to = Address(**{**sent.address, "reply_to": sent.provider_message_id, "callback_id": None})
-        rows.append(replies.reply(to, text, f"told:{ticket.id}:{sent.chat_key}:{key}:{ticket.updated_at.isoformat()}",
-                                  ticket.id, extras={"card": True}))
-    return rows
+    return cards.tell(session, ticket, text, key)
 
 
 def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[str, Any]]:

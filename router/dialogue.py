@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from bots import registry
 from ingest.message import Message
 from nlp.rules import taxonomy
-from router import context, lifecycle, questions, replies, routing
+from router import cards, context, lifecycle, questions, replies, routing
 from router.templates import render
 from store import ops
-from store.models import Outbox, Question, utcnow
+from store.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +89,23 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
         return stale(msg, inbound_id, ticket.id, render("category_too_late", language, ticket=ticket.public_id)) \
             or answer("category_too_late", ticket=ticket.public_id)
     before = ticket.category
-    ticket.category, ticket.category_confidence = chosen, 1.0
-    ticket.agency, ticket.updated_at = routing.agency_for(chosen), utcnow()
+    ticket.category, ticket.category_confidence, ticket.updated_at = chosen, 1.0, utcnow()
+    if chosen != before:  # the same category confirmed keeps the agency (an officer may have reassigned it)
+        ticket.agency = routing.agency_for(chosen)
     ops.add_events(session, [{"ticket_id": ticket.id, "kind": "category_confirmed", "actor": f"citizen:{citizen_id}",
                               "inbound_id": inbound_id, "data": {"from": before, "to": chosen}}])
     rows = answer("category_set", ticket=ticket.public_id, category=tax.label(chosen, language))
-    for question in session.scalars(select(Question).where(Question.ticket_id == ticket.id, Question.status == "open",
-                                                           Question.kind == questions.CATEGORY)):
-        rows += questions.close(session, question, "answered")
+    rows += questions.end(session, ticket.id, questions.CATEGORY, "answered")
     if chosen != before and ticket.status == "assigned":  # sent out, but nobody has taken it yet
-        # It went to the agency of the category first understood: back to open, so the dispatch job sends
-        # it to the right one (the reporter's update comes with that).
-        lifecycle.change(session, ticket, "open", f"citizen:{citizen_id}", note=f"{before} → {chosen}",
-                         inbound_id=inbound_id)
+        # It went to the agency of the category first understood: its cards say so and lose their buttons, and
+        # it goes back to open, so the dispatch job sends it to the right one (the reporter hears of that).
+        cards_sent = ops.card_chats(session, ticket.id)
+        rows += cards.tell(session, ticket, render("card_rerouted", "id", ticket=ticket.public_id,
+                                                   before=tax.label(before, "id"), after=tax.label(chosen, "id")),
+                           "rerouted")
+        rows += questions.clear_buttons(session, [c.dedupe_key for c in cards_sent], ticket.id)
+        rows += lifecycle.change(session, ticket, "open", f"citizen:{citizen_id}", note=f"{before} → {chosen}",
+                                 inbound_id=inbound_id)
         log.info("dialogue: ticket %s re-routed: %s → %s by its reporter", ticket.public_id, before, chosen)
     return rows
 

@@ -141,9 +141,12 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
             if category and item.prediction.needs_confirmation:
                 label += render("category_unsure", lang)
             where = describe(place, item.msg.text) if place and (place.kelurahan or place.kecamatan or place.kab_kota) else None
+            can_share = registry.offers(item.msg.channel, "locations")
             if outside:
                 where = render("place_outside", lang)
-            unknown = "place_unknown" if registry.offers(item.msg.channel, "locations") else "place_unknown_text"
+            elif where and not located(place):  # a kota alone: officers need more, and the citizen is asked for it
+                where = render("place_vague" if can_share else "place_vague_text", lang, area=where)
+            unknown = "place_unknown" if can_share else "place_unknown_text"
             text = render("ack", lang, ticket=public_id, category=label, place=where or render(unknown, lang))
         row = reply_row(item, text, ticket_id)
         if not located(place):
@@ -163,7 +166,8 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
 def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> list[dict[str, Any]]:
     """A ticket that turns out to duplicate an active one (once its place is known) is marked so, and its
     reporters join that one."""
-    lifecycle.change(session, ticket, "duplicate", "router", note=same.public_id, inbound_id=item.inbound_id)
+    # Its questions end with it (their buttons go); no status update: the reply below tells the reporter.
+    cleared = lifecycle.change(session, ticket, "duplicate", "router", note=same.public_id, inbound_id=item.inbound_id)
     ticket.duplicate_of_id = same.id
     ops.add_reporters(session, [{"ticket_id": same.id, "citizen_id": r.citizen_id, "reply_address": r.reply_address,
                                  "language": r.language} for r in lifecycle.reporters(session, ticket.id)])
@@ -174,7 +178,7 @@ def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> li
     lang = item.language
     label = taxonomy(context.config().categories_file).label(same.category, lang)
     return [reply_row(item, render("merged", lang, ticket=same.public_id, category=label,
-                                status=status_label(same.status, lang)), same.id)]
+                                status=status_label(same.status, lang)), same.id)] + cleared
 
 
 def join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
@@ -197,6 +201,7 @@ KOTA_M = 10_000
 
 
 def precise(msg: Message) -> bool:
+    """True when the message's location is a point (not an area's centre, or a small one)."""
     loc = msg.location
     return loc is not None and (not loc.area or (loc.accuracy_m or 0) <= POINT_M)
 
@@ -205,7 +210,7 @@ def place_of(msg: Message) -> Place | None:
     """Where a message is: its shared point if any, else the place its text names (street via Nominatim if set),
     else the areas a vague location allows."""
     if msg.location and precise(msg):
-        return reverse_place(msg.location.lat, msg.location.lon)
+        return point_place(msg.location.lat, msg.location.lon)
     named = text_place(msg.text) if msg.text else None
     fallback = context.nominatim()
     if fallback and msg.text:
@@ -217,11 +222,17 @@ def place_of(msg: Message) -> Place | None:
 
 def vague(lat: float, lon: float, accuracy_m: float, title: str | None) -> Place | None:
     """The kecamatan or kota around the centre of a vague location, when it is small enough to tell."""
-    at = reverse_place(lat, lon)
+    at = point_place(lat, lon)
     if accuracy_m > KOTA_M or at.kab_kota is None:
         return None
     return replace(at, kelurahan=None, kecamatan=at.kecamatan if accuracy_m <= KECAMATAN_M else None,
                    source="place", place_text=title, distance_m=accuracy_m)
+
+
+def point_place(lat: float, lon: float) -> Place:
+    """Where a shared point is: its kelurahan, or the nearest one when it lies within the city's margin
+    (city.boundary_margin_m, as Open311 and the chat's "outside DKI Jakarta" use), else outside."""
+    return reverse_place(lat, lon, near_m=context.config().boundary_margin_m)
 
 
 def place_columns(place: Place | None, said: str | None = None) -> dict[str, Any]:
@@ -259,17 +270,22 @@ def located(place: Place | None) -> bool:
 
 
 def reply_row(item: Item, text: str, ticket_id: int | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The reply to `item` (one per message: its dedupe key names the message)."""
     return replies.reply(item.msg.address, text, f"reply:{item.inbound_id}", ticket_id, item.inbound_id, extras)
 
 
 def attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
+    """Add what a reporter's message carries (words, photo, a place better than the ticket's) to the ticket,
+    with its audit event."""
     msg = item.msg
     data = {"text": msg.text or None, "photo": msg.media[0].file_id if msg.media else None,
             "lat": msg.location.lat if msg.location else None, "lon": msg.location.lon if msg.location else None}
-    if msg.location and precise(msg) and (ticket.lat is None or ticket.geocode_source != "point"):
-        # A shared point is better than a place named in text: it replaces it (the street the report named,
-        # if any, stays for the officers; an area it named does not).
-        for column, value in place_columns(reverse_place(msg.location.lat, msg.location.lon)).items():
+    shared = point_place(msg.location.lat, msg.location.lon) if msg.location and precise(msg) else None
+    if shared is not None and shared.kelurahan is not None and (ticket.lat is None or ticket.geocode_source != "point"):
+        # A shared point in the city is better than a place named in text: it replaces it (the street the
+        # report named, if any, stays for the officers; an area it named does not). One outside the city
+        # replaces nothing.
+        for column, value in place_columns(shared).items():
             setattr(ticket, column, street_of(ticket.text) if column == "place_text" else value)
     elif msg.location and not precise(msg) and not (ticket.kelurahan_kode or ticket.kecamatan_kode):
         # An area is better than nothing, as far as it goes.

@@ -92,15 +92,27 @@ def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
     return list(session.scalars(stmt))
 
 
+def reporters_of(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketReporter]]:
+    """Everyone to tell about each of several tickets, first reporter first (one query for a batch)."""
+    found: dict[int, list[TicketReporter]] = {t: [] for t in ticket_ids}
+    if ticket_ids:
+        stmt = (select(TicketReporter).where(TicketReporter.ticket_id.in_(ticket_ids))
+                .order_by(TicketReporter.ticket_id, TicketReporter.joined_at))
+        for reporter in session.scalars(stmt):
+            found[reporter.ticket_id].append(reporter)
+    return found
+
+
 def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | None, photo: str | None,
-                    event_key: str, who: tuple[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+                    event_key: str, who: tuple[str, dict[str, str]] | None = None,
+                    people: list[TicketReporter] | None = None) -> list[dict[str, Any]]:
     """One outbox row per reporter telling them of `status` (or "unrouted"), in their language, with the
     officer's photo and a fixed / not fixed question when resolved."""
     key = f"update_{status}"
     if key not in TEMPLATES:
         return []  # e.g. needs_info: the dialogue asks its own question
     rows = []
-    for reporter in reporters(session, ticket.id):
+    for reporter in people if people is not None else reporters(session, ticket.id):
         lang = reporter.language
         agency = routing.agency_name(ticket.agency) or render("agency_unknown", lang)
         text = render(key, lang, ticket=ticket.public_id, agency=agency,

@@ -91,7 +91,8 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
             rows += out
         except Exception as exc:
             if db.is_transient(exc):
-                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost  # one bad alert must not hold up the batch
+                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost
+            # Any other error is this alert's: one bad alert must not hold up the batch.
             log.exception("pipeline: waze message %d failed", inbound_id)
             ops.fail_inbound(session, inbound_id, f"{type(exc).__name__}: {exc}")
             failed += 1
@@ -104,10 +105,13 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
     tax = taxonomy(context.config().categories_file)
     plain: list[Item] = []
     rest: list[Item] = []
-    # A chat the hub asked a question in reads its next message as the answer first (router/answers.py).
+    # A chat the hub asked a question in reads its next message as the answer first (router/answers.py); so
+    # does a chat whose earlier message in this batch may ask one ("banjir!", then the address, in one poll).
     waiting = questions.chats_waiting(session, [i.msg.address.chat_key for i in items])
     for item in items:  # one pass: comparing Items (whole messages) for membership would cost O(n²)
-        (plain if _is_plain_report(item, tax) and item.msg.address.chat_key not in waiting else rest).append(item)
+        chat = item.msg.address.chat_key
+        (plain if _is_plain_report(item, tax) and chat not in waiting else rest).append(item)
+        waiting.add(chat)
     rows: list[dict[str, Any]] = []
     try:
         with session.begin_nested():
@@ -125,7 +129,8 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
                 moved |= {row["ticket_id"] for row in handled if row["ticket_id"]}
         except Exception as exc:
             if db.is_transient(exc):
-                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost  # one bad message must not hold up the batch
+                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost
+            # Any other error is this message's: one bad message must not hold up the batch.
             log.exception("pipeline: message %d failed", item.inbound_id)
             ops.fail_inbound(session, item.inbound_id, f"{type(exc).__name__}: {exc}")
             failed += 1

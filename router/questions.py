@@ -89,6 +89,15 @@ def close(session: Session, question: Question, status: str) -> list[dict[str, A
     return clear_buttons(session, question.asked_in, question.ticket_id)
 
 
+def end(session: Session, ticket_id: int, kind: str, status: str) -> list[dict[str, Any]]:
+    """End the ticket's open questions of `kind` (answered, outdated...); → outbox rows removing their buttons."""
+    rows: list[dict[str, Any]] = []
+    for question in session.scalars(select(Question).where(Question.ticket_id == ticket_id, Question.kind == kind,
+                                                           Question.status == "open")):
+        rows += close(session, question, status)
+    return rows
+
+
 def outdate(session: Session, ticket_id: int, status: str, keep: Question | None = None) -> list[dict[str, Any]]:
     """End the ticket's open questions that its new `status` makes pointless (a fixed-question once closed, a
     place question once placed...); → outbox rows removing their buttons."""
@@ -118,13 +127,20 @@ def clear_buttons(session: Session, dedupe_keys: list[str], ticket_id: int | Non
     return rows
 
 
-def expire_due(session: Session, limit: int = 500) -> list[Question]:
-    """Open questions past their expiry, marked expired; → them (the caller moves their tickets on)."""
-    due = list(session.scalars(select(Question).where(Question.status == "open", Question.expires_at <= utcnow())
-                               .order_by(Question.id).limit(limit).with_for_update(skip_locked=True)))
-    for question in due:
-        question.status, question.closed_at = "expired", utcnow()
-    if due:
-        ops.add_events(session, [{"ticket_id": q.ticket_id, "kind": "question_expired", "actor": "router",
-                                  "data": {"question": q.kind, "asked": q.asked}} for q in due])
-    return due
+def due(session: Session, limit: int = 500) -> list[tuple[int, int]]:
+    """(question id, ticket id) of open questions past their expiry, by ticket (read without a lock: the
+    caller locks each ticket, then its question, in the order the pipeline does)."""
+    return [(q, t) for q, t in session.execute(
+        select(Question.id, Question.ticket_id).where(Question.status == "open", Question.expires_at <= utcnow())
+        .order_by(Question.ticket_id, Question.id).limit(limit))]
+
+
+def expire(session: Session, question_id: int) -> Question | None:
+    """Mark one due question expired (locked, and looked at again: an answer may have come meanwhile)."""
+    question = session.get(Question, question_id, with_for_update=True, populate_existing=True)
+    if question is None or question.status != "open" or question.expires_at > utcnow():
+        return None
+    question.status, question.closed_at = "expired", utcnow()
+    ops.add_events(session, [{"ticket_id": question.ticket_id, "kind": "question_expired", "actor": "router",
+                              "data": {"question": question.kind, "asked": question.asked}}])
+    return question

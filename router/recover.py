@@ -7,7 +7,7 @@ from datetime import timedelta
 from rq import Queue
 
 from ingest.intake import INTAKE_QUEUE, JOB_SIZE, PROCESS_JOB, PROCESS_RETRY
-from router import answers, context, crop, replies
+from router import answers, context, crop, replies, sla
 from store import db, ops
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,6 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
         inbound = ops.stale_inbound(session, age)
         outbox = ops.stale_outbox(session, age, timedelta(seconds=max(cfg.retry_intervals)))
         tickets = ops.undispatched_tickets(session, age, UNROUTED_RETRY)
-    # Questions nobody answered in time end, and the tickets that waited for them go on.
-    with db.session() as session:
-        expired = replies.store(session, answers.expire(session))
-    replies.enqueue_send(expired)
     if inbound:
         log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))
         queue = Queue(INTAKE_QUEUE, connection=context.redis())
@@ -38,4 +34,19 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     if tickets:
         log.warning("sweep: sending %d open ticket(s) to officers again", len(tickets))
         crop.enqueue_dispatch(tickets)
-    return {"inbound": len(inbound), "outbox": len(outbox), "tickets": len(tickets), "expired": len(expired)}
+    return {"inbound": len(inbound), "outbox": len(outbox), "tickets": len(tickets), "expired": _expire()}
+
+
+def _expire() -> int:
+    """Questions nobody answered in time end, and the tickets that waited for them go on (after the steps
+    above, so a failure here cannot hold them up); → tickets moved on."""
+    try:
+        with db.session() as session:
+            rows, moved_on = answers.expire(session)
+            outbox_ids = replies.store(session, rows)
+    except Exception:
+        log.exception("sweep: expiring questions failed; the next sweep tries again")
+        return 0
+    replies.enqueue_send(outbox_ids)
+    sla.schedule(moved_on)  # they reached officers: their SLA clock runs
+    return len(moved_on)

@@ -20,6 +20,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
     # For channels where a citizen cannot share a location (Twitter, email).
     "place_unknown_text": {"id": "belum diketahui — balas dengan alamat (nama jalan, RT/RW) dan kelurahannya",
                            "en": "not known yet — reply with the address (street, RT/RW) and its kelurahan"},
+    "place_vague": {"id": "{area} — belum cukup tepat: balas dengan nama jalan dan kelurahannya, atau bagikan lokasi Anda",
+                    "en": "{area} — not precise enough: reply with the street and its kelurahan, or share your location"},
+    "place_vague_text": {"id": "{area} — belum cukup tepat: balas dengan nama jalan dan kelurahannya",
+                         "en": "{area} — not precise enough: reply with the street and its kelurahan"},
     "place_outside": {"id": "di luar wilayah DKI Jakarta — kanal ini untuk laporan di Jakarta; balas dengan alamat "
                             "di Jakarta atau bagikan lokasi di Jakarta",
                       "en": "outside DKI Jakarta — this channel takes reports in Jakarta; reply with an address in "
@@ -33,15 +37,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "place_now": {"id": "Lokasinya: {place}.", "en": "Its place: {place}."},
     "place_set": {"id": "Terima kasih. Lokasi tiket {ticket}: {place}.",
                   "en": "Thank you. Ticket {ticket} is at: {place}."},
-    "ask_place_again": {"id": "Maaf, kami belum menemukan lokasi untuk tiket {ticket}. Tulis nama jalan dan "
+    "ask_place_again": {"id": "Maaf, kami belum bisa menentukan lokasi tiket {ticket} dengan tepat. Tulis nama jalan dan "
                               "kelurahannya, contoh: \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\", "
                               "atau bagikan lokasi Anda.",
-                        "en": "Sorry, we could not find the place of ticket {ticket} yet. Write the street and its "
+                        "en": "Sorry, we cannot tell exactly where ticket {ticket} is yet. Write the street and its "
                               "kelurahan, e.g. \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\", or share "
                               "your location."},
-    "ask_place_again_text": {"id": "Maaf, kami belum menemukan lokasi untuk tiket {ticket}. Tulis nama jalan dan "
+    "ask_place_again_text": {"id": "Maaf, kami belum bisa menentukan lokasi tiket {ticket} dengan tepat. Tulis nama jalan dan "
                                    "kelurahannya, contoh: \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\".",
-                             "en": "Sorry, we could not find the place of ticket {ticket} yet. Write the street and "
+                             "en": "Sorry, we cannot tell exactly where ticket {ticket} is yet. Write the street and "
                                    "its kelurahan, e.g. \"Jl. Kemang Raya No. 5, Kel. Bangka, Mampang Prapatan\"."},
     "place_dropped": {"id": "Baik, tiket {ticket} kami lanjutkan tanpa lokasi yang pasti (lokasi belum jelas); "
                             "petugas mungkin menanyakannya lagi.",
@@ -166,6 +170,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
                          "en": "🔁 Ticket {ticket} reopened by the reporter: not fixed.{words}"},
     "officer_words": {"id": "\nKata warga: \"{text}\"", "en": "\nThe reporter says: \"{text}\""},
     "place_unclear": {"id": "lokasi belum jelas", "en": "place unclear"},
+    "card_rerouted": {"id": "↪️ Tiket {ticket}: pelapor mengubah kategorinya ({before} → {after}); tiket dikirim ke "
+                            "dinas yang sesuai. Kartu ini tidak berlaku lagi.",
+                      "en": "↪️ Ticket {ticket}: the reporter changed its category ({before} → {after}); it goes to the "
+                            "right agency. This card no longer applies."},
     "card_reopened": {"id": "🔁 Dibuka kembali oleh pelapor: ", "en": "🔁 Reopened by the reporter: "},
     "category_set": {"id": "Terima kasih. Kategori tiket {ticket}: {category}.",
                      "en": "Thank you. Ticket {ticket} is now: {category}."},

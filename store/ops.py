@@ -202,13 +202,13 @@ def ticket_for_reply(session: Session, chat_key: str, provider_message_id: str) 
 
 def undispatched_tickets(session: Session, older_than: timedelta, retry_unrouted: timedelta,
                          limit: int = 1000) -> list[int]:
-    """Open tickets with a category that never reached officers (their dispatch job was lost), and those
-    nobody covered, once `retry_unrouted` has passed since the last try (the roster may have grown)."""
+    """Open tickets that never reached officers (their dispatch job was lost), and those nobody covered, once
+    `retry_unrouted` has passed since the last try (the roster may have grown)."""
     now = utcnow()
     recent_try = (select(TicketEvent.id).where(TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == "unrouted",
                                                TicketEvent.created_at >= now - retry_unrouted).exists())
     stmt = (select(Ticket.id)
-            .where(Ticket.status == "open", Ticket.category.is_not(None), Ticket.updated_at < now - older_than,
+            .where(Ticket.status == "open", Ticket.updated_at < now - older_than,
                    ~recent_try)
             .order_by(Ticket.id).limit(limit))
     return list(session.scalars(stmt))

@@ -79,11 +79,60 @@ async def test_a_new_report_during_an_open_question_is_filed_and_the_question_re
 ) -> None:
     await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
     await deliver(fake_api, telegram_config, redis_conn,
-                  message(CITIZEN, text="Sampah menumpuk di depan pasar, kel. Pondok Bambu, sudah seminggu"))
-    first, second = tickets()
-    assert first.status == "needs_info" and second.category == "garbage" and second.kelurahan_kode == "31.75.07.1002"
+                  message(CITIZEN, text="Satu lagi pak, ada pohon tumbang menutup jalan, bahaya buat motor"))
+    first, second = tickets()  # no place in it, and a problem of its own: a report, not an answer
+    assert first.status == "needs_info" and second.category == "tree"
     reply = texts(fake_api, CITIZEN)[1]
     assert second.public_id in reply and f"{first.public_id} masih menunggu lokasinya" in reply
+
+
+async def test_an_answer_that_says_more_than_the_address_is_still_the_answer(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    await deliver(fake_api, telegram_config, redis_conn, message(
+        CITIZEN, text="depan warung bu Ani, di pinggir kali yang banyak sampahnya, kelurahan Pondok Bambu"))
+    [t] = tickets()  # it names a place: it answers "where?", whatever else it says
+    assert t.category == "flood" and t.kelurahan_kode == "31.75.07.1002" and t.status == "assigned"
+
+
+async def test_a_report_and_its_answer_in_one_poll_are_one_ticket(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT), message(CITIZEN, text=ANSWER))
+    [t] = tickets()
+    assert t.kelurahan_kode == "31.75.07.1002" and t.status == "assigned"
+
+
+async def test_a_photo_with_words_while_the_hub_waits_for_where_joins_the_ticket(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, photo=AFTER, caption="ini fotonya pak"))
+    [t] = tickets()
+    assert t.photo_file_id == "after" and t.status == "needs_info"
+    assert "contoh" in texts(fake_api, CITIZEN)[-1]  # still asked where
+
+
+async def test_a_kota_alone_is_not_enough_and_the_citizen_is_asked_for_more(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text="Banjir parah di Jakarta Timur, tolong"))
+    [t] = tickets()
+    assert t.status == "needs_info"
+    assert "Jakarta Timur — belum cukup tepat" in texts(fake_api, CITIZEN)[0]
+
+
+async def test_a_point_just_past_the_border_counts_as_the_nearest_kelurahan(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
+    # About 500 m south of Cibubur's edge: within city.boundary_margin_m, as Open311 counts it too.
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, location={"latitude": -6.37711, "longitude": 106.88742}))
+    [t] = tickets()
+    assert t.kelurahan_kode == "31.75.09.1002" and t.status != "needs_info"
+    assert "Kel. Cibubur" in texts(fake_api, CITIZEN)[-1]
 
 
 async def test_a_question_is_asked_again_once_then_the_ticket_goes_on_without_it(
@@ -223,3 +272,20 @@ async def test_a_ticket_nobody_covers_goes_to_the_triage_chat_and_the_citizen_is
     assert "Jl. Kemang Raya — Kel. Bangka, Kec. Mampang Prapatan, Jakarta Selatan" in card["text"]
     [ack] = texts(fake_api, CITIZEN)
     assert "diteruskan ke tim triase kota" in ack and "Dinas Bina Marga" in ack
+
+
+async def test_a_category_confirmed_after_an_officer_reassigned_it_does_not_undo_that(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
+) -> None:
+    configure(confidence_threshold=1.0)  # the acknowledgement asks "which category?"
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=f"{REPORT}, {ANSWER}"))
+    ack = sent_to(fake_api, CITIZEN)[0]
+    [card] = sent_to(fake_api, OFFICER)
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, reply_to=card["message"]["message_id"], text="alihkan binamarga"))
+    assert tickets()[0].agency == "binamarga"
+    assert any(e["message_id"] == ack["message"]["message_id"] for e in fake_api.edits)  # the question ended
+    # A press that was already on its way: the same category confirmed keeps the agency the officer chose.
+    await deliver(fake_api, telegram_config, redis_conn,
+                  press(CITIZEN, ack, f"/kategori {tickets()[0].public_id} flood"))
+    assert tickets()[0].agency == "binamarga"

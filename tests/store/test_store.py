@@ -1,6 +1,7 @@
 """Store tests, run on SQLite and on PostgreSQL (the db_url fixture is parametrised over both)."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import db, migrate, ops
 from store.db import make_engine
-from store.models import Base, Citizen, InboundMessage, Outbox, Ticket, TicketReporter, utcnow
+from store.models import Base, Citizen, InboundMessage, Outbox, Question, Ticket, TicketReporter, utcnow
 
 
 def _row(key: str, status: str = "received") -> dict:
@@ -199,3 +200,31 @@ def test_only_deadlocks_and_lock_waits_are_worth_retrying() -> None:
     assert not db.is_transient(wrapped(Cancelled()))
     assert not db.is_transient(wrapped(sqlite3.OperationalError("no such table: tickets")))
     assert not db.is_transient(ValueError("locked"))
+
+
+
+def test_a_ticket_waiting_for_its_place_before_the_questions_gets_its_question(db_url: str) -> None:
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine, text
+
+    from store import migrate as migrations
+
+    migrations.downgrade(db_url, "0005")  # a hub as it ran before questions were stored
+    engine = create_engine(db_url)
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        citizen = conn.execute(text("INSERT INTO citizens (channel, external_id, created_at, last_seen_at) "
+                                    "VALUES ('telegram', '52710031', :now, :now) RETURNING id"), {"now": now}).scalar()
+        conn.execute(text("INSERT INTO tickets (public_id, citizen_id, channel, text, language, reply_address, status, "
+                          "created_at, updated_at, sla_paused_seconds, sla_level) VALUES ('JKT-2026-000001', :c, "
+                          "'telegram', 'banjir', 'id', :address, 'needs_info', :now, :now, 0, 0)"),
+                     {"c": citizen, "now": now, "address": json.dumps({"channel": "telegram", "chat_id": "52710031",
+                                                                       "bot": "123"})})
+    engine.dispose()
+    migrations.upgrade(db_url)
+    db.configure(db_url)
+    with db.session() as s:
+        [question] = s.scalars(select(Question)).all()
+        assert (question.kind, question.status, question.chat_key) == ("place", "open", "telegram:123:52710031")
+        assert question.expires_at > now  # it can still be answered, then the sweep sends the ticket on
