@@ -142,11 +142,10 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[st
     if unrouted:
         # The reporters hear it once, truthfully: filed, but nobody has received it yet.
         told = ops.tickets_with_event(session, [t.id for t in unrouted], "unrouted")
-        first = [t.id for t in unrouted if t.id not in told]
-        people = lifecycle.reporters_of(session, first)
-        for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(first)).order_by(Ticket.id)) if first else []:
-            rows += lifecycle.citizen_updates(session, ticket, "unrouted", None, None, event_key="unrouted",
-                                              people=people[ticket.id])
+        first = [t for t in unrouted if t.id not in told]
+        people = lifecycle.reporters_of(session, [t.id for t in first])
+        for t in first:  # the plain rows will do: loading a busy batch's tickets as objects costs more than filing
+            rows += lifecycle.citizen_updates(session, t, "unrouted", None, None, event_key="unrouted", people=people[t.id])
         # Recorded so the sweep offers them again hourly rather than at every sweep.
         ops.add_events(session, [{"ticket_id": t.id, "kind": "unrouted", "actor": "router"} for t in unrouted])
         log.warning("crop: no officer or unit chat covers %d ticket(s) (%s); they wait in the queue and are "

@@ -304,13 +304,18 @@ def fold(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One reply per message: a plain text for the chat a reply to the same message went to (or, for an update
     about a ticket, the reply that filed or completed it) is joined to that reply, which keeps its buttons."""
     kept: list[dict[str, Any]] = []
+    by_message: dict[tuple[str, int], dict[str, Any]] = {}
+    by_ticket: dict[tuple[str, int], dict[str, Any]] = {}
     for row in rows:
+        chat, inbound, ticket = row["chat_key"], row.get("inbound_id"), row.get("ticket_id")
         if row["text"] and not row.get("extras"):
-            into = next((k for k in kept if k["chat_key"] == row["chat_key"] and k["text"] and k.get("inbound_id")
-                         and (k["inbound_id"] == row.get("inbound_id") if row.get("inbound_id")
-                              else k.get("ticket_id") == row.get("ticket_id"))), None)
+            into = by_message.get((chat, inbound)) if inbound else by_ticket.get((chat, ticket)) if ticket else None
             if into is not None:
                 into["text"] += "\n\n" + row["text"]
                 continue
         kept.append(row)
+        if row["text"] and inbound:  # a reply to a message: what follows about it may join it
+            by_message.setdefault((chat, inbound), row)
+            if ticket:
+                by_ticket.setdefault((chat, ticket), row)
     return kept

@@ -6,7 +6,7 @@ resolved → closed, plus reopened, rejected and duplicate. Every change writes 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -92,20 +92,30 @@ def reporters(session: Session, ticket_id: int) -> list[TicketReporter]:
     return list(session.scalars(stmt))
 
 
-def reporters_of(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketReporter]]:
-    """Everyone to tell about each of several tickets, first reporter first (one query for a batch)."""
-    found: dict[int, list[TicketReporter]] = {t: [] for t in ticket_ids}
+def reporters_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Any]]:
+    """Everyone to tell about each of several tickets, first reporter first, as plain rows (one query for a
+    batch: loading them as objects would cost more than telling them)."""
+    found: dict[int, list[Any]] = {t: [] for t in ticket_ids}
     if ticket_ids:
-        stmt = (select(TicketReporter).where(TicketReporter.ticket_id.in_(ticket_ids))
-                .order_by(TicketReporter.ticket_id, TicketReporter.joined_at))
-        for reporter in session.scalars(stmt):
+        r = TicketReporter
+        stmt = (select(r.ticket_id, r.citizen_id, r.reply_address, r.language).where(r.ticket_id.in_(ticket_ids))
+                .order_by(r.ticket_id, r.joined_at))
+        for reporter in session.execute(stmt):
             found[reporter.ticket_id].append(reporter)
     return found
 
 
-def citizen_updates(session: Session, ticket: Ticket, status: str, note: str | None, photo: str | None,
+class Told(Protocol):
+    """What telling reporters of a ticket needs of it (a Ticket, or a plain row of its columns)."""
+
+    id: int
+    public_id: str | None
+    agency: str | None
+
+
+def citizen_updates(session: Session, ticket: Told, status: str, note: str | None, photo: str | None,
                     event_key: str, who: tuple[str, dict[str, str]] | None = None,
-                    people: list[TicketReporter] | None = None) -> list[dict[str, Any]]:
+                    people: list[Any] | None = None) -> list[dict[str, Any]]:
     """One outbox row per reporter telling them of `status` (or "unrouted"), in their language, with the
     officer's photo and a fixed / not fixed question when resolved."""
     key = f"update_{status}"
