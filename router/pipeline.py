@@ -67,7 +67,8 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
         outbox_ids = replies.store(session, fold(sorted(rows, key=lambda row: row["inbound_id"] or 0) + cards))
     replies.enqueue_send(outbox_ids)
     # A ticket that reached officers, or that someone moved, gets its next SLA check.
-    sla.schedule(sorted(moved | {row["ticket_id"] for row in cards if row["ticket_id"]}))
+    # (A card went out for it: a notice that nobody covers it yet starts no clock.)
+    sla.schedule(sorted(moved | {row["ticket_id"] for row in cards if row["ticket_id"] and (row["extras"] or {}).get("card")}))
     return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(outbox_ids)}
 
 
