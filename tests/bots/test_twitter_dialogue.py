@@ -8,42 +8,26 @@ ticket goes on without its place ("lokasi belum jelas")."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
-from bots import registry
 from bots.twitter.poll import MentionPoller
 from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
-from router import context
-from router.context import RouterConfig
 from store import db
 from store.models import Outbox, Question, Ticket, TicketEvent
-from tests.fakes.twitter_api import BEARER, USER_KEYS, FakeTwitterAPI
+from tests.bots.test_twitter_conversation import ACCOUNT, SITI, USERNAME
+from tests.bots.test_twitter_conversation import config  # noqa: F401  (the fixture: a worker that sends on Twitter)
+from tests.fakes.twitter_api import FakeTwitterAPI
 
-ACCOUNT, USERNAME = "1481234567", "CropHubJKT"
-SITI = {"id": "1122334455", "name": "Siti Rahma", "username": "sitirahma_jkt"}
 REPORT = "Banjir setinggi lutut depan rumah, tolong"
 ADDRESS = "Jl. Pahlawan Revolusi, kelurahan Pondok Bambu"
 PONDOK_BAMBU = "31.75.07.1002"
 AREA_CODE = re.compile(r"\b31\.\d\d")
 PART = re.compile(r"\s*\(\d+/\d+\)$")  # the marker of a part of a longer reply posted as a thread
-
-
-@pytest.fixture
-def config(api: FakeTwitterAPI, db_url: str, redis_conn: redis.Redis) -> Iterator[dict[str, Any]]:
-    """This process wired as a worker that sends on Twitter; yields the twitter config section."""
-    section = {"account_id": ACCOUNT, "account_username": USERNAME, "api_base_url": api.base_url,
-               "bearer_token": BEARER, **USER_KEYS, "mode": "polling", "poll_interval": 0.05, "max_pages": 5,
-               "max_rate_limit_wait": 5.0, "timeout": 5.0}
-    db.configure(db_url)
-    context.configure(RouterConfig(retry_intervals=[1, 2]), redis_conn)
-    registry.configure({"twitter": section})
-    yield section
-    registry.configure({})
 
 
 @pytest.fixture
