@@ -15,8 +15,7 @@ from nlp.geocode import Place, outside_city
 from nlp.places import LEVEL_WORDS, STREET_END, STREET_WORDS, index
 from nlp.rules import taxonomy
 from ingest.message import Address
-from nlp.gazetteer import gazetteer
-from router import context, crop, dialogue, filing, lifecycle, questions, replies
+from router import cards, context, crop, dialogue, filing, lifecycle, questions, replies
 from router.filing import Item
 from router.templates import render
 from store import db, ops
@@ -70,8 +69,8 @@ def _place_answer(session: Session, item: Item, question: Question, ticket: Tick
     if filing.ticket_located(ticket):
         rows = questions.close(session, question, "answered")
         ops.add_events(session, [{"ticket_id": ticket.id, "kind": "place_set", "actor": f"citizen:{item.citizen_id}",
-                                  "inbound_id": item.inbound_id, "data": {"place": ticket_place(ticket)}}])
-        said = filing.reply_row(item, render("place_set", lang, ticket=ticket.public_id, place=ticket_place(ticket)),
+                                  "inbound_id": item.inbound_id, "data": {"place": cards.place_words(ticket, lang)}}])
+        said = filing.reply_row(item, render("place_set", lang, ticket=ticket.public_id, place=cards.place_words(ticket, lang)),
                                 ticket.id)
         return filing.completed(session, ticket, item, [said]) + rows
     again = "ask_place_again" if registry.offers(msg.channel, "locations") else "ask_place_again_text"
@@ -151,22 +150,6 @@ def problem_words(text: str) -> list[str]:
             continue
         kept.append(word)
     return kept
-
-
-def ticket_place(ticket: Ticket) -> str:
-    """A ticket's place in words: the street the citizen wrote and the areas by name."""
-    names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
-    return " — ".join(p for p in (filing.street(ticket.place_text, names), names) if p) or "-"
-
-
-def still_waiting(session: Session, item: Item) -> Question | None:
-    """The question this chat's citizen was asked and has not answered (where?, which category?)."""
-    return questions.pending(session, item.msg.address.chat_key, item.citizen_id)
-
-
-def reporters_of(session: Session, ticket: Ticket) -> set[int]:
-    """Citizen ids of everyone who reported the ticket."""
-    return {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}
 
 
 def expire(session: Session) -> tuple[list[dict[str, Any]], list[int]]:

@@ -51,14 +51,20 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
 
 
 def place_words(ticket: Ticket, language: str = "id") -> str:
-    """Where a ticket is, for officers: what the citizen wrote and the areas by name ("lokasi belum jelas")."""
+    """Where a ticket is, for officers and its reporters: the street the citizen wrote and the areas by name
+    ("Jl. Dermaga — Kel. Klender, Kec. Duren Sawit, Jakarta Timur"; "lokasi belum jelas" without an area)."""
     names = gazetteer().name_of(ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode)
-    wrote = ticket.place_text.strip() if ticket.place_text else ""
-    if wrote and wrote.lower() in names.lower():
-        wrote = ""
+    wrote = street(ticket.place_text, names)
     if not names:
         return f"{wrote} ({render('place_unclear', language)})" if wrote else render("place_unclear", language)
     return f"{wrote} — {names}" if wrote else names
+
+
+def street(place_text: str | None, names: str) -> str | None:
+    """What the citizen wrote of the place, when it says more than the area's own name."""
+    if not place_text or place_text.strip().lower() in names.lower():
+        return None
+    return place_text.strip()
 
 
 def sources(ticket: Ticket, language: str) -> str:

@@ -14,7 +14,7 @@ from nlp.geocode import Place, reverse_place, text_place
 from nlp.rules import taxonomy
 from nlp.gazetteer import gazetteer
 from nlp.places import street_of
-from router import context, dialogue, duplicates, lifecycle, questions, replies, routing, waze
+from router import cards, context, dialogue, duplicates, lifecycle, questions, replies, routing, waze
 from router.templates import render, status_label
 from store import ops
 from store.models import Ticket, utcnow
@@ -254,14 +254,7 @@ def describe(place: Place, said: str | None = None) -> str:
     area = place.kelurahan or place.kecamatan or place.kab_kota
     names = gazetteer().name_of(area.kode) if area else ""
     wrote = (street_of(said) if said and place.source != "point" else None) or place.place_text
-    return " — ".join(p for p in (street(wrote, names), names) if p)
-
-
-def street(place_text: str | None, names: str) -> str | None:
-    """What the citizen wrote of the place, when it says more than the area's own name."""
-    if not place_text or place_text.strip().lower() in names.lower():
-        return None
-    return place_text.strip()
+    return " — ".join(p for p in (cards.street(wrote, names), names) if p)
 
 
 def located(place: Place | None) -> bool:

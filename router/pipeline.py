@@ -14,7 +14,7 @@ from nlp.classify import Prediction
 from nlp.geocode import text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import answers, commands, context, crop, dialogue, questions, replies, sla, waze
+from router import answers, cards, commands, context, crop, dialogue, lifecycle, questions, replies, sla, waze
 from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place, ticket_located
 from router.templates import render
 from store import db, ops
@@ -169,8 +169,8 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     if msg.reply_to:
         ticket = ops.ticket_for_reply(session, msg.address.chat_key, msg.reply_to)
         # Only a reporter adds to a ticket (in a group chat, anyone can reply to anything).
-        if ticket is not None and item.citizen_id in answers.reporters_of(session, ticket):
-            waiting = answers.still_waiting(session, item)
+        if ticket is not None and item.citizen_id in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
+            waiting = questions.pending(session, msg.address.chat_key, item.citizen_id)
             if waiting is not None and waiting.ticket_id == ticket.id:
                 read = answers.read(session, item, waiting)  # a swipe-reply to the question is its answer
                 if read is not None:
@@ -181,10 +181,11 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
                 set_place(ticket, text_place(msg.text), msg.text)
             attach(session, ticket, item, "citizen_comment")
             placed = waited and ticket_located(ticket)
-            text = render("place_set", ticket.language, ticket=ticket.public_id, place=answers.ticket_place(ticket)) \
-                if placed else render("comment", ticket.language, ticket=ticket.public_id)
+            lang = ticket.language
+            text = render("place_set", lang, ticket=ticket.public_id, place=cards.place_words(ticket, lang)) \
+                if placed else render("comment", lang, ticket=ticket.public_id)
             return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
-    waiting = answers.still_waiting(session, item)
+    waiting = questions.pending(session, msg.address.chat_key, item.citizen_id)
     if waiting is not None:
         read = answers.read(session, item, waiting)
         if read is not None:
@@ -197,7 +198,7 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
             what = "what_both" if msg.location and msg.media else "what_location" if msg.location else "what_photo"
             text = render("attached", ticket.language, what=render(what, ticket.language), ticket=ticket.public_id)
             if msg.location:  # say where it is now
-                text += " " + render("place_now", ticket.language, place=answers.ticket_place(ticket))
+                text += " " + render("place_now", ticket.language, place=cards.place_words(ticket, ticket.language))
             return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [reply_row(item, render("chit_chat", language))]

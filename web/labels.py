@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from nlp.gazetteer import gazetteer, short_name
 from nlp.rules import taxonomy
 from router import lifecycle, routing
-from router.filing import street
+from router.cards import street
 from router.templates import status_label
 
 # The dashboard's actions, in the order the form offers them (router.crop.allowed_actions picks among them).
