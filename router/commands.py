@@ -1,15 +1,18 @@
 """Citizen commands: /start, /help, /status [ticket id]."""
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from sqlalchemy.orm import Session
 
 from ingest.message import Message
 from nlp.rules import taxonomy
-from router import clock, context
+from router import clock, context, ticket_ids
 from router.templates import render, status_label
 from store import ops
+
+log = logging.getLogger(__name__)
 
 
 def _start(session: Session, msg: Message, citizen_id: int, language: str) -> str:
@@ -29,7 +32,13 @@ def _status(session: Session, msg: Message, citizen_id: int, language: str) -> s
             return render("status_none", language)
         lines = "\n".join(f"{t.public_id} — {status_label(t.status, language)}" for t in tickets)
         return render("status_list", language, lines=lines)
-    public_id = parts[1].split()[0].strip().upper()
+    asked = parts[1].split()[0]
+    public_id = ticket_ids.parse(asked)
+    if public_id is None:
+        # Not a ticket number at all: no lookup, and only its start is echoed (a 5,000-digit "id" made a reply
+        # longer than any channel takes).
+        log.info("commands: /status with %d characters that are not a ticket id: %r", len(asked), asked[:40])
+        return render("status_unknown", language, ticket=ticket_ids.shown(asked))
     ticket = ops.ticket_by_public_id(session, public_id)
     if ticket is None:
         return render("status_unknown", language, ticket=public_id)
