@@ -12,6 +12,7 @@ from bots.telegram.parse import bot_id_of
 from hub.settings import Settings
 from router import context
 from router.context import RouterConfig
+from router.pace import Rate
 from store import db, officers
 
 log = logging.getLogger("crophub")
@@ -45,7 +46,9 @@ def router_config(settings: Settings) -> RouterConfig:
         retry_intervals=list(settings.outbox.retry_intervals),
         max_retry_after=settings.outbox.max_retry_after,
         lock_wait=settings.outbox.lock_wait,
+        send_rates={c: Rate(**r.model_dump()) for c, r in settings.outbox.rates.items()},
         job_timeout=settings.workers.job_timeout,
+        max_attempts=settings.workers.max_attempts,
         confidence_threshold=settings.nlp.confidence_threshold,
         nominatim_url=settings.nlp.nominatim_url,
         nominatim_user_agent=settings.nlp.nominatim_user_agent,

@@ -74,12 +74,19 @@ class WorkerSettings(_Section):
     stop_timeout: float = Field(60.0, ge=1)
     sweep_interval: float = Field(30.0, gt=0)
     sweep_age: float = Field(60.0, ge=0)
+    max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=100)
+
+
+class SendRate(_Section):
+    per_second: float = Field(gt=0)
+    group_per_minute: float | None = Field(None, gt=0)
 
 
 class OutboxSettings(_Section):
     retry_intervals: list[PositiveInt] = Field([5, 30, 120, 600, 1800], min_length=1, max_length=20)
     max_retry_after: float = Field(30.0, ge=0)
     lock_wait: float = Field(30.0, gt=0)
+    rates: dict[str, SendRate] = Field(default_factory=lambda: {c: SendRate(**r) for c, r in defaults.SEND_RATES.items()})
 
 
 class DuplicateRule(_Section):

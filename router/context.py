@@ -14,6 +14,7 @@ from nlp.classify import Classifier
 from nlp import rules
 from nlp.nominatim import NominatimFallback
 from router import defaults
+from router.pace import Rate
 
 
 @dataclass
@@ -33,7 +34,9 @@ class RouterConfig:
     retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
     max_retry_after: float = 30.0
     lock_wait: float = 30.0
+    send_rates: dict[str, Rate] = field(default_factory=lambda: {c: Rate(**r) for c, r in defaults.SEND_RATES.items()})
     job_timeout: int = 120
+    max_attempts: int = defaults.MAX_ATTEMPTS  # workers.max_attempts
     confidence_threshold: float = 0.5
     nominatim_url: str | None = None
     nominatim_user_agent: str = "crophub"

@@ -24,6 +24,11 @@ SLA: dict[str, dict[str, float]] = {
     "illegal_parking": {"response_hours": 4, "resolution_hours": 24},
     "tree": {"response_hours": 12, "resolution_hours": 72},
 }
+# Per channel, the pace every worker keeps together (outbox.rates): messages per second from the account,
+# and per minute into one group chat. Telegram allows about 30/s per bot and 20/min in a group.
+SEND_RATES: dict[str, dict[str, float]] = {"telegram": {"per_second": 30, "group_per_minute": 20}}
+# workers.max_attempts: tries of a stored message whose job failed or was lost before it is dead-lettered.
+MAX_ATTEMPTS = 5
 AGENCIES: dict[str, str] = {
     "dsda": "Dinas Sumber Daya Air",
     "dlh": "Dinas Lingkungan Hidup",

@@ -20,7 +20,7 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     cfg = context.config()
     with db.session() as session:
         inbound = ops.stale_inbound(session, age)
-        outbox = ops.stale_outbox(session, age, timedelta(seconds=max(cfg.retry_intervals)))
+        outbox = ops.stale_outbox(session, age)
         tickets = ops.undispatched_tickets(session, age, UNROUTED_RETRY)
     if inbound:
         log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))

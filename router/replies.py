@@ -5,9 +5,12 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import Retry
 from sqlalchemy.orm import Session
 
@@ -16,6 +19,7 @@ from bots.errors import PermanentError, RateLimited
 from ingest.intake import SEND_JOB
 from ingest.message import Address
 from router import context
+from router.pace import Pace
 from store import db, media, ops
 from store.models import Outbox, utcnow
 
@@ -73,7 +77,7 @@ def enqueue_send(outbox_ids: list[int], at: datetime | None = None, chat: str | 
 
 
 def send_outbox(outbox_ids: list[int]) -> dict[str, int]:
-    """Job: send the pending replies among `outbox_ids`; raises (so RQ retries) if any must wait."""
+    """Job: send the pending replies among `outbox_ids`; raises (so RQ retries) if a chat was busy elsewhere."""
     with db.session() as session:
         chats = ops.outbox_chats(session, outbox_ids)
     if not chats:
@@ -86,43 +90,86 @@ def send_outbox(outbox_ids: list[int]) -> dict[str, int]:
 
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+METRICS_KEY = "crophub:metrics:outbox"  # per channel: attempts, rate_limited, sent, failed (read by /metrics)
+_pace: Pace | None = None
 
 
 def _lock_key(chat: str) -> str:
     return f"crophub:chat-lock:{chat}"
 
 
+def pace() -> Pace:
+    """This process's shared sending pace (outbox.rates), on the router's Redis."""
+    global _pace
+    conn, rates = context.redis(), context.config().send_rates
+    if _pace is None or _pace.conn is not conn or _pace.rates != rates:
+        _pace = Pace(conn, rates)
+    return _pace
+
+
+@dataclass
+class Outcome:
+    """What one try of one reply did: the outbox columns to update (no status: still pending), when it may be
+    tried again, and the API calls it took."""
+
+    change: dict[str, Any]
+    channel: str
+    due: datetime | None = None
+    calls: int = 0
+    rate_limited: int = 0
+
+
 class _Recorder:
-    """Stores send outcomes as chats finish, then frees their locks: chats that finish together share
-    one transaction (a group commit), and no lock is freed before its chat's outcomes are stored."""
+    """Stores send outcomes as they come: replies that finish together share one transaction (a group commit),
+    so each sent reply is on record a moment after its API call, and a crash can repeat one reply at most."""
 
     def __init__(self, token: str) -> None:
         self.token = token
-        self.queued: list[tuple[str, list[dict[str, Any]]]] = []
+        self.queued: list[Outcome] = []
         self.turn = asyncio.Lock()
         self.release = context.redis().register_script(_RELEASE)
 
-    async def record(self, chat: str, changes: list[dict[str, Any]]) -> None:
-        """Store one chat's outcomes (with whatever else is waiting) and free its lock."""
-        self.queued.append((chat, changes))
+    async def record(self, outcome: Outcome) -> None:
+        """Store one reply's outcome (with whatever else is waiting)."""
+        self.queued.append(outcome)
         async with self.turn:
             batch, self.queued = self.queued, []
-            if not batch:
-                return  # the writer before us took ours along
-            # In a thread: while it waits for the database, the loop goes on sending and queueing.
-            await asyncio.to_thread(self._write, batch)
+            if batch:  # else the writer before us took ours along
+                # In a thread: while it waits for the database, the loop goes on sending and queueing.
+                await asyncio.to_thread(self._write, batch)
 
-    def _write(self, batch: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    def _write(self, batch: list[Outcome]) -> None:
         with db.session() as session:
-            ops.mark_outboxes(session, [change for _, chat_changes in batch for change in chat_changes])
-        self.free([chat for chat, _ in batch])
+            ops.mark_outboxes(session, [o.change for o in batch])
+        self.count(batch)
+
+    def count(self, batch: list[Outcome]) -> None:
+        """Add the outcomes to the send counters /metrics shows (a lost count must not fail a send)."""
+        tally: Counter[str] = Counter()
+        for o in batch:
+            channel = o.channel
+            tally[f"attempts:{channel}"] += o.calls
+            tally[f"rate_limited:{channel}"] += o.rate_limited
+            if o.change.get("status"):
+                tally[f"{o.change['status']}:{channel}"] += 1
+        try:
+            pipe = context.redis().pipeline(transaction=False)
+            for field, n in tally.items():
+                if n:
+                    pipe.hincrby(METRICS_KEY, field, n)
+            pipe.execute()
+        except RedisError as exc:
+            log.info("outbox: send counters not updated: %s", exc)
 
     def free(self, chats: list[str]) -> None:
-        """Release these chats' locks (only if still ours)."""
-        pipe = context.redis().pipeline(transaction=False)
-        for chat in chats:
-            self.release(keys=[_lock_key(chat)], args=[self.token], client=pipe)
-        pipe.execute()
+        """Release these chats' locks (only if still ours); if Redis is gone, they expire on their own."""
+        try:
+            pipe = context.redis().pipeline(transaction=False)
+            for chat in chats:
+                self.release(keys=[_lock_key(chat)], args=[self.token], client=pipe)
+            pipe.execute()
+        except RedisError as exc:  # the outcomes are stored: nothing will be sent twice
+            log.warning("outbox: could not release %d chat lock(s): %s; they expire by themselves", len(chats), exc)
 
 
 async def _deliver(chats: dict[str, int]) -> tuple[int, int]:
@@ -133,26 +180,30 @@ async def _deliver(chats: dict[str, int]) -> tuple[int, int]:
     recorder = _Recorder(token)
     loop = asyncio.get_running_loop()
     start = loop.time()
+    lease = cfg.job_timeout + 60
     todo, sent, waiting = dict(chats), 0, 0
     while todo:
         # One lock per chat, so replies to a chat keep their order across workers. It outlives the job,
         # so it cannot expire while this job may still send in its chat.
         pipe = conn.pipeline(transaction=False)
         for chat in todo:
-            pipe.set(_lock_key(chat), token, nx=True, px=(cfg.job_timeout + 60) * 1000)
+            pipe.set(_lock_key(chat), token, nx=True, px=lease * 1000)
         locked = [chat for chat, ok in zip(todo, pipe.execute()) if ok]
         if locked:
             try:
-                # Read inside the locks: another worker may have sent some of these meanwhile.
+                # Taken in the database too: should Redis lose the lock (a restart), another worker that gets
+                # the chat finds these replies taken and leaves them alone.
                 with db.session() as session:
-                    rows = ops.pending_in_chats(session, {chat: todo[chat] for chat in locked})
+                    taken = ops.claim_outbox(session, {chat: todo[chat] for chat in locked},
+                                             utcnow() + timedelta(seconds=lease))
             except Exception:
                 recorder.free(locked)
                 raise
-            results = await asyncio.gather(*(_send_chat(chat, rows[chat], recorder, start) for chat in locked))
-            for chat, (count, again) in zip(locked, results):
+            results = await asyncio.gather(*(_send_chat(chat, todo[chat], *taken[chat], recorder, start)
+                                             for chat in locked))
+            recorder.free(locked)
+            for chat, count in zip(locked, results):
                 sent += count
-                waiting += again
                 del todo[chat]
         if todo:
             if loop.time() - start > cfg.lock_wait:
@@ -162,73 +213,124 @@ async def _deliver(chats: dict[str, int]) -> tuple[int, int]:
     return sent, waiting
 
 
-async def _send_chat(chat: str, rows: list[Outbox], recorder: _Recorder, start: float) -> tuple[int, bool]:
-    """Send one chat's rows oldest first and record the outcomes; → (sent, must retry)."""
-    changes: list[dict[str, Any]] = []
-    again = False
-    for row in rows:
-        if row.not_before and row.not_before > utcnow():
-            # The channel asked us to wait: the job scheduled for then sends this chat's replies.
-            enqueue_send([r.id for r in rows], at=row.not_before, chat=chat)
+async def _send_chat(chat: str, up_to: int, rows: list[Outbox], due: datetime | None, recorder: _Recorder,
+                     start: float) -> int:
+    """Send one chat's taken rows oldest first, recording each outcome as it comes; → replies sent."""
+    sent = 0
+    for k, row in enumerate(rows):
+        outcome = await _send_one(row, start)
+        await recorder.record(outcome)
+        if outcome.due is not None:  # later replies must not overtake this one: give them back
+            rest = [{"id": r.id, "not_before": None} for r in rows[k + 1:]]
+            if rest:
+                await asyncio.to_thread(_give_back, rest)
+            due = outcome.due
             break
-        change = await _send_one(row, start)
-        changes.append(change)
-        if "status" not in change:
-            if change["not_before"] is None:
-                again = True  # RQ's Retry runs the job again
-            else:  # a long wait gets its own job, scheduled for when the channel allows sending
-                enqueue_send([r.id for r in rows], at=change["not_before"], chat=chat)
-            break  # later replies must not overtake this one
-    await recorder.record(chat, changes)
-    return sum(c.get("status") == "sent" for c in changes), again
+        sent += outcome.change.get("status") == "sent"
+    if due is not None:
+        # One job for when the chat may go on (a retry's time, a 429's end, another sender's lease): every
+        # visit before then finds the chat waiting and replaces that job instead of adding another.
+        enqueue_send([up_to], at=due, chat=chat)
+    return sent
 
 
-async def _send_one(row: Outbox, start: float) -> dict[str, Any]:
-    """Try one reply; return the outbox columns to update (no status: still pending)."""
+def _give_back(changes: list[dict[str, Any]]) -> None:
+    with db.session() as session:
+        ops.mark_outboxes(session, changes)
+
+
+def _cut(text: str, limit: int | None) -> str:
+    """`text` cut to what the channel accepts (a refused reply helps nobody; its end matters least)."""
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
+
+
+async def _send_one(row: Outbox, start: float) -> Outcome:
+    """Try one reply, once: an attempt is one real API call (a 429 is not one); → its outcome."""
     cfg = context.config()
     loop = asyncio.get_running_loop()
     max_attempts = len(cfg.retry_intervals) + 1
-    attempts = row.attempts + 1  # a 429 is not a failed attempt: only errors count
+    attempts = row.attempts + 1
     cleared: dict[str, Any] | None = None
+    calls = limited = 0
+
+    def waits(seconds: float, error: str | None) -> Outcome:
+        due = utcnow() + timedelta(seconds=seconds)
+        return Outcome({"id": row.id, "attempts": row.attempts, "last_error": error, "updated_at": utcnow(),
+                        "not_before": due}, row.channel, due, calls, limited)
+
     while True:
         try:
             sender = registry.get(row.channel)
-            text, extras = row.text, row.extras
+            address = Address(**row.address)
+            wait = _admit(row.channel, row.chat_key, bool(getattr(sender, "is_group", _never)(address)))
+            if wait > 0:
+                budget = cfg.job_timeout * 0.5 - (loop.time() - start)
+                if wait > min(cfg.max_retry_after, budget):
+                    log.info("outbox: %s paced; reply %d waits %.0fs", row.channel, row.id, wait)
+                    return waits(wait, row.last_error)
+                await asyncio.sleep(wait)
+                continue
+            text, extras = _cut(row.text, getattr(sender, "max_text", None)), row.extras
             if extras and extras.get("buttons") and not getattr(sender, "buttons", False):
-                text = with_menu(text, extras, Address(**row.address))
+                text = with_menu(text, extras, address)
             if extras and extras.get("clear_buttons_of"):
                 # The reply whose buttons go was sent before this one (one chat's replies go in order).
                 target = await asyncio.to_thread(_provider_id, extras["clear_buttons_of"])
                 if target is None:  # never sent (or refused): no buttons to remove
-                    return {**_change(row.id, attempts, None, "sent"), "sent_at": utcnow()}
+                    return Outcome({**_change(row, attempts, None, "sent"), "sent_at": utcnow()}, row.channel)
                 extras = {**extras, "clear_buttons": target}
                 cleared = extras  # kept with the row: the web chat reads which message lost its buttons
             if extras and media.is_ref(extras.get("photo")) and getattr(sender, "uploads", False):
                 extras = {**extras, "photo": await asyncio.to_thread(_photo_bytes, extras["photo"], row.id)}
-            provider_id = await sender.send(Address(**row.address), text, extras)
+            calls += 1
+            provider_id = await sender.send(address, text, extras)
         except RateLimited as exc:
+            limited += 1  # a 429 is not a failed attempt (row.attempts counts errors only)
+            _pause(row.channel, exc.retry_after)  # every worker waits, not only this chat
             budget = cfg.job_timeout * 0.5 - (loop.time() - start)
             if exc.retry_after <= min(cfg.max_retry_after, budget):
                 # Wait a short one out right here, holding the chat's lock, so order is kept.
                 log.info("outbox: %s rate limited; waiting %.1fs", row.channel, exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
                 continue
             log.warning("outbox: %s rate limited for %.0fs; reply %d waits", row.channel, exc.retry_after, row.id)
-            return {"id": row.id, "attempts": row.attempts, "last_error": str(exc), "updated_at": utcnow(),
-                    "not_before": utcnow() + timedelta(seconds=exc.retry_after)}
+            return waits(exc.retry_after, str(exc))
         except PermanentError as exc:
             log.warning("outbox: reply %d refused for good: %s", row.id, exc)
-            return _change(row.id, attempts, str(exc), "failed")
+            return Outcome(_change(row, attempts, str(exc), "failed"), row.channel, None, calls, limited)
         except Exception as exc:  # network trouble, a server error, a bug in a sender
-            log.warning("outbox: reply %d not sent (attempt %d): %s", row.id, attempts, exc)
             error = f"{type(exc).__name__}: {exc}"
         else:
-            sent = {**_change(row.id, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
-            return {**sent, "extras": cleared} if cleared else sent
+            sent = {**_change(row, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
+            return Outcome({**sent, "extras": cleared} if cleared else sent, row.channel, None, calls, limited)
         if attempts >= max_attempts:
             log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)
-            return _change(row.id, attempts, error, "failed")
-        return {"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(), "not_before": None}
+            return Outcome(_change(row, attempts, error, "failed"), row.channel, None, calls, limited)
+        interval = cfg.retry_intervals[attempts - 1]
+        log.warning("outbox: reply %d not sent (attempt %d of %d, next in %ds): %s", row.id, attempts, max_attempts,
+                    interval, error)
+        due = utcnow() + timedelta(seconds=interval)
+        return Outcome({"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(),
+                        "not_before": due}, row.channel, due, calls, limited)
+
+
+def _never(_address: Address) -> bool:
+    return False
+
+
+def _admit(channel: str, chat_key: str, group: bool) -> float:
+    """Seconds this send must wait for the channel's pace (0: go); without Redis, it goes unpaced."""
+    try:
+        return pace().admit(channel, chat_key, group)
+    except RedisError as exc:
+        log.info("outbox: pace not checked (%s); sending", exc)
+        return 0.0
+
+
+def _pause(channel: str, seconds: float) -> None:
+    try:
+        pace().pause(channel, seconds)
+    except RedisError as exc:
+        log.info("outbox: %s pause not shared (%s)", channel, exc)
 
 
 def _provider_id(dedupe_key: str) -> str | None:
@@ -245,6 +347,6 @@ def _photo_bytes(ref: str, outbox_id: int) -> bytes | None:
     return found[0] if found else None
 
 
-def _change(outbox_id: int, attempts: int, error: str | None, status: str) -> dict[str, Any]:
-    return {"id": outbox_id, "status": status, "attempts": attempts, "last_error": error, "updated_at": utcnow(),
+def _change(row: Outbox, attempts: int, error: str | None, status: str) -> dict[str, Any]:
+    return {"id": row.id, "status": status, "attempts": attempts, "last_error": error, "updated_at": utcnow(),
             "not_before": None}

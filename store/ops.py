@@ -271,19 +271,16 @@ def outbox_chats(session: Session, ids: Iterable[int]) -> dict[str, int]:
     return {chat_key: max_id for chat_key, max_id in session.execute(stmt)}
 
 
-def stale_outbox(session: Session, quiet_for: timedelta, longest_retry: timedelta, limit: int = 1000) -> list[int]:
-    """Ids of pending replies whose job must have been lost: never tried after `quiet_for`, or tried and
-    then left alone longer than the longest retry interval allows (and not told to wait by the channel)."""
+def stale_outbox(session: Session, quiet_for: timedelta, limit: int = 1000) -> list[int]:
+    """Ids of pending replies whose job must have been lost: due (never tried, a retry's time come, a 429's wait
+    or a sender's lease over) for longer than `quiet_for`, which no job of theirs would let pass."""
     now = utcnow()
     stmt = (
         select(Outbox.id)
         .where(
             Outbox.status == "pending",
-            or_(Outbox.not_before.is_(None), Outbox.not_before < now - quiet_for),
-            or_(
-                and_(Outbox.attempts == 0, Outbox.updated_at < now - quiet_for),
-                Outbox.updated_at < now - quiet_for - longest_retry,
-            ),
+            or_(and_(Outbox.not_before.is_(None), Outbox.updated_at < now - quiet_for),
+                Outbox.not_before < now - quiet_for),
         )
         .order_by(Outbox.id)
         .limit(limit)
@@ -297,18 +294,40 @@ def tickets_of_citizen(session: Session, citizen_id: int, limit: int = 5) -> lis
     return list(session.scalars(stmt))
 
 
-def pending_in_chats(session: Session, chats: dict[str, int]) -> dict[str, list[Outbox]]:
-    """Pending replies of several chats (each up to its id), oldest first per chat."""
-    stmt = (
-        select(Outbox)
-        .where(Outbox.chat_key.in_(list(chats)), Outbox.status == "pending")
-        .order_by(Outbox.id)
-    )
-    found: dict[str, list[Outbox]] = {chat: [] for chat in chats}
+def claim_outbox(session: Session, chats: dict[str, int], until: datetime) -> dict[str, tuple[list[Outbox], datetime | None]]:
+    """Take the replies each chat may send now (pending, up to its id, oldest first, up to the first that must
+    wait), so that no other sender takes them before `until`; → per chat (rows taken, when the reply it waits
+    for is due). A crash leaves them taken until `until`, then the sweep finds them."""
+    now = utcnow()
+    stmt = select(Outbox).where(Outbox.chat_key.in_(list(chats)), Outbox.status == "pending").order_by(Outbox.id)
+    taken: dict[str, list[Outbox]] = {chat: [] for chat in chats}
+    due: dict[str, datetime | None] = {chat: None for chat in chats}
     for row in session.scalars(stmt):
-        if row.id <= chats[row.chat_key]:
-            found[row.chat_key].append(row)
-    return found
+        chat = row.chat_key
+        if row.id > chats[chat] or due[chat] is not None:
+            continue  # newer than this job, or behind one that waits: later replies never overtake
+        if row.not_before is not None and row.not_before > now:
+            due[chat] = row.not_before  # a retry's time, a 429's wait, or another sender has it
+        else:
+            taken[chat].append(row)
+    ids = [row.id for rows in taken.values() for row in rows]
+    if not ids:
+        return {chat: (taken[chat], due[chat]) for chat in chats}
+    table = Outbox.__table__
+    # The same condition again, in the UPDATE: of two senders reading at once, one takes each row.
+    got = set(session.execute(
+        update(table).where(table.c.id.in_(ids), table.c.status == "pending",
+                            or_(table.c.not_before.is_(None), table.c.not_before <= now))
+        .values(not_before=until).returning(table.c.id)).scalars())
+    release: list[int] = []
+    for chat, rows in taken.items():
+        lost = next((k for k, row in enumerate(rows) if row.id not in got), None)
+        if lost is not None:  # another sender took one meanwhile: stop before it, give back what follows
+            release += [row.id for row in rows[lost:] if row.id in got]
+            taken[chat], due[chat] = rows[:lost], until
+    if release:
+        session.execute(update(table).where(table.c.id.in_(release)).values(not_before=None))
+    return {chat: (taken[chat], due[chat]) for chat in chats}
 
 
 def mark_outboxes(session: Session, changes: list[dict[str, Any]]) -> None:

@@ -45,6 +45,7 @@ class TelegramSender:
     locations = True  # citizens can share a location (extras["ask_location"] offers a button for it)
     uploads = True  # extras["photo"] may be bytes: a photo uploaded to crophub itself (store/media.py)
     edits = True  # extras["clear_buttons"] removes the inline buttons of a message sent earlier
+    max_text = 4096  # Bot API limit for a message's text: the outbox cuts longer replies
 
     def __init__(self, config: dict[str, Any]) -> None:
         pool = int(config.get("connection_pool", 8))
@@ -86,6 +87,11 @@ class TelegramSender:
                     sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply,
                                                        reply_markup=markup)
         return str(sent.message_id)
+
+    @staticmethod
+    def is_group(address: Address) -> bool:
+        """Whether the chat is a group (Telegram's group and channel ids are negative): it has its own pace."""
+        return address.chat_id.startswith("-")
 
     async def download(self, file_id: str, max_bytes: int) -> bytes:
         """The bytes of a file someone sent the bot (a report's or a resolution's photo), for the dashboard."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -269,9 +270,10 @@ async def test_a_failing_send_stays_in_the_outbox_and_keeps_chat_order(
         rows = list(s.scalars(select(Outbox).order_by(Outbox.id)))
     assert [r.status for r in rows] == ["pending", "pending"] and rows[0].attempts == 1
     assert "Bad Gateway" in (rows[0].last_error or "")
-    # RQ's Retry would run the job again after its interval; run it now.
     from router.replies import send_outbox
 
+    assert send_outbox([r.id for r in rows]) == {"sent": 0}  # its next try is not due yet: nothing changes
+    time.sleep(1.05)  # retry_intervals[0]: the job scheduled for then would find it due
     assert send_outbox([r.id for r in rows]) == {"sent": 2}
     assert [m["reply_to"] for m in fake_api.sent] == [201, 401]
     send_outbox([r.id for r in rows])  # a repeated job sends nothing twice
@@ -314,8 +316,9 @@ async def test_the_sweep_recovers_a_reply_whose_retry_was_lost(
     from router.recover import sweep
 
     assert sweep(older_than_seconds=60) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0}  # a moment ago: RQ's business
-    with db.session() as s:
-        s.execute(update_(Outbox).values(updated_at=utcnow() - timedelta(hours=1)))
+    with db.session() as s:  # an hour later: its next try long due, and no job came
+        s.execute(update_(Outbox).values(updated_at=utcnow() - timedelta(hours=1),
+                                         not_before=utcnow() - timedelta(minutes=59)))
     assert sweep(older_than_seconds=60)["outbox"] == 1
     work(redis_conn)
     assert len(fake_api.sent) == 1

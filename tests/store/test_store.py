@@ -115,14 +115,19 @@ def test_outbox_is_unique_per_event_and_ordered_per_chat(db_url: str) -> None:
         a, b, c = ops.add_outboxes(s, [row("reply:1", "telegram::42", "a"), row("reply:2", "telegram::42", "b"),
                                        row("reply:3", "telegram::7", "c")])
         assert ops.add_outboxes(s, [row("reply:1", "telegram::42", "a")]) == []
+    lease = utcnow() + timedelta(minutes=3)
     with db.session() as s:
         assert ops.outbox_chats(s, [a, b, c]) == {"telegram::42": b, "telegram::7": c}
-        pending = ops.pending_in_chats(s, {"telegram::42": b, "telegram::7": c})
-        assert [r.text for r in pending["telegram::42"]] == ["a", "b"]
-        assert [r.text for r in ops.pending_in_chats(s, {"telegram::42": a})["telegram::42"]] == ["a"]
-        ops.mark_outboxes(s, [{"id": a, "status": "sent", "attempts": 1}, {"id": c, "attempts": 1, "last_error": "x"}])
+        taken = ops.claim_outbox(s, {"telegram::42": a}, lease)
+        assert [r.text for r in taken["telegram::42"][0]] == ["a"] and taken["telegram::42"][1] is None
+    with db.session() as s:  # "a" is taken: a second sender gets nothing of that chat (not "b" before it)
+        taken = ops.claim_outbox(s, {"telegram::42": b, "telegram::7": c}, lease)
+        assert taken["telegram::42"][0] == [] and taken["telegram::42"][1] == lease
+        assert [r.text for r in taken["telegram::7"][0]] == ["c"]
+        ops.mark_outboxes(s, [{"id": a, "status": "sent", "attempts": 1, "not_before": None},
+                              {"id": c, "attempts": 1, "last_error": "x", "not_before": None}])
     with db.session() as s:
-        assert [r.text for r in ops.pending_in_chats(s, {"telegram::42": b})["telegram::42"]] == ["b"]
+        assert [r.text for r in ops.claim_outbox(s, {"telegram::42": b}, lease)["telegram::42"][0]] == ["b"]
         assert s.get_one(Outbox, c).status == "pending" and s.get_one(Outbox, c).last_error == "x"
 
 
@@ -146,7 +151,7 @@ def test_stale_rows_are_found_for_the_sweep(db_url: str) -> None:
                               "address": {"channel": "telegram", "chat_id": "1"}, "text": "x", "created_at": old}])
     with db.session() as s:
         assert ops.stale_inbound(s, timedelta(minutes=1)) == ids[:1]
-        assert len(ops.stale_outbox(s, timedelta(minutes=1), timedelta(minutes=30))) == 1
+        assert len(ops.stale_outbox(s, timedelta(minutes=1))) == 1
 
 
 def test_ticket_requires_a_citizen(db_url: str) -> None:
