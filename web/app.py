@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp_remotes import XForwardedRelaxed
 
+from web import errors
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
@@ -24,6 +26,7 @@ def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 
         # client's address, scheme and host instead of the proxy's.
         app.middlewares.insert(0, XForwardedRelaxed(proxy_hops).middleware)
     app.middlewares.append(_security_headers(content_policy(tile_url)))
+    app.middlewares.append(errors.middleware)  # bad requests get 4xx with the reason, never 500 (web/errors.py)
 
     async def healthz(_request: web.Request) -> web.Response:
         report = health()

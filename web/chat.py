@@ -31,8 +31,10 @@ from ingest.intake import Batch, Intake, Skipped
 from ingest.message import Address
 from store import media
 from store.models import InboundMessage, Outbox
+from web import errors
 from web.limits import Limiter
 from web.media import Photos
+from web.params import ROW_ID
 from web.public import render
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ PHOTOS_PER_HOUR = 10  # per browser, and 3× that per network address: photos ar
 # A poll also rereads the replies sent this recently, whatever their id: one whose row committed after a later
 # one (two workers at once) is not missed. The page drops what it already shows.
 LOOK_BACK = timedelta(seconds=60)
-_CURSOR = re.compile(r"\d{1,18}")
+_CURSOR = re.compile(ROW_ID)
 
 
 def setup(app: web.Application, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos,
@@ -54,7 +56,8 @@ def setup(app: web.Application, sessions: sessionmaker[Session], intake: Intake 
     app.router.add_get("/chat", chat.page)
     app.router.add_get("/chat/messages", chat.history)
     app.router.add_post("/chat/messages", chat.post)
-    app.router.add_get("/chat/photo/{outbox_id:\\d+}", chat.photo)
+    # An id the database's bigint cannot hold matches no route: 404 without a lookup.
+    app.router.add_get(f"/chat/photo/{{outbox_id:{ROW_ID}}}", chat.photo)
 
 
 def chat_id_of(token: str) -> str:
@@ -201,12 +204,15 @@ async def _payload(request: web.Request) -> tuple[Any, bytes | None]:
     """The message fields, and the photo's bytes when the page sent a form with one."""
     if request.content_type == "application/json":
         try:
-            return await request.json(), None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _error(400, f"the body is not JSON: {exc}") from exc
+            return await errors.json_body(request), None
+        except errors.BadRequest as exc:
+            raise _error(400, str(exc)) from exc
     if request.content_type != "multipart/form-data":
         raise _error(415, "send JSON, or a multipart form with a photo")
-    form = await request.post()
+    try:
+        form = await errors.form(request)
+    except errors.BadRequest as exc:  # truncated, no boundary: the page's JSON error, not a 500
+        raise _error(400, str(exc)) from exc
     upload = form.get("photo")
     payload: dict[str, Any] = {k: str(form[k]) for k in ("id", "text", "reply_to") if k in form}
     if "lat" in form and "lon" in form:

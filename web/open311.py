@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -25,9 +26,9 @@ from ingest.message import Address, Location, Message, Sender
 from nlp.gazetteer import gazetteer
 from nlp.geocode import outside_city
 from nlp.rules import taxonomy
-from router import context, routing
+from router import context, routing, ticket_ids
 from store.models import InboundMessage, Ticket, TicketEvent
-from web import stats
+from web import errors, params, stats
 from web.privacy import redact
 from web.media import servable
 from web.public import public_photo_path
@@ -43,6 +44,7 @@ NOTES = {"needs_info": "waiting for the reporter's details", "open": "waiting fo
          "resolved": "resolved by an officer", "closed": "closed", "rejected": "rejected",
          "duplicate": "a duplicate of another request"}
 MAX_DESCRIPTION = 4000
+TOKEN = re.compile(r"[0-9a-f]{32}")  # what post() answers: the request's key
 
 
 @dataclass(frozen=True)
@@ -89,18 +91,27 @@ class _Api:
         async def route(request: web.Request) -> web.Response:
             fmt = request.match_info["fmt"]
             try:
+                problem = errors.url_problem(request)
+                if problem is not None:
+                    raise ApiError(400, problem)
                 jurisdiction = request.query.get("jurisdiction_id")
                 if jurisdiction is not None and jurisdiction != self.config.jurisdiction_id:
-                    raise ApiError(404, f"jurisdiction_id {jurisdiction!r} is not served here")
+                    raise ApiError(404, f"jurisdiction_id {_shown(jurisdiction)} is not served here")
                 status, root, items = await handler(request)
                 return _render(fmt, status, root, items)
             except ApiError as exc:
-                return _render(fmt, exc.status, "errors", [{"code": exc.status, "description": exc.description}])
-            except Exception:  # an answer in the spec's format, never a stack trace
+                return _refuse(request, fmt, exc.status, exc.description)
+            except errors.BadRequest as exc:
+                return _refuse(request, fmt, 400, str(exc))
+            except web.HTTPError as exc:  # 413 over the body limit, from aiohttp while reading it
+                return _refuse(request, fmt, exc.status, exc.text or exc.reason)
+            except Exception as exc:  # an answer in the spec's format, never a stack trace
+                if errors.from_body(exc):
+                    return _refuse(request, fmt, 400, f"the body is not well-formed: {exc}")
                 log.exception("open311: %s %s failed", request.method, request.path)
                 return _render(fmt, 500, "errors", [{"code": 500, "description": "internal error"}])
 
-        return route
+        return errors.own_format(route)
 
     # --- services ------------------------------------------------------------------------------
 
@@ -110,7 +121,7 @@ class _Api:
     async def service(self, request: web.Request) -> tuple[int, str, list[dict[str, Any]]]:
         code = request.match_info["code"]
         if code not in _codes():
-            raise ApiError(404, f"service_code {code!r} is not a service here")
+            raise ApiError(404, f"service_code {_shown(code)} is not a service here")
         # No service asks for extra attributes (metadata false): the definition is empty, as the spec allows.
         return 200, "service_definition", [{"service_code": code, "attributes": []}]
 
@@ -119,15 +130,17 @@ class _Api:
     async def requests(self, request: web.Request) -> tuple[int, str, list[dict[str, Any]]]:
         q = request.query
         ids = _split(q.get("service_request_id"))
+        if any(ticket_ids.parse(i) is None for i in ids):  # nothing else can match: no lookup
+            raise ApiError(400, f"service_request_id takes request ids such as {ticket_ids.EXAMPLE}")
         codes = _split(q.get("service_code"))
         statuses = _split(q.get("status"))
         if any(s not in ("open", "closed") for s in statuses):
             raise ApiError(400, "status must be open or closed")
         unknown = [c for c in codes if c not in _codes()]
         if unknown:
-            raise ApiError(400, f"unknown service_code: {', '.join(unknown)}")
-        given_end = _date(q.get("end_date"), "end_date")
-        start = _date(q.get("start_date"), "start_date")
+            raise ApiError(400, f"unknown service_code: {', '.join(_shown(c) for c in unknown[:10])}")
+        given_end = params.date(q.get("end_date"), "end_date")
+        start = params.date(q.get("start_date"), "start_date")
         if start is not None and given_end is not None and start > given_end:
             raise ApiError(400, "start_date is after end_date")
         span = timedelta(days=self.config.default_days)
@@ -140,10 +153,10 @@ class _Api:
         return 200, "service_requests", _absolute(rows, request)
 
     async def request(self, request: web.Request) -> tuple[int, str, list[dict[str, Any]]]:
-        public_id = request.match_info["id"].strip().upper()
-        rows = await asyncio.to_thread(self._find, [public_id], [], [], None, None)
+        public_id = ticket_ids.parse(request.match_info["id"])
+        rows = await asyncio.to_thread(self._find, [public_id], [], [], None, None) if public_id else []
         if not rows:
-            raise ApiError(404, f"service_request_id {public_id!r} not found")
+            raise ApiError(404, f"service_request_id {_shown(request.match_info['id'])} not found")
         return 200, "service_requests", _absolute(rows, request)
 
     def _find(self, ids: list[str], codes: list[str], statuses: list[str], start: datetime | None,
@@ -204,7 +217,7 @@ class _Api:
         if not code:
             raise ApiError(400, "service_code is required")
         if code not in _codes():
-            raise ApiError(404, f"service_code {code!r} is not a service here")
+            raise ApiError(404, f"service_code {_shown(code)} is not a service here")
         location = _location(form)
         if location is not None:
             # A point outside the city has no unit to act on it: refused now, not left waiting forever.
@@ -249,9 +262,10 @@ class _Api:
 
     async def token(self, request: web.Request) -> tuple[int, str, list[dict[str, Any]]]:
         token = request.match_info["token"]
-        found = await asyncio.to_thread(self._token, token)
+        # Checked by its shape first: a NUL or 3,000 characters never reach the database.
+        found = await asyncio.to_thread(self._token, token) if TOKEN.fullmatch(token) else None
         if found is None:
-            raise ApiError(404, f"token {token!r} not found")
+            raise ApiError(404, f"token {_shown(token)} not found")
         return 200, "service_requests", [{"service_request_id": found or None, "token": token}]
 
     def _token(self, token: str) -> str | None:
@@ -285,14 +299,14 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _date(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, f"{name} is not a W3C date-time (e.g. 2026-11-24T08:00:00+07:00)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+def _shown(value: str) -> str:
+    """A client's value quoted in an error, cut short (an id of 5,000 characters is not echoed whole)."""
+    return repr(ticket_ids.shown(value, 40))
+
+
+def _refuse(request: web.Request, fmt: str, status: int, description: str) -> web.Response:
+    errors.refused(request, status, description)
+    return _render(fmt, status, "errors", [{"code": status, "description": description}])
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -326,14 +340,11 @@ def _location(form: dict[str, str]) -> Location | None:
 
 async def _form(request: web.Request) -> dict[str, str]:
     if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise ApiError(400, "the body is not JSON") from None
+        data = await errors.json_body(request)
         if not isinstance(data, dict):
             raise ApiError(400, "the body is not a JSON object")
-        return {str(k): str(v) for k, v in data.items() if v is not None}
-    posted = await request.post()
+        return errors.nul_free({str(k): str(v) for k, v in data.items() if v is not None})
+    posted = await errors.form(request)
     return {k: v for k, v in posted.items() if isinstance(v, str)}
 
 
