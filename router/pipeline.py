@@ -7,6 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
+from rq.timeouts import JobTimeoutException
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from ingest.message import Message
@@ -19,6 +23,7 @@ from router.filing import Item, attach, completed, file_reports, fold, reply_row
 from router.templates import render
 from store import db, ops
 from store.models import utcnow
+from store.storable import clean_text
 
 log = logging.getLogger(__name__)
 # A message the model calls "not a report" gets no ticket only when it is this sure: a report wrongly
@@ -26,8 +31,39 @@ log = logging.getLogger(__name__)
 NOT_REPORT_SURE = 0.9
 
 
-def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
-    """Job: handle stored messages once each, then enqueue their replies."""
+def process_inbound(inbound_ids: list[int], recovered: bool = False) -> dict[str, int]:
+    """Job: handle stored messages once each, then enqueue their replies. A message that breaks the batch is
+    handled alone and fails alone; `recovered` (the sweep's jobs): count this try first, and give up on a
+    message tried workers.max_attempts times."""
+    ids = _tried(inbound_ids) if recovered else list(inbound_ids)
+    try:
+        return _process(ids)
+    except Exception as exc:
+        if _environment(exc):
+            # Nobody's fault in particular: the whole job is retried (RQ Retry, then the sweep). The try is
+            # counted (a recovered job counted it already) and its error kept for the dead letter.
+            _note(ids, exc, 0 if recovered else 1)
+            raise
+        if len(ids) == 1:
+            _fail(ids[0], exc)
+            return {"handled": 0, "failed": 1, "replies": 0}
+        log.warning("pipeline: a batch of %d message(s) failed (%s); handling them one by one", len(ids), _reason(exc))
+    totals = {"handled": 0, "failed": 0, "replies": 0}
+    for position, inbound_id in enumerate(ids):
+        try:
+            result = _process([inbound_id])
+        except Exception as exc:
+            if _environment(exc):
+                _note(ids[position:], exc, 0 if recovered else 1)
+                raise
+            _fail(inbound_id, exc)
+            result = {"handled": 0, "failed": 1, "replies": 0}
+        totals = {k: totals[k] + result[k] for k in totals}
+    return totals
+
+
+def _process(inbound_ids: list[int]) -> dict[str, int]:
+    """Handle stored messages in one transaction, then enqueue their replies."""
     with db.session() as session:
         # Claiming and handling share one transaction: a crash leaves the rows to be claimed again.
         messages: list[tuple[int, Message]] = []
@@ -36,7 +72,7 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
                 messages.append((inbound_id, Message.model_validate(stored)))
             except ValidationError as exc:
                 log.error("pipeline: message %d is not a valid Message: %s", inbound_id, exc)
-                ops.fail_inbound(session, inbound_id, f"invalid message: {exc}")
+                ops.fail_inbound(session, inbound_id, clean_text(f"invalid message: {exc}"))
         # Feed alerts have no citizen and need no classifier: the feed says what and where.
         # In alert order, so two feed jobs lock alerts in the same order (they may still meet on a ticket; a
         # deadlock then fails one job, which RQ retries).
@@ -72,6 +108,49 @@ def process_inbound(inbound_ids: list[int]) -> dict[str, int]:
     return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(outbox_ids)}
 
 
+def _environment(exc: BaseException) -> bool:
+    """True for a failure that is no message's fault: the database or Redis down or busy, the job out of time."""
+    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, RedisError,
+                            JobTimeoutException)) or db.is_transient(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception in one line, without the SQL and parameters SQLAlchemy appends."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return clean_text(f"{type(cause).__name__}: {lines[0] if lines else ''}")[:1000]
+
+
+def _tried(inbound_ids: list[int]) -> list[int]:
+    """Count a try of messages the sweep handed out again, after giving up on those tried max_attempts times;
+    → the ids still to process."""
+    limit = context.config().max_attempts
+    with db.session() as session:
+        dead = ops.dead_letter_inbound(session, limit, inbound_ids)
+        attempts = ops.attempt_inbound(session, inbound_ids)
+    if dead:
+        log.error("pipeline: gave up on message(s) %s after %d tries (see `crophub failed list`)", dead, limit)
+    return sorted(attempts)
+
+
+def _note(inbound_ids: list[int], exc: BaseException, add: int) -> None:
+    """Keep why a try failed (and count it) on the messages still to process; best effort: the database may be
+    what failed."""
+    try:
+        with db.session() as session:
+            ops.attempt_inbound(session, inbound_ids, add, _reason(exc))
+    except Exception as noted:
+        log.warning("pipeline: could not count the failed try of %d message(s): %s", len(inbound_ids), _reason(noted))
+
+
+def _fail(inbound_id: int, exc: BaseException) -> None:
+    """Dead-letter a message whose own content broke the job, in a transaction of its own."""
+    log.error("pipeline: message %d failed alone and is dead-lettered: %s", inbound_id, _reason(exc),
+              exc_info=(type(exc), exc, exc.__traceback__))
+    with db.session() as session:
+        ops.fail_inbound(session, inbound_id, _reason(exc), unclaimed=True)
+
+
 def _given(msg: Message, predicted: Prediction) -> Prediction:
     """The category the channel gave (an Open311 service_code), when the taxonomy has it; else the model's."""
     if msg.category and msg.category != "not_report" and msg.category in taxonomy(context.config().categories_file).categories:
@@ -91,11 +170,11 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
             filed |= made
             rows += out
         except Exception as exc:
-            if db.is_transient(exc):
-                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost
+            if _environment(exc):
+                raise  # a deadlock, a lock wait, a lost connection: the whole job is retried, nothing is lost
             # Any other error is this alert's: one bad alert must not hold up the batch.
             log.exception("pipeline: waze message %d failed", inbound_id)
-            ops.fail_inbound(session, inbound_id, f"{type(exc).__name__}: {exc}")
+            ops.fail_inbound(session, inbound_id, _reason(exc))
             failed += 1
     return filed, rows, failed
 
@@ -129,11 +208,11 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
                 rows += handled
                 moved |= {row["ticket_id"] for row in handled if row["ticket_id"]}
         except Exception as exc:
-            if db.is_transient(exc):
-                raise  # a deadlock or a lock wait: the whole job is retried (RQ Retry), nothing is lost
+            if _environment(exc):
+                raise  # a deadlock, a lock wait, a lost connection: the whole job is retried, nothing is lost
             # Any other error is this message's: one bad message must not hold up the batch.
             log.exception("pipeline: message %d failed", item.inbound_id)
-            ops.fail_inbound(session, item.inbound_id, f"{type(exc).__name__}: {exc}")
+            ops.fail_inbound(session, item.inbound_id, _reason(exc))
             failed += 1
     return rows, failed, moved
 

@@ -19,14 +19,24 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     age = timedelta(seconds=older_than_seconds)
     cfg = context.config()
     with db.session() as session:
-        inbound = ops.stale_inbound(session, age)
+        # Messages tried max_attempts times are given up on (failed, with their last error), not handed out again.
+        dead = ops.dead_letter_inbound(session, cfg.max_attempts)
+        fresh = ops.stale_inbound(session, age, tried=False)
+        tried = ops.stale_inbound(session, age, tried=True)
         outbox = ops.stale_outbox(session, age)
         tickets = ops.undispatched_tickets(session, age, UNROUTED_RETRY)
+    if dead:
+        log.error("sweep: gave up on %d message(s) after %d tries each (see `crophub failed list`)", len(dead),
+                  cfg.max_attempts)
+    inbound = fresh + tried
     if inbound:
         log.warning("sweep: re-enqueueing %d stored message(s) never processed", len(inbound))
         queue = Queue(INTAKE_QUEUE, connection=context.redis())
-        for start in range(0, len(inbound), JOB_SIZE):  # as the intake does: no job too big for its timeout
-            queue.enqueue(PROCESS_JOB, inbound[start:start + JOB_SIZE], retry=PROCESS_RETRY,
+        # Messages whose job was lost go together, as the intake sent them (no job too big for its timeout); a
+        # message tried before and still here goes alone, so whatever stops it cannot take others along.
+        jobs = [fresh[start:start + JOB_SIZE] for start in range(0, len(fresh), JOB_SIZE)] + [[i] for i in tried]
+        for ids in jobs:
+            queue.enqueue(PROCESS_JOB, args=(ids,), kwargs={"recovered": True}, retry=PROCESS_RETRY,
                           job_timeout=cfg.job_timeout, result_ttl=0)
     if outbox:
         log.warning("sweep: re-enqueueing %d pending reply(ies)", len(outbox))

@@ -59,6 +59,10 @@ class InboundMessage(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     message: Mapped[dict[str, Any] | None]
     raw: Mapped[dict[str, Any] | None]
+    # The payload as it came, as ASCII JSON, when it had to be cleaned to be stored (store/storable.py).
+    raw_text: Mapped[str | None] = mapped_column(Text)
+    # Tries that did not finish (a job that failed or was lost): at workers.max_attempts the sweep gives up.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
 

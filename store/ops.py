@@ -52,15 +52,48 @@ def claim_inbound(session: Session, ids: Iterable[int]) -> list[tuple[int, dict[
     return sorted((row.id, row.message) for row in session.execute(stmt))
 
 
-def fail_inbound(session: Session, inbound_id: int, reason: str) -> None:
-    """Record that processing a message failed, and why, for inspection."""
-    session.execute(
-        update(InboundMessage).where(InboundMessage.id == inbound_id).values(status="failed", reason=reason[:2000])
+def fail_inbound(session: Session, inbound_id: int, reason: str, unclaimed: bool = False) -> None:
+    """Record that processing a message failed, and why, for inspection; `unclaimed`: only if no job has
+    processed it meanwhile (outside the transaction that claimed it)."""
+    stmt = update(InboundMessage).where(InboundMessage.id == inbound_id).values(status="failed", reason=reason[:2000])
+    if unclaimed:
+        stmt = stmt.where(InboundMessage.status == "received")
+    session.execute(stmt)
+
+
+def attempt_inbound(session: Session, ids: Iterable[int], add: int = 1, reason: str | None = None) -> dict[int, int]:
+    """Count a try of messages still to be processed (and why the last one failed, if it did); → attempts by id."""
+    values: dict[str, Any] = {"attempts": InboundMessage.attempts + add}
+    if reason is not None:
+        values["reason"] = reason[:2000]
+    stmt = (
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(sorted(ids)), InboundMessage.status == "received")
+        .values(**values)
+        .returning(InboundMessage.id, InboundMessage.attempts)
     )
+    return {row.id: row.attempts for row in session.execute(stmt)}
 
 
-def stale_inbound(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
-    """Ids of messages stored but never processed (their job was lost), oldest first."""
+def dead_letter_inbound(session: Session, max_attempts: int, ids: Iterable[int] | None = None) -> list[int]:
+    """Give up on messages tried max_attempts times (of `ids`, or all): failed, with the last error; → their ids."""
+    given_up = f"gave up after {max_attempts} tries; last error: "
+    stmt = (
+        update(InboundMessage)
+        .where(InboundMessage.status == "received", InboundMessage.attempts >= max_attempts)
+        .values(status="failed",
+                reason=func.substr(given_up + func.coalesce(InboundMessage.reason, "none recorded (the job was lost)"),
+                                   1, 2000))
+        .returning(InboundMessage.id)
+    )
+    if ids is not None:
+        stmt = stmt.where(InboundMessage.id.in_(sorted(ids)))
+    return sorted(session.scalars(stmt))
+
+
+def stale_inbound(session: Session, older_than: timedelta, limit: int = 1000, tried: bool | None = None) -> list[int]:
+    """Ids of messages stored but never processed (their job was lost), oldest first; `tried`: only those
+    whose earlier tries failed (True) or only those never tried and failed (False)."""
     cutoff = utcnow() - older_than
     stmt = (
         select(InboundMessage.id)
@@ -68,6 +101,8 @@ def stale_inbound(session: Session, older_than: timedelta, limit: int = 1000) ->
         .order_by(InboundMessage.id)
         .limit(limit)
     )
+    if tried is not None:
+        stmt = stmt.where(InboundMessage.attempts > 0 if tried else InboundMessage.attempts == 0)
     return list(session.scalars(stmt))
 
 
