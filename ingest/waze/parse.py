@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ingest.intake import Skipped, payload_key
+from store.storable import clean_text
 
 CHANNEL = "waze"
 
@@ -36,6 +37,15 @@ JAM_CATEGORY = "traffic"
 CORROBORATION_MAX = 25  # reliability 10 + confidence 10 + capped thumbs-up 5
 # A lone fresh report (reliability 5–7, no reactions yet) stays under it; two or three drivers confirming lift it over.
 DEFAULT_MIN_CORROBORATION = 12
+
+# Longest uuid kept. Waze uuids are 36-character UUIDs (alerts) or ~10-digit ids (jams); a longer one comes from a
+# broken or hostile producer, so it is rejected rather than hashed: a key stays the uuid officers and logs can
+# match to the feed, and "jam:" + uuid + "@<version>" (later messages) fits the 255-character key columns.
+MAX_UUID_CHARS = 128
+# Deepest an alert or jam may nest (a real one: alert → comments → comment, 3). Deeper input is rejected here,
+# so that nothing that walks a kept payload later (its key, the intake's cleaning) recurses past Python's limit.
+MAX_ITEM_DEPTH = 32
+_SHOWN_UUID = 48  # characters of a rejected item's uuid quoted in its reason
 
 # Older feeds carry weather alerts as type WEATHERHAZARD; the subtypes are the same HAZARD_WEATHER_*.
 _TYPE_ALIASES = {"WEATHERHAZARD": "HAZARD"}
@@ -118,7 +128,7 @@ def parse_feed(body: bytes | str | dict[str, Any], kinds: dict[str, str] = DEFAU
             uuid = _uuid(raw) if isinstance(raw, dict) else None
             if uuid is not None:
                 result.present.add(uuid if name == "alerts" else f"jam:{uuid}")
-            parsed = _alert(raw, kinds) if name == "alerts" else _jam(raw, min_jam_level)
+            parsed = _item(name, raw, kinds, min_jam_level)
             if isinstance(parsed, Skipped):
                 result.rejected.append(parsed)
                 continue
@@ -159,9 +169,23 @@ def _load(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
             body = json.loads(body)
         except ValueError as exc:
             raise FeedError(f"feed is not JSON: {exc}") from None
+        except RecursionError:  # json's C decoder gives up near Python's recursion limit (~1,000 levels)
+            raise FeedError("feed is nested too deeply to read") from None
     if not isinstance(body, dict):
         raise FeedError(f"feed is a {type(body).__name__}, not a JSON object")
     return body
+
+
+def _item(name: str, raw: Any, kinds: dict[str, str], min_jam_level: int) -> WazeReport | Skipped:
+    """One alert or jam, or why not. Its raw payload is kept as sent: the intake makes it storable (NaN, NUL)
+    and keeps the original beside it; what this module reads from it is cleaned here (_str)."""
+    what = "alert" if name == "alerts" else "jam"
+    if _deeper_than(raw, MAX_ITEM_DEPTH):
+        uuid = _uuid(raw) if isinstance(raw, dict) else None
+        shallow = {k: v for k, v in raw.items() if not isinstance(v, (dict, list))} if isinstance(raw, dict) else {}
+        return _reject({**shallow, "cut": f"nested deeper than {MAX_ITEM_DEPTH} levels"},
+                       f"{what} is nested deeper than {MAX_ITEM_DEPTH} levels", uuid)
+    return _alert(raw, kinds) if what == "alert" else _jam(raw, min_jam_level)
 
 
 def _alert(raw: Any, kinds: dict[str, str]) -> WazeReport | Skipped:
@@ -170,6 +194,8 @@ def _alert(raw: Any, kinds: dict[str, str]) -> WazeReport | Skipped:
     uuid = _uuid(raw)
     if uuid is None:
         return _reject(raw, "alert has no uuid")
+    if problem := _unkeyable(uuid):
+        return _reject(raw, f"alert {problem}", uuid)
     loc = raw.get("location")
     if not isinstance(loc, dict):
         return _reject(raw, "alert has no location", uuid)
@@ -198,6 +224,8 @@ def _jam(raw: Any, min_level: int) -> WazeReport | Skipped:
     uuid = _uuid(raw)
     if uuid is None:
         return _reject(raw, "jam has no uuid")
+    if problem := _unkeyable(uuid):
+        return _reject(raw, f"jam {problem}", uuid)
     line = raw.get("line")
     if not isinstance(line, list) or not line:
         return _reject(raw, "jam has no line", uuid)
@@ -223,7 +251,7 @@ def _jam(raw: Any, min_level: int) -> WazeReport | Skipped:
 def _reject(raw: Any, reason: str, uuid: str | None = None) -> Skipped:
     # Keyed by content, never by uuid: a rejected item stored under its uuid would make the intake treat the
     # same alert, well-formed in the next poll, as a replay.
-    return Skipped(CHANNEL, payload_key(raw), "rejected", f"{reason} (uuid {uuid})" if uuid else reason, raw)
+    return Skipped(CHANNEL, payload_key(raw), "rejected", f"{reason} (uuid {_shown(uuid)})" if uuid else reason, raw)
 
 
 # --- values --------------------------------------------------------------------------------------------
@@ -234,6 +262,21 @@ def _uuid(raw: dict[str, Any]) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     return str(value).strip() or None
+
+
+def _unkeyable(uuid: str) -> str | None:
+    """Why a uuid cannot be a key (too long for the key columns, or holding characters no database stores)."""
+    if len(uuid) > MAX_UUID_CHARS:
+        return f"uuid is longer than {MAX_UUID_CHARS} characters"
+    if not uuid.isprintable():  # NUL, control characters, lone surrogates
+        return "uuid holds unprintable characters"
+    return None
+
+
+def _shown(uuid: str) -> str:
+    """A uuid as a reason may quote it: printable, and cut."""
+    text = "".join(c if c.isprintable() else "?" for c in uuid[:_SHOWN_UUID])
+    return text + ("…" if len(uuid) > _SHOWN_UUID else "")
 
 
 def _point(loc: dict[str, Any]) -> tuple[float, float] | str:
@@ -268,7 +311,19 @@ def _halfway(points: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def _str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    # Cleaned: these strings go to waze_alerts and tickets, which no intake cleaning reaches (PostgreSQL's text
+    # refuses NUL; a lone surrogate is not UTF-8).
+    return clean_text(value).strip() if isinstance(value, str) else ""
+
+
+def _deeper_than(value: Any, limit: int, depth: int = 1) -> bool:
+    """Whether a decoded JSON value nests more than `limit` levels (recursing at most `limit` deep)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    if depth > limit:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_deeper_than(child, limit, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def _int(value: Any) -> int | None:
