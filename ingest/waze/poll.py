@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,7 +21,10 @@ from ingest.waze.parse import CHANNEL, DEFAULT_KINDS, DEFAULT_MIN_CORROBORATION,
 
 log = logging.getLogger(__name__)
 
-CURSOR = "waze:end_time"  # endTimeMillis of the last snapshot tracked: the same one again changes nothing
+# The sha256 of the last snapshot tracked: the same bytes again change nothing. Not its endTimeMillis: Waze
+# republishes a minute's snapshot with alerts added, and that must be read. (Replaces the cursor "waze:end_time",
+# which is left unread: the first poll after upgrading tracks its snapshot again, which is harmless.)
+CURSOR = "waze:snapshot"
 _RAW_LIMIT = 10_000  # characters of an unusable body kept for inspection
 
 
@@ -112,8 +116,11 @@ class FeedPoller:
             # Kept and logged; the poller goes on. Validators are not kept, so the next poll reads it afresh.
             await asyncio.to_thread(self._reject, body, str(exc))
             return Outcome("malformed")
-        outcome = await asyncio.to_thread(self._store, result)
-        self.etag, self.last_modified = validators
+        outcome = await asyncio.to_thread(self._store, result, body)
+        # Validators only for a body that was tracked: those of a skipped one could make the server answer 304
+        # to a later body this poller never read.
+        if outcome.status == "changed":
+            self.etag, self.last_modified = validators
         return outcome
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
@@ -133,34 +140,42 @@ class FeedPoller:
             log.warning("waze: feed answered HTTP %d; waiting %.0fs as asked", response.status, wait)
             await asyncio.sleep(wait)
 
-    def _store(self, result: FeedResult) -> Outcome:
+    def _store(self, result: FeedResult, body: bytes) -> Outcome:
         now = datetime.now(timezone.utc)
-        end = str(int(result.end_time.timestamp() * 1000)) if result.end_time else None
+        snapshot = snapshot_id(body)  # here, off the event loop: a feed may be megabytes
         changes = None
         with self.intake.sessions.begin() as session:
-            seen = ops.get_cursor(session, CURSOR)
-            # Two polls that return the same snapshot (a server without validators) count once. Only the same
-            # time is skipped, not an older one: one bogus future timestamp must not freeze the feed.
-            if end is None or end != seen:
+            # The same bytes twice (a server without validators, or one whose validators changed) count once.
+            # Any other body is tracked, whatever its time says: an older or equal endTimeMillis included.
+            if snapshot != ops.get_cursor(session, CURSOR):
                 changes = track.observe(session, result, self.rules, now)
             batch = Batch(changes.messages if changes else [], result.rejected,
-                          (CURSOR, end) if changes and end is not None else None)
+                          (CURSOR, snapshot) if changes else None)
             ids = self.intake.store(session, batch)
         self.intake.enqueue(ids)
         if changes is None:
-            log.debug("waze: snapshot of %s already tracked", result.end_time)
+            log.info("waze: snapshot %s (as of %s) already tracked; skipped", snapshot[:19], _as_of(result))
             return Outcome("same", message_ids=tuple(ids))
         if result.unmapped:
             log.info("waze: ignored unmapped kinds: %s", ", ".join(f"{k}×{n}" for k, n in result.unmapped.most_common()))
-        log.info("waze: %d mapped alert(s): %d new, %d updated, %d back, %d gone, %d unchanged; %d rejected",
-                 len(result.mapped), changes.new, changes.updated, changes.back, changes.gone, changes.unchanged,
-                 len(result.rejected))
+        log.info("waze: snapshot %s (as of %s): %d mapped alert(s): %d new, %d updated, %d back, %d gone, "
+                 "%d unchanged; %d rejected", snapshot[:19], _as_of(result), len(result.mapped), changes.new,
+                 changes.updated, changes.back, changes.gone, changes.unchanged, len(result.rejected))
         return Outcome("changed", changes, tuple(ids))
 
     def _reject(self, body: bytes, reason: str) -> None:
         text = body[:_RAW_LIMIT].decode("utf-8", "replace")
         self.intake.accept(Batch(skipped=[Skipped(CHANNEL, payload_key(text), "rejected", reason,
                                                   {"body": text})]))  # not the URL: it holds the token
+
+
+def snapshot_id(body: bytes) -> str:
+    """What identifies a snapshot: the sha256 of its bytes (fits the cursor's 255 characters)."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _as_of(result: FeedResult) -> str:
+    return result.end_time.isoformat() if result.end_time else "no endTimeMillis"
 
 
 def _origin(url: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -36,6 +37,8 @@ FLOOD = "3f6a2c1e-8b4d-4f0a-9c7e-1d2b3a4c5e01"  # Jl. Jatinegara Barat; score 11
 FLOOD_FAR = "7c1d9e2f-4a3b-4c5d-8e6f-0a1b2c3d4e02"  # WEATHERHAZARD, Jl. Pahlawan Revolusi; score 6
 POTHOLE = "b2e4f6a8-1c3d-4e5f-a7b9-c1d3e5f7a903"  # Jl. D.I. Panjaitan; score 15
 CLOSED = "d4c3b2a1-9f8e-4d7c-b6a5-f4e3d2c1b004"  # ROAD_CLOSED_EVENT, Jl. Casablanca Raya; score 20
+LATE = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a821"  # late_flood.json: Jl. Kemang Raya; score 16
+DEWI = "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a34"  # hostile_alerts.json: a NUL in its street; score 16
 
 
 def snapshot(name: str, minutes_later: int = 0, drop: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -146,7 +149,7 @@ async def test_a_repeated_alert_changes_nothing(poller: FeedPoller, feed: FakeWa
     assert counts() == before
     after = alerts()
     assert all(after[k].version == seen[k].version and after[k].last_seen_at > seen[k].last_seen_at for k in seen)
-    # A server without validators sending the same snapshot again counts once (its endTimeMillis).
+    # A server without validators sending the same snapshot again counts once (the same bytes).
     poller.etag = poller.last_modified = None
     assert await poll(poller, redis_conn) == "same"
     assert counts() == before
@@ -171,6 +174,29 @@ async def test_an_alert_seen_again_with_more_drivers_updates_and_then_files(poll
     assert counts()[1] == n_tickets
     kind, actor, data = events(flood.id)[-1]
     assert (kind, actor, data["score"], data["version"]) == ("waze_updated", "waze", 20, 3)
+
+
+async def test_an_alert_added_within_the_same_minute_is_filed(poller: FeedPoller, feed: FakeWazeFeed,
+                                                            redis_conn: redis.Redis) -> None:
+    await poll(poller, redis_conn)
+    # Waze republishes the minute's snapshot with a corroborated flood more: same endTimeMillis, new content.
+    feed.serve({**snapshot("alerts_flood_and_pothole"), "alerts": [*snapshot("alerts_flood_and_pothole")["alerts"],
+                                                                     *fixture("waze", "late_flood")["alerts"]]})
+    assert await poll(poller, redis_conn) == "changed"
+    late = tickets()[LATE]
+    assert (late.category, late.agency, late.status) == ("flood", "dsda", "open")
+
+
+async def test_hostile_alerts_are_rejected_and_the_rest_of_their_snapshot_is_filed(
+        poller: FeedPoller, feed: FakeWazeFeed, redis_conn: redis.Redis) -> None:
+    hostile = snapshot("alerts_flood_and_pothole")
+    hostile["alerts"] += fixture("waze", "hostile_alerts")["alerts"]  # NaN, 1e400, a 300-character uuid, a NUL
+    feed.serve(json.dumps(hostile))
+    assert await poll(poller, redis_conn) == "changed"
+    assert set(tickets()) == {POTHOLE, CLOSED, DEWI} and tickets()[DEWI].place_text == "Jl. Dewi Sartika"
+    with db.session() as s:
+        reasons = s.scalars(select(InboundMessage.reason).where(InboundMessage.status == "rejected")).all()
+    assert len(reasons) == 3 and all(reason.startswith("alert ") for reason in reasons)
 
 
 async def test_a_vanished_alert_closes_its_waze_only_ticket(poller: FeedPoller, feed: FakeWazeFeed,
