@@ -174,20 +174,15 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     from web import media, open311, public, site
     from web.app import make_app
+    from web.health import Checks
 
     url = _redis_url_or_exit(settings)
     conn = runtime.setup(settings, url)  # the router's routing (agency names) is the web's too
     sessions = db.factory()
-
-    def health() -> dict[str, object]:
-        try:
-            redis_ok: object = bool(conn.ping())
-        except Exception as exc:
-            redis_ok = str(exc)
-        return {"redis": redis_ok}
+    checks = Checks(sessions.kw["bind"], conn)
 
     w = settings.web
-    app = make_app(health, w.max_photo_bytes, w.proxy_hops, w.tile_url)
+    app = make_app(checks.health, w.max_photo_bytes, w.proxy_hops, w.tile_url, ready=checks.ready)
     photos = media.Photos(sessions, w.max_photo_bytes)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     o311 = w.open311

@@ -1,6 +1,7 @@
 """The aiohttp application: health and the static files; the pages, Open311 and webhooks add their routes to it."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -9,16 +10,19 @@ from aiohttp import web
 from aiohttp_remotes import XForwardedRelaxed
 
 from web import errors
+from web.health import is_up
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 * 1024 * 1024,
-             proxy_hops: int = 0, tile_url: str = "") -> web.Application:
-    """The web app; `health` reports the state of the services it depends on; `proxy_hops` proxies in front of
-    it (their X-Forwarded-For, -Proto and -Host are believed; 0: none, the peer is the client); `tile_url` the
-    map tiles' server, the one other host a page may load from."""
+             proxy_hops: int = 0, tile_url: str = "",
+             ready: Callable[[], dict[str, object]] | None = None) -> web.Application:
+    """The web app; `health` reports the state of the services it depends on (/healthz), `ready` whether work
+    gets done (/readyz: workers); `proxy_hops` proxies in front of it (their X-Forwarded-For, -Proto and -Host
+    are believed; 0: none, the peer is the client); `tile_url` the map tiles' server, the one other host a page
+    may load from."""
     # A request may carry one photo and a form or message around it.
     app = web.Application(client_max_size=max_photo_bytes + 256 * 1024)
     if proxy_hops:
@@ -28,15 +32,25 @@ def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 
     app.middlewares.append(_security_headers(content_policy(tile_url)))
     app.middlewares.append(errors.middleware)  # bad requests get 4xx with the reason, never 500 (web/errors.py)
 
-    async def healthz(_request: web.Request) -> web.Response:
-        report = health()
-        ok = all(v is True for v in report.values())
-        return web.json_response({"ok": ok, **report}, status=200 if ok else 503)
-
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", _report(health))
+    if ready is not None:
+        app.router.add_get("/readyz", _report(ready))
     # Every page's CSS and scripts (Leaflet vendored under vendor/): nothing is loaded from another host.
     app.router.add_static("/static", Path(__file__).parent / "static", append_version=True)
     return app
+
+
+def _report(check: Callable[[], dict[str, object]]) -> Handler:
+    async def answer(_request: web.Request) -> web.Response:
+        # In a thread: a check waits for the database or Redis, which must not stall the other requests.
+        report = await asyncio.get_running_loop().run_in_executor(None, check)
+        down = [name for name, value in report.items() if not is_up(value)]
+        body: dict[str, object] = {"ok": not down, **report}
+        if down:
+            body["down"] = down
+        return web.json_response(body, status=503 if down else 200)
+
+    return answer
 
 
 def content_policy(tile_url: str) -> str:
