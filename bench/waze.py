@@ -181,7 +181,7 @@ def main() -> None:
                 started = time.perf_counter()
                 result = parse_feed(body, poller.kinds, poller.min_jam_level)
                 parsed = time.perf_counter()
-                outcome = poller._store(result)
+                outcome = poller._store(result, body)
                 stored = time.perf_counter()
                 kinds = (f"mapped {len(result.mapped)}, unmapped {sum(result.unmapped.values())}, "
                          f"rejected {len(result.rejected)}, {len(body) / 1e6:.1f} MB")
