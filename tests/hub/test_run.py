@@ -94,7 +94,7 @@ def test_run_starts_on_embedded_defaults_with_no_token_and_stops_cleanly(
     assert len(off) == 1 and "export CROPHUB_TELEGRAM_TOKEN=" in off[0]
     assert hub.logged("twitter: channel off: set twitter.account_id") and hub.logged("email: channel off: set email.address")
     hub.wait_for(lambda: _answers(port))
-    assert healthz(port) == {"ok": True, "redis": True}
+    assert healthz(port) == {"ok": True, "database": True, "redis": True}
     assert hub.logged("waze: feed off: set waze.feed_url")
     # A newcomer has something to open: the public map and statistics, and the Open311 services.
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
