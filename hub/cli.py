@@ -175,6 +175,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from web import media, open311, public, site
     from web.app import make_app
     from web.health import Checks
+    from web.metrics import HubCollector
+    from web.metrics import mount as mount_metrics
 
     url = _redis_url_or_exit(settings)
     conn = runtime.setup(settings, url)  # the router's routing (agency names) is the web's too
@@ -183,6 +185,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     w = settings.web
     app = make_app(checks.health, w.max_photo_bytes, w.proxy_hops, w.tile_url, ready=checks.ready)
+    if w.metrics:
+        mount_metrics(app, HubCollector(sessions, conn), w.metrics_token())
     photos = media.Photos(sessions, w.max_photo_bytes)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
     o311 = w.open311

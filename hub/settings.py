@@ -300,6 +300,10 @@ class WebSettings(_Section):
     proxy_hops: int = Field(0, ge=0, le=5)  # reverse proxies in front whose X-Forwarded-* headers are believed
     # One uploaded photo; Telegram refuses a bot's photo over 10 MB, so no more is taken.
     max_photo_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, le=10 * 1024 * 1024)
+    # /metrics (counts only, no personal data): open like /healthz unless the variable metrics_token_env names
+    # is set, then only to "Authorization: Bearer <its value>".
+    metrics: bool = True
+    metrics_token_env: str = "CROPHUB_METRICS_TOKEN"
     open311: Open311Settings = Open311Settings()
 
     @field_validator("tile_url")
@@ -308,6 +312,10 @@ class WebSettings(_Section):
         if url and not (url.startswith(("https://", "http://", "/")) and "{z}" in url and "{x}" in url and "{y}" in url):
             raise ValueError("expected a tile URL template with {z}, {x} and {y}, or an empty string")
         return url
+
+    def metrics_token(self) -> str | None:
+        """The token /metrics asks for, from the environment; None: /metrics is open."""
+        return os.environ.get(self.metrics_token_env) or None
 
 
 class NlpSettings(_Section):
