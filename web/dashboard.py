@@ -16,7 +16,7 @@ from nlp.rules import taxonomy
 from router import clock, crop, replies, sla
 from store import media, ops
 from store.models import Officer, Ticket
-from web import auth, labels
+from web import auth, labels, params
 from web.labels import ACTIONS
 from web.media import Photos, servable
 from web.public import render
@@ -65,7 +65,7 @@ class _Dashboard:
     async def _page(self, request: web.Request, notice: str | None, draft: Mapping[str, str] | None = None,
                     status: int = 200) -> web.Response:
         """The ticket's page; `draft` refills the action form (what the officer typed, after a refusal)."""
-        found = await asyncio.to_thread(self._ticket, request.match_info["public_id"])
+        found = await asyncio.to_thread(self._ticket, params.ticket_id(request))
         if found is None:
             raise web.HTTPNotFound(text="no such ticket")
         actions = {verb: ACTIONS[verb] for verb in crop.allowed_actions(found["t"]["status"]) if verb in ACTIONS}
@@ -91,7 +91,7 @@ class _Dashboard:
         column = PHOTOS.get(request.match_info["which"])
         if column is None:
             raise web.HTTPNotFound(text="no such photo")
-        ref = await asyncio.to_thread(self._photo_ref, request.match_info["public_id"], column)
+        ref = await asyncio.to_thread(self._photo_ref, params.ticket_id(request), column)
         return await self.photos.respond(ref)
 
     def _photo_ref(self, public_id: str, column: str) -> str | None:
@@ -109,7 +109,7 @@ class _Dashboard:
         upload = form.get("photo")
         photo = upload.file.read() if isinstance(upload, FileField) else b""
         who = auth.user(request)
-        public_id = request.match_info["public_id"]
+        public_id = params.ticket_id(request)
         try:
             outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb,
                                               agency if verb == "reassign" else note, photo if verb == "done" else b"")

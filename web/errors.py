@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy.exc import DataError
 
 from router.ticket_ids import shown
 
@@ -101,6 +102,13 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         if exc.status >= 400:
             refused(request, exc.status, exc.text or exc.reason)
         raise
+    except DataError:
+        # The database refused a value as data (a NUL in a form field, a number past bigint) where a handler did
+        # not check it: the request's doing. Its words stay in the log (they name columns), with the traceback.
+        log.warning("web: %s %s: the database refused a value", request.method, request.path[:SHOWN], exc_info=True)
+        reason = "a value in this request cannot be stored or looked up (a NUL character, or a number too large)"
+        refused(request, 400, reason)
+        raise web.HTTPBadRequest(text=reason) from None
     except Exception as exc:
         if from_body(exc):
             reason = f"the body is not well-formed ({request.content_type}): {_words(exc)}"

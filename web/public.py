@@ -27,7 +27,7 @@ from nlp.rules import taxonomy
 from router import clock, routing
 from store import ops
 from store.models import Ticket
-from web import stats
+from web import params, stats
 from web.media import Photos, servable
 from web.privacy import redact
 
@@ -78,7 +78,7 @@ class _Public:
     async def photo(self, request: web.Request) -> web.StreamResponse:
         if not self.config.public_photos:
             raise web.HTTPNotFound(text="this city does not publish report photos")
-        ref = await asyncio.to_thread(self._photo_ref, request.match_info["public_id"])
+        ref = await asyncio.to_thread(self._photo_ref, params.ticket_id(request))
         return await self.photos.respond(ref)
 
     def _photo_ref(self, public_id: str) -> str | None:

@@ -4,16 +4,19 @@ that overflow the database's integers, NUL characters the database refuses."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, AsyncIterator
 
 import pytest
 import redis
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 
 from ingest.intake import INTAKE_QUEUE, Intake
 from store import db
-from web import chat, dashboard, open311, public
+from tests.web.conftest import csrf_of, login, officer_with_login
+from web import open311, public, site
 from web.app import make_app
 from web.media import Photos
 
@@ -25,15 +28,17 @@ BOUNDARY = "crophubedge"
 
 @pytest.fixture
 async def client(hub: str, redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
-    """The app with Open311, the web chat, the public view and the dashboard, as `crophub web` serves them."""
+    """Every page and API, as `crophub web` serves them, and a route with a fault of ours."""
     app = make_app(lambda: {"redis": True})
+
+    async def broken(_request: web.Request) -> web.Response:
+        raise RuntimeError("a fault of ours")
+
+    app.router.add_get("/broken", broken)
     sessions = db.factory()
-    intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=redis_conn))
-    photos = Photos(sessions, max_bytes=1024 * 1024)
-    open311.setup(app, sessions, intake, open311.Config("jakarta.go.id", {KEY: "portal"}))
-    chat.setup(app, sessions, intake, photos)
-    public.setup(app, sessions, public.Config(public_photos=True), photos)
-    dashboard.setup(app, sessions, photos)
+    site.mount(app, sessions, Intake(sessions, Queue(INTAKE_QUEUE, connection=redis_conn)),
+               Photos(sessions, max_bytes=1024 * 1024),
+               site.Site(public.Config(public_photos=True), open311=open311.Config("jakarta.go.id", {KEY: "portal"})))
     async with TestClient(TestServer(app)) as c:
         assert (await c.get("/chat")).status == 200  # the chat's cookie
         yield c
@@ -123,11 +128,55 @@ async def test_open311_list_parameters_that_cannot_match_are_400(client: TestCli
 
 
 @pytest.mark.parametrize("path", ["/public/tickets.geojson?category=%00", "/public/photos/%00",
-                                  "/public/photos/JKT-2026-" + "9" * 5000, "/public/tickets.geojson?days=" + "9" * 5000,
-                                  "/crop/tickets/%00", "/crop?status=%00"])
-async def test_other_routes_refuse_what_the_database_cannot_take(client: TestClient, path: str) -> None:
+                                  "/public/photos/JKT-2026-" + "9" * 5000, "/public/tickets.geojson?days=" + "9" * 5000])
+async def test_public_routes_refuse_what_the_database_cannot_take(client: TestClient, path: str) -> None:
     response = await client.get(path, allow_redirects=False)
-    assert response.status < 500, await response.text()
+    assert 400 <= response.status < 500, await response.text()
+    assert len(await response.text()) < 300  # the id is not echoed back whole
+
+
+async def test_dashboard_routes_refuse_what_the_database_cannot_take(client: TestClient) -> None:
+    officer_with_login("budi", "Budi PPSU", "7101")  # here only: each costs an argon2 hash
+    assert await login(client) == 302
+    for path in ["/crop/tickets/%00", "/crop?status=%00", "/crop?area=31.75%00", "/crop/tickets/JKT-2026-" + "9" * 5000,
+                 "/crop/tickets/JKT-2026-000001/photo/%00", "/crop/tickets/" + "x" * 3000 + "/photo/report",
+                 "/crop/stats?days=" + "9" * 5000, "/crop/tickets.geojson?category=%00"]:
+        response = await client.get(path, allow_redirects=False)
+        assert 400 <= response.status < 500, (path[:60], await response.text())
+        assert len(await response.text()) < 300  # the id is not echoed back whole
+    named = await client.get("/crop/tickets/JKT-2026-" + "9" * 5000)
+    assert named.status == 404 and "not a ticket number" in await named.text()
+
+
+async def test_a_form_the_database_cannot_take_is_400(client: TestClient) -> None:
+    # A NUL in a login name made PostgreSQL refuse the lookup: 500 before.
+    page = await client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+    response = await client.post("/login", data={"csrf": csrf, "username": "bu\x00di", "password": "x" * 12})
+    assert response.status in (400, 401), await response.text()
+    form = {"api_key": KEY, "service_code": "garbage", "lat": "-6.25", "long": "106.87", "description": "ban\x00jir"}
+    for body in ({"data": form}, {"json": form}):
+        posted = await client.post("/open311/v2/requests.json", **body)  # type: ignore[arg-type]
+        assert posted.status == 400 and "NUL" in await errors_of(posted)
+
+
+async def test_truncated_forms_to_the_login_and_the_dashboard_are_400(client: TestClient) -> None:
+    cut = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc").encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    response = await client.post("/login", data=cut, headers=headers)
+    assert response.status == 400 and "well-formed" in await response.text()
+    officer_with_login("budi", "Budi PPSU", "7101")
+    assert await login(client) == 302
+    await csrf_of(client, "/crop")
+    acted = await client.post("/crop/tickets/JKT-2026-000001/act", data=cut, headers=headers)
+    assert acted.status == 400 and "well-formed" in await acted.text()
+
+
+async def test_a_fault_of_ours_is_still_a_logged_500(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    response = await client.get("/broken")
+    assert response.status == 500 and "a fault of ours" not in await response.text()
+    assert any(r.levelno == logging.ERROR and r.exc_info and "a fault of ours" in str(r.exc_info[1])
+               for r in caplog.records)
 
 
 async def test_a_nul_anywhere_in_the_url_is_400_with_the_reason(client: TestClient,
