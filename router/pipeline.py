@@ -36,6 +36,8 @@ def process_inbound(inbound_ids: list[int], recovered: bool = False) -> dict[str
     handled alone and fails alone; `recovered` (the sweep's jobs): count this try first, and give up on a
     message tried workers.max_attempts times."""
     ids = _tried(inbound_ids) if recovered else list(inbound_ids)
+    if not ids:
+        return {"handled": 0, "failed": 0, "replies": 0}
     try:
         return _process(ids)
     except Exception as exc:

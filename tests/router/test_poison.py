@@ -189,3 +189,11 @@ async def test_a_lone_surrogate_from_the_web_chat_is_cleaned_and_the_others_flow
     assert {r.status for r in rows().values()} == {"processed"}
     with db.session() as s:
         assert "banjir 50 cm di jl jatinegara barat \ufffd" in {t.text for t in s.scalars(select(Ticket))}
+
+
+def test_the_failure_limit_is_one_setting_with_one_default() -> None:
+    from hub.runtime import router_config
+    from hub.settings import parse
+
+    assert parse({}).workers.max_attempts == RouterConfig().max_attempts == 5
+    assert router_config(parse({"workers": {"max_attempts": 2}})).max_attempts == 2
