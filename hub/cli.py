@@ -1,4 +1,4 @@
-"""The `crophub` command: run, worker, listen, web, migrate, officer, account, train, analyse, eval."""
+"""The `crophub` command: run, worker, listen, web, migrate, officer, account, failed, train, analyse, eval."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from hub.accounts_cli import cmd_account, cmd_officer
+from hub.failed_cli import add_parser as add_failed_parser
+from hub.failed_cli import cmd_failed
 from hub.errors import EX_INTERRUPTED, Fatal
 
 # Only the standard library above: everything else is imported inside main(), so a Ctrl-C while it
@@ -366,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(asub, "list", "list logins")
     ar = command(asub, "remove", "disable a login and end its sessions")
     ar.add_argument("username")
+    add_failed_parser(sub, command)
     e = command(sub, "eval", "evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
     e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
     return parser
@@ -373,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate,
             "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval, "officer": cmd_officer,
-            "account": cmd_account}
+            "account": cmd_account, "failed": cmd_failed}
 
 
 def main(argv: list[str] | None = None) -> int:
