@@ -1,6 +1,6 @@
 """What the web app answers to a request it cannot serve as sent: 400 with the reason for a malformed body or URL,
-aiohttp's own 413 over the body limit, 404 for an id that cannot be one; a 500 only for our own faults, logged
-with the traceback. Every refusal is logged at INFO with its reason.
+aiohttp's own 413 over the body limit; a 500 only for our own faults, logged with the traceback. Every refusal is
+logged at INFO with its reason. (web/params.py reads ids and dates from URLs the same way.)
 
 Handlers read bodies through `form` and `json_body`, which turn a body that is not what it claims into
 `BadRequest`; the middleware answers a `BadRequest` that no handler turned into its own format (Open311's, the
@@ -37,7 +37,8 @@ class BadRequest(ValueError):
 
 def refused(request: web.Request, status: int, reason: str) -> None:
     """Log one refusal of `request` with its status and reason (the one line every refusal leaves)."""
-    log.info("web: %s %s refused with %d: %s", request.method, request.path[:SHOWN], status, reason[:SHOWN])
+    # Cut, control characters shown as "?": a client's %0A cannot forge a log line.
+    log.info("web: %s %s refused with %d: %s", request.method, _path(request), status, shown(reason, SHOWN))
 
 
 async def form(request: web.Request) -> MultiDictProxy[Any]:
@@ -105,7 +106,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     except DataError:
         # The database refused a value as data (a NUL in a form field, a number past bigint) where a handler did
         # not check it: the request's doing. Its words stay in the log (they name columns), with the traceback.
-        log.warning("web: %s %s: the database refused a value", request.method, request.path[:SHOWN], exc_info=True)
+        log.warning("web: %s %s: the database refused a value", request.method, _path(request), exc_info=True)
         reason = "a value in this request cannot be stored or looked up (a NUL character, or a number too large)"
         refused(request, 400, reason)
         raise web.HTTPBadRequest(text=reason) from None
@@ -114,7 +115,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             reason = f"the body is not well-formed ({request.content_type}): {_words(exc)}"
             refused(request, 400, reason)
             raise web.HTTPBadRequest(text=reason) from None
-        log.exception("web: %s %s failed", request.method, request.path[:SHOWN])
+        log.exception("web: %s %s failed", request.method, _path(request))
         raise web.HTTPInternalServerError(text="internal error; it has been logged") from None
 
 
@@ -126,3 +127,7 @@ def from_body(exc: BaseException) -> bool:
 
 def _words(exc: BaseException) -> str:
     return shown(str(exc) or type(exc).__name__, SHOWN)
+
+
+def _path(request: web.Request) -> str:
+    return shown(request.path, SHOWN)
