@@ -5,7 +5,7 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ def _list(rows: list[Failed]) -> int:
     return 0
 
 
-def _age(delta: Any) -> str:
+def _age(delta: timedelta) -> str:
     seconds = max(0, int(delta.total_seconds()))
     days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
     if days:

@@ -8,7 +8,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable
 
-from redis import Redis
+from redis import ConnectionPool, Redis
 from rq import Worker
 from sqlalchemy.engine import Engine
 
@@ -68,9 +68,10 @@ class Checks:
     """The services the web app reports on: the database and Redis (/healthz), RQ workers (/readyz)."""
 
     def __init__(self, engine: Engine, redis: Redis, timeout: float = CHECK_TIMEOUT) -> None:
+        probe = _with_timeout(redis, timeout)
         self._database = _Bounded("database", lambda: _database(engine), timeout)
-        self._redis = _Bounded("redis", lambda: bool(redis.ping()), timeout)
-        self._workers = _Bounded("workers", lambda: _workers(redis), timeout)
+        self._redis = _Bounded("redis", lambda: bool(probe.ping()), timeout)
+        self._workers = _Bounded("workers", lambda: _workers(probe), timeout)
 
     def health(self) -> Report:
         """The database and Redis: each True, or why it is down."""
@@ -79,6 +80,14 @@ class Checks:
     def ready(self) -> Report:
         """The number of RQ workers registered in Redis, or why there are none."""
         return {"workers": self._workers()}
+
+
+def _with_timeout(redis: Redis, timeout: float) -> Redis:
+    """A client of the same Redis whose calls give up after `timeout`: the app's own waits as long as it takes,
+    so a connection a dead network keeps open would hold a check (and /healthz's answer) for many minutes."""
+    pool = redis.connection_pool
+    options = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, max_connections=2, **options))
 
 
 def _database(engine: Engine) -> object:

@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import (CounterMetricFamily, GaugeHistogramM
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
 from rq import Queue, Worker
-from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy import Float, case, cast, create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -60,7 +60,7 @@ class HubCollector(Collector):
     """Reads the hub's state when Prometheus scrapes: tables through `sessions`, queues and counters in `redis`."""
 
     def __init__(self, sessions: sessionmaker[Session], redis: Redis, now: Callable[[], datetime] = utcnow) -> None:
-        self.sessions = sessions
+        self.sessions = _readers(sessions)
         self.redis = redis
         self.now = now
 
@@ -140,6 +140,16 @@ class HubCollector(Collector):
         yield jobs
         yield GaugeMetricFamily("crophub_workers", "RQ workers registered in Redis",
                                 value=len(Worker.all(connection=self.redis)))
+
+
+def _readers(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions for reading only. On SQLite, the app's sessions begin with BEGIN IMMEDIATE (store/db.py), which
+    would queue a scrape among the writers and hold them up while it counts; a plain read in WAL mode waits
+    for nobody and holds nobody up."""
+    bind = sessions.kw["bind"]
+    if bind.dialect.name != "sqlite":
+        return sessions
+    return sessionmaker(create_engine(bind.url, connect_args={"timeout": 10}))
 
 
 def _gauge(name: str, doc: str, labels: list[str], values: Iterable[tuple[Iterable[str], float]]) -> Metric:

@@ -1,7 +1,10 @@
 """/metrics: counts read from the database and Redis at scrape time, in Prometheus' text format."""
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -13,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE
 from router.replies import METRICS_KEY
-from store import db
+from store import db, migrate
 from store.models import Cursor, InboundMessage, Outbox, Ticket
 from web import metrics
 from web.app import make_app
@@ -156,3 +159,20 @@ async def test_a_token_when_configured(sessions: sessionmaker[Session], redis_co
     assert (await scrape(collector, "s3cret"))[0] == 401
     assert (await scrape(collector, "s3cret", {"Authorization": "Bearer wrong"}))[0] == 401
     assert (await scrape(collector, "s3cret", {"Authorization": "Bearer s3cret"}))[0] == 200
+
+
+async def test_a_scrape_on_sqlite_waits_for_no_writer(tmp_path: Path, redis_conn: redis.Redis) -> None:
+    url = f"sqlite:///{tmp_path / 'crophub.db'}"
+    migrate.upgrade(url)
+    sessions = db.configure(url)
+    writer = sqlite3.connect(tmp_path / "crophub.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a long pipeline transaction holds the write lock
+    writer.execute("INSERT INTO cursors (name, value, updated_at) VALUES ('x', '1', '2026-01-01 00:00:00')")
+    try:
+        start = time.monotonic()
+        status, _type, text = await scrape(metrics.HubCollector(sessions, redis_conn))
+        assert status == 200 and time.monotonic() - start < 3
+        assert value(samples(text), "crophub_source_up", source="database") == 1
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
