@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from typing import Any
 
 import pytest
@@ -260,6 +259,7 @@ async def test_a_long_429_leaves_the_chat_waiting_and_schedules_a_job_for_when_i
 async def test_a_failing_send_stays_in_the_outbox_and_keeps_chat_order(
     fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis
 ) -> None:
+    context.configure(RouterConfig(retry_intervals=[30, 60]), redis_conn)
     fake_api.fail_next("sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
     fake_api.push(update("text_message"))
     fake_api.push(update("text_message", 700000201, message_id=401, text="Sampah numpuk di depan pasar"))
@@ -273,7 +273,8 @@ async def test_a_failing_send_stays_in_the_outbox_and_keeps_chat_order(
     from router.replies import send_outbox
 
     assert send_outbox([r.id for r in rows]) == {"sent": 0}  # its next try is not due yet: nothing changes
-    time.sleep(1.05)  # retry_intervals[0]: the job scheduled for then would find it due
+    with db.session() as s:  # 30 s later (retry_intervals[0]): the job scheduled for then finds it due
+        s.execute(update_(Outbox).where(Outbox.id == rows[0].id).values(not_before=utcnow()))
     assert send_outbox([r.id for r in rows]) == {"sent": 2}
     assert [m["reply_to"] for m in fake_api.sent] == [201, 401]
     send_outbox([r.id for r in rows])  # a repeated job sends nothing twice
