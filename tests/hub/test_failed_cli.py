@@ -16,7 +16,6 @@ from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, PROCESS_JOB, SEND_JOB
 from store import db
 from store.models import InboundMessage, Outbox
 
-NOW = datetime.now(timezone.utc)
 CHAT_ID = "5550001"  # a citizen's chat: an operator's listing never shows it
 
 
@@ -32,21 +31,22 @@ def config(tmp_path: Path, db_url: str, redis_server: str, redis_conn: redis.Red
 def rows(db_url: str) -> dict[str, int]:
     """Two dead-lettered messages, one processed; two failed replies, one sent → ids by name."""
     db.configure(db_url)
+    now = datetime.now(timezone.utc)
     with db.session() as s:
         made = {
             "poison": InboundMessage(channel="telegram", key="1", status="failed", message=None, raw={},
                                      reason=f"gave up after 5 tries; last error: chat {CHAT_ID} ValueError",
-                                     received_at=NOW - timedelta(hours=3)),
+                                     received_at=now - timedelta(hours=3)),
             "broken": InboundMessage(channel="webchat", key="2", status="failed", message=None, raw={},
                                      reason="UnicodeEncodeError: surrogates not allowed",
-                                     received_at=NOW - timedelta(minutes=5)),
+                                     received_at=now - timedelta(minutes=5)),
             "fine": InboundMessage(channel="telegram", key="3", status="processed", message=None, raw={}),
             "blocked": Outbox(dedupe_key="a", channel="telegram", chat_key=f"telegram:{CHAT_ID}",
                               address={"chat_id": CHAT_ID}, text="Laporan diterima", status="failed", attempts=6,
-                              last_error="Forbidden: bot was blocked by the user", created_at=NOW - timedelta(hours=1)),
+                              last_error="Forbidden: bot was blocked by the user", created_at=now - timedelta(hours=1)),
             "lost": Outbox(dedupe_key="b", channel="email", chat_key="email:budi@example.com",
                            address={"to": "budi@example.com"}, text="ok", status="failed", attempts=6,
-                           last_error="SMTP 451", created_at=NOW - timedelta(days=2)),
+                           last_error="SMTP 451", created_at=now - timedelta(days=2)),
             "sent": Outbox(dedupe_key="c", channel="telegram", chat_key=f"telegram:{CHAT_ID}", address={}, text="ok",
                            status="sent"),
         }

@@ -144,6 +144,8 @@ def test_a_login_for_an_officer_not_yet_added_says_to_add_the_officer_first(tmp_
 def test_web_says_it_listens_once_it_does(tmp_path: Path, redis_server: str) -> None:
     port = free_port()
     config = write_config(tmp_path, web={"port": port})
+    # /healthz asks the database too: it must be there.
+    assert finished(crophub(tmp_path, "--config", str(config), "migrate"))[0] == 0
     proc = crophub(tmp_path, "--config", str(config), "web", env={"CROPHUB_REDIS_URL": redis_server})
     try:
         web = Lines(proc)

@@ -50,18 +50,16 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
     yield db.configure(db_url)
 
 
-NOW = datetime.now(timezone.utc)
-
-
 def inbound(channel: str, key: str, status: str, received: timedelta, latency: float | None = None) -> InboundMessage:
-    received_at = NOW - received
+    received_at = datetime.now(timezone.utc) - received
     return InboundMessage(channel=channel, key=key, status=status, received_at=received_at, message=None, raw={},
                           processed_at=None if latency is None else received_at + timedelta(seconds=latency))
 
 
 def reply(key: str, channel: str, status: str, age: timedelta) -> Outbox:
+    at = datetime.now(timezone.utc) - age
     return Outbox(dedupe_key=key, channel=channel, chat_key=f"{channel}:5550001", address={}, text="ok",
-                  status=status, created_at=NOW - age, updated_at=NOW - age)
+                  status=status, created_at=at, updated_at=at)
 
 
 @pytest.fixture
@@ -84,7 +82,7 @@ def hub_state(sessions: sessionmaker[Session], redis_conn: redis.Redis) -> None:
                    reply("b", "telegram", "pending", timedelta(seconds=10)),
                    reply("c", "telegram", "failed", timedelta(hours=1)),
                    reply("d", "email", "sent", timedelta(hours=1))])
-        s.add(Cursor(name="telegram:123:offset", value="42", updated_at=NOW - timedelta(seconds=30)))
+        s.add(Cursor(name="telegram:123:offset", value="42", updated_at=datetime.now(timezone.utc) - timedelta(seconds=30)))
     redis_conn.hset(METRICS_KEY, mapping={"attempts:telegram": 7, "rate_limited:telegram": 2, "sent:telegram": 4,
                                           "failed:telegram": 1, "sent:email": 1})
     intake = Queue(INTAKE_QUEUE, connection=redis_conn)
