@@ -26,7 +26,7 @@ log = logging.getLogger("crophub")
 LISTEN_CHANNELS = ("telegram", "twitter", "email", "waze")
 
 
-def _redis_url_or_exit(settings: Settings) -> str:
+def redis_url_or_exit(settings: Settings) -> str:
     """The Redis to use: redis.url, else the embedded one a `crophub run` started."""
     url = settings.redis_url
     if url:
@@ -65,7 +65,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run RQ workers (several processes with --processes)."""
     from hub import runtime, worker
 
-    url = _redis_url_or_exit(settings)
+    url = redis_url_or_exit(settings)
     processes = args.processes or settings.workers.processes
     if processes == 1 or args.burst:
         conn = runtime.setup(settings, url)
@@ -94,7 +94,7 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
 
-    url = _redis_url_or_exit(settings)
+    url = redis_url_or_exit(settings)
     intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)),
                     settings.workers.job_timeout)
     listeners = _listeners(settings, intake, args.channel)
@@ -180,7 +180,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from web.metrics import HubCollector
     from web.metrics import mount as mount_metrics
 
-    url = _redis_url_or_exit(settings)
+    url = redis_url_or_exit(settings)
     conn = runtime.setup(settings, url)  # the router's routing (agency names) is the web's too
     sessions = db.factory()
     checks = Checks(sessions.kw["bind"], conn)

@@ -68,9 +68,9 @@ async def _serve(app: web.Application, host: str, port: int, access_log: logging
             raise cannot_listen(host, port, exc) from None
         bound = runner.addresses[0][1] if runner.addresses else port  # the real one when web.port is 0
         # Only now, bound: a URL said before this may not have been reachable yet.
-        log.info("web: listening on http://%s:%d (public map and statistics at /, web chat /chat, "
-                 "officers /crop, Open311 /open311/v2/, health /healthz)", f"[{host}]" if ":" in host else host,
-                 bound)
+        log.info("web: listening on http://%s:%d (public map and statistics at /, web chat /chat, officers /crop, "
+                 "Open311 /open311/v2/, health /healthz and /readyz, metrics /metrics)",
+                 f"[{host}]" if ":" in host else host, bound)
         await stop.wait()
     finally:
         await runner.cleanup()

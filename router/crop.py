@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
-from router import cards, context, dialogue, lifecycle, questions, replies, routing, sla, waze
+from router import cards, context, dialogue, lifecycle, questions, replies, routing, sla, ticket_ids, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
@@ -43,7 +43,7 @@ OFFICER_COMMANDS = {"/ambil", "/take", "/proses", "/progress", "/selesai", "/don
 CITIZEN_COMMANDS = {"/beres": "fixed", "/belum": "not_fixed"}
 # Longer messages that start with "sudah" ("sudah 3 hari banjir ...") are reports, not answers.
 BARE_ANSWER_WORDS = 4
-_TICKET_ID = re.compile(r"\b[A-Z]{2,8}-\d{4}-\d{6,}\b", re.IGNORECASE)
+_TICKET_ID = re.compile(rf"\b{ticket_ids.PATTERN.pattern}\b", re.IGNORECASE | re.ASCII)  # one shape for ids
 _WORD = re.compile(r"\w+")
 
 

@@ -54,7 +54,8 @@ class InboundMessage(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(255))
-    # received → processed | failed; ignored and rejected are final on arrival.
+    # received → processed | failed (its own fault, or dead-lettered after workers.max_attempts tries);
+    # failed → dropped or received again (`crophub failed drop|retry`); ignored and rejected are final on arrival.
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     message: Mapped[dict[str, Any] | None]
@@ -216,7 +217,7 @@ class Outbox(Base):
     # "toast": a short notice on the pressed button; "clear_buttons_of": the dedupe key of an earlier reply
     # whose buttons go (the sender gets its message id as "clear_buttons"); an empty text sends no message.
     extras: Mapped[dict[str, Any] | None]
-    # pending → sent | failed
+    # pending → sent | failed; failed → dropped (`crophub failed drop`), or pending again (`crophub failed retry`)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -225,7 +226,9 @@ class Outbox(Base):
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # last send attempt (or creation)
-    not_before: Mapped[datetime | None]  # the channel asked us to wait (a long 429) until then
+    # Nobody sends it before then: its next try after an error, the end of a long 429, or a sender's lease
+    # while it is being sent (router/replies.py).
+    not_before: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
 
 
