@@ -149,8 +149,8 @@ class FeedPoller:
             # Any other body is tracked, whatever its time says: an older or equal endTimeMillis included.
             if snapshot != ops.get_cursor(session, CURSOR):
                 changes = track.observe(session, result, self.rules, now)
-            batch = Batch(changes.messages if changes else [], result.rejected,
-                          (CURSOR, snapshot) if changes else None)
+            rejected = result.rejected + (changes.rejected if changes else [])
+            batch = Batch(changes.messages if changes else [], rejected, (CURSOR, snapshot) if changes else None)
             ids = self.intake.store(session, batch)
         self.intake.enqueue(ids)
         if changes is None:

@@ -6,13 +6,14 @@ Runs in the poller's transaction, beside the inbound rows it produces, so a cras
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ingest.intake import Skipped, reason_of, refusal
 from ingest.message import Address, Location, Message, Sender
 from ingest.waze.parse import CHANNEL, FeedResult, WazeReport, corroboration
 from store.models import WazeAlert
@@ -33,9 +34,11 @@ class Rules:
 
 @dataclass
 class Changes:
-    """What one snapshot changed, counted for the log; `messages` go to the intake."""
+    """What one snapshot changed, counted for the log; `messages` go to the intake, and `rejected` the alerts
+    the database would not take (kept as rejected inbound rows, with the reason)."""
 
     messages: list[Message]
+    rejected: list[Skipped] = field(default_factory=list)
     new: int = 0
     updated: int = 0
     back: int = 0
@@ -45,7 +48,22 @@ class Changes:
 
 def observe(session: Session, result: FeedResult, rules: Rules, now: datetime) -> Changes:
     """Record a snapshot: upsert the mapped alerts it shows, count a miss for every active alert it lacks,
-    and return a message for each new alert, each changed one, and each one gone after enough misses."""
+    and return a message for each new alert, each changed one, and each one gone after enough misses.
+
+    All at once; should the database refuse that, alert by alert, so one it refuses is rejected alone."""
+    try:
+        with session.begin_nested():
+            return _observe(session, result, rules, now, alone=False)
+    except Exception as exc:
+        if not refusal(exc):
+            raise  # the database is down or busy: the poller tries the snapshot again, nothing is lost
+        log.warning("waze: the snapshot could not be tracked at once (%s); tracking it alert by alert",
+                    reason_of(exc))
+    return _observe(session, result, rules, now, alone=True)
+
+
+def _observe(session: Session, result: FeedResult, rules: Rules, now: datetime, alone: bool) -> Changes:
+    """observe(), with each alert in a savepoint of its own when `alone`."""
     reports = {r.key: r for r in result.mapped}
     # The active rows (to count misses) and any row of an alert shown (a gone one may be back).
     stmt = select(WazeAlert).where(or_(WazeAlert.status == "active", WazeAlert.key.in_(list(reports))))
@@ -53,29 +71,23 @@ def observe(session: Session, result: FeedResult, rules: Rules, now: datetime) -
         {row.key: row for row in session.scalars(select(WazeAlert).where(WazeAlert.status == "active"))}
     changes = Changes(messages=[])
     for key, report in reports.items():
-        row = rows.get(key)
-        values = _values(report, rules)
-        if row is None:
-            session.add(WazeAlert(key=key, **values, status="active", misses=0, version=1, first_seen_at=now,
-                                  last_seen_at=now))
-            changes.new += 1
-            changes.messages.append(_message(key, report, now, "new", 1))
+        if not alone:
+            _track(session, rows, key, report, rules, now, changes)
             continue
-        row.last_seen_at, row.misses = now, 0
-        if row.status == "gone":
-            row.status, row.gone_at = "active", None
-            changes.back += 1
-        elif _signature(row) == _signature_of(values):
-            # Not worth telling, but kept current (thumbs-up past the score's cap, a jam's delay).
-            row.data, row.published_at = values["data"], values["published_at"]
-            changes.unchanged += 1
+        try:
+            with session.begin_nested():
+                found = Changes(messages=[])
+                _track(session, rows, key, report, rules, now, found)
+                session.flush()
+        except Exception as exc:
+            if not refusal(exc):
+                raise
+            rows.pop(key, None)  # rolled back with its savepoint: not counted as missing either
+            changes.rejected.append(Skipped(CHANNEL, key, "rejected", f"not storable: {reason_of(exc)}", report.raw))
             continue
-        else:
-            changes.updated += 1
-        for column, value in values.items():
-            setattr(row, column, value)
-        row.version += 1
-        changes.messages.append(_message(key, report, now, "update", row.version))
+        changes.messages += found.messages
+        for count in ("new", "updated", "back", "unchanged"):
+            setattr(changes, count, getattr(changes, count) + getattr(found, count))
     # A snapshot with nothing in it at all is an upstream hiccup far more often than a city without one
     # alert: it counts no misses, so it cannot close every feed-only ticket at once.
     empty = not result.reports and not result.rejected
@@ -97,6 +109,34 @@ def observe(session: Session, result: FeedResult, rules: Rules, now: datetime) -
             changes.messages.append(_gone_message(row, now))
     session.flush()
     return changes
+
+
+def _track(session: Session, rows: dict[str, WazeAlert], key: str, report: WazeReport, rules: Rules,
+           now: datetime, changes: Changes) -> None:
+    """Insert or update one shown alert's row, counting it and adding its message when it is worth telling."""
+    row = rows.get(key)
+    values = _values(report, rules)
+    if row is None:
+        session.add(WazeAlert(key=key, **values, status="active", misses=0, version=1, first_seen_at=now,
+                              last_seen_at=now))
+        changes.new += 1
+        changes.messages.append(_message(key, report, now, "new", 1))
+        return
+    row.last_seen_at, row.misses = now, 0
+    if row.status == "gone":
+        row.status, row.gone_at = "active", None
+        changes.back += 1
+    elif _signature(row) == _signature_of(values):
+        # Not worth telling, but kept current (thumbs-up past the score's cap, a jam's delay).
+        row.data, row.published_at = values["data"], values["published_at"]
+        changes.unchanged += 1
+        return
+    else:
+        changes.updated += 1
+    for column, value in values.items():
+        setattr(row, column, value)
+    row.version += 1
+    changes.messages.append(_message(key, report, now, "update", row.version))
 
 
 def _values(report: WazeReport, rules: Rules) -> dict[str, Any]:

@@ -118,3 +118,24 @@ async def test_a_feed_nested_5000_levels_deep_is_kept_as_rejected_and_the_poller
     assert any(r.levelno == logging.WARNING and "nested too deeply" in r.getMessage() for r in caplog.records)
     feed.serve(fixture("waze", "alerts_flood_and_pothole"))
     assert (await poller.poll_once()).status == "changed" and set(alerts()) == FIRST
+
+
+async def test_an_alert_the_database_refuses_is_rejected_alone_and_the_snapshot_tracked(
+    poller: FeedPoller, feed: FakeWazeFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.waze import track
+
+    plain = track._values
+
+    def refused_for_late(report: Any, rules: Any) -> dict[str, Any]:
+        values = plain(report, rules)
+        # Whatever the parser let through that a column will not hold (here a NOT NULL broken on both databases).
+        return {**values, "lat": None} if report.uuid == LATE else values
+
+    monkeypatch.setattr(track, "_values", refused_for_late)
+    feed.serve(with_alerts(*fixture("waze", "late_flood")["alerts"]))
+    assert (await poller.poll_once()).status == "changed"
+    assert set(alerts()) == FIRST  # the others are tracked
+    [rejected] = inbound("rejected")
+    assert rejected.key == LATE and "not storable" in (rejected.reason or "")
+    assert {m.key for m in inbound("received")} == FIRST
