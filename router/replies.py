@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Retry
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bots import aio, registry
@@ -90,6 +92,8 @@ def send_outbox(outbox_ids: list[int]) -> dict[str, int]:
 
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Seconds between tries to store outcomes while the database does not answer (about 45 s in all).
+RECORD_WAITS = (1, 2, 4, 8, 15, 15)
 METRICS_KEY = "crophub:metrics:outbox"  # per channel: attempts, rate_limited, sent, failed (read by /metrics)
 _pace: Pace | None = None
 
@@ -139,8 +143,21 @@ class _Recorder:
                 await asyncio.to_thread(self._write, batch)
 
     def _write(self, batch: list[Outcome]) -> None:
-        with db.session() as session:
-            ops.mark_outboxes(session, [o.change for o in batch])
+        # A reply already sent must get on record: one that is not would be sent again once its lease is
+        # over. So a database that stops answering (a restart, a failover) is waited for, within the job's time.
+        waits = iter(RECORD_WAITS)
+        while True:
+            try:
+                with db.session() as session:
+                    ops.mark_outboxes(session, [o.change for o in batch])
+                break
+            except (OperationalError, InterfaceError, DisconnectionError) as exc:
+                wait = next(waits, None)
+                if wait is None:
+                    raise
+                log.warning("outbox: %d outcome(s) not stored yet (%s); trying again in %ds", len(batch),
+                            type(exc).__name__, wait)
+                time.sleep(wait)
         self.count(batch)
 
     def count(self, batch: list[Outcome]) -> None:
@@ -199,9 +216,11 @@ async def _deliver(chats: dict[str, int]) -> tuple[int, int]:
             except Exception:
                 recorder.free(locked)
                 raise
-            results = await asyncio.gather(*(_send_chat(chat, todo[chat], *taken[chat], recorder, start)
-                                             for chat in locked))
-            recorder.free(locked)
+            try:
+                results = await asyncio.gather(*(_send_chat(chat, todo[chat], *taken[chat], recorder, start)
+                                                 for chat in locked))
+            finally:  # whatever happened, the rows stay taken until their lease ends: nobody sends them twice
+                recorder.free(locked)
             for chat, count in zip(locked, results):
                 sent += count
                 del todo[chat]

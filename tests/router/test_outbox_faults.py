@@ -164,3 +164,25 @@ def test_a_reply_longer_than_telegram_takes_is_cut(fake_api: FakeBotAPI, redis_c
     replies.send_outbox(ids)
     assert len(fake_api.sent) == 1 and len(fake_api.sent[0]["text"]) <= 4096
     assert fake_api.sent[0]["text"].endswith("…")
+
+
+def test_an_outcome_is_stored_once_the_database_answers_again(
+    fake_api: FakeBotAPI, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from store import ops
+
+    ids = store_replies(("42", "satu"))
+    plain, refusals = ops.mark_outboxes, []
+
+    def database_restarting(session: Any, changes: list[dict[str, Any]]) -> None:
+        if len(refusals) < 2:  # the database goes away right after the API call, and is back a moment later
+            refusals.append(1)
+            raise OperationalError("UPDATE outbox", {}, Exception("server closed the connection unexpectedly"))
+        plain(session, changes)
+
+    monkeypatch.setattr(replies, "RECORD_WAITS", (0.05, 0.05, 0.05))
+    monkeypatch.setattr(ops, "mark_outboxes", database_restarting)
+    assert replies.send_outbox(ids) == {"sent": 1}
+    assert [r.status for r in outbox()] == ["sent"] and len(fake_api.sent) == 1
