@@ -26,19 +26,6 @@ log = logging.getLogger("crophub")
 LISTEN_CHANNELS = ("telegram", "twitter", "email", "waze")
 
 
-def redis_url_or_exit(settings: Settings) -> str:
-    """The Redis to use: redis.url, else the embedded one a `crophub run` started."""
-    url = settings.redis_url
-    if url:
-        return url
-    from hub.embedded_redis import EmbeddedRedis
-
-    embedded = EmbeddedRedis(settings.hub.var_dir)
-    if embedded.answers():
-        return embedded.url
-    raise Fatal("no Redis: set redis.url (or CROPHUB_REDIS_URL), or start everything with `crophub run`")
-
-
 def _child_env(redis_url: str) -> dict[str, str]:
     return {"CROPHUB_REDIS_URL": redis_url, "CROPHUB_SUPERVISED": "1"}
 
@@ -65,7 +52,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run RQ workers (several processes with --processes)."""
     from hub import runtime, worker
 
-    url = redis_url_or_exit(settings)
+    url = runtime.redis_url_or_exit(settings)
     processes = args.processes or settings.workers.processes
     if processes == 1 or args.burst:
         conn = runtime.setup(settings, url)
@@ -91,10 +78,11 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue
 
+    from hub import runtime
     from ingest.intake import INTAKE_QUEUE, Intake
     from store import db
 
-    url = redis_url_or_exit(settings)
+    url = runtime.redis_url_or_exit(settings)
     intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)),
                     settings.workers.job_timeout)
     listeners = _listeners(settings, intake, args.channel)
@@ -180,7 +168,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from web.metrics import HubCollector
     from web.metrics import mount as mount_metrics
 
-    url = redis_url_or_exit(settings)
+    url = runtime.redis_url_or_exit(settings)
     conn = runtime.setup(settings, url)  # the router's routing (agency names) is the web's too
     sessions = db.factory()
     checks = Checks(sessions.kw["bind"], conn)

@@ -141,13 +141,12 @@ def _retry(settings: Settings, kinds: tuple[Kind, ...], ids: list[int] | None) -
     from rq import Queue
 
     from hub import runtime
-    from hub.cli import redis_url_or_exit
     from hub.errors import Fatal
     from ingest.intake import INTAKE_QUEUE, PROCESS_JOB, PROCESS_RETRY
     from router import replies
     from store import db
 
-    conn = runtime.setup(settings, redis_url_or_exit(settings))
+    conn = runtime.setup(settings, runtime.redis_url_or_exit(settings))
     try:
         conn.ping()
     except Exception as exc:

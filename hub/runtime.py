@@ -9,6 +9,7 @@ from redis import Redis
 
 from bots import registry
 from bots.telegram.parse import bot_id_of
+from hub.errors import Fatal
 from hub.settings import Settings
 from router import context
 from router.context import RouterConfig
@@ -125,3 +126,16 @@ def waze_status(settings: Settings) -> str | None:
         # Not echoed: the URL carries the feed's access token.
         return f"waze: feed off: {settings.waze.feed_url_env} is not an http(s):// URL"
     return None
+
+
+def redis_url_or_exit(settings: Settings) -> str:
+    """The Redis to use: redis.url, else the embedded one a `crophub run` started."""
+    url = settings.redis_url
+    if url:
+        return url
+    from hub.embedded_redis import EmbeddedRedis
+
+    embedded = EmbeddedRedis(settings.hub.var_dir)
+    if embedded.answers():
+        return embedded.url
+    raise Fatal("no Redis: set redis.url (or CROPHUB_REDIS_URL), or start everything with `crophub run`")
