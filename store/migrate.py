@@ -1,6 +1,7 @@
 """Alembic migrations run from code: `crophub migrate` and auto-migrate at start."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -62,6 +63,12 @@ def is_current(url: str) -> bool:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision() == head
+            # Only a question: Alembic's "Context impl SQLiteImpl" lines would be noise in every command's output.
+            quiet = logging.getLogger("alembic.runtime.migration")
+            level, quiet.level = quiet.level, logging.WARNING
+            try:
+                return MigrationContext.configure(conn).get_current_revision() == head
+            finally:
+                quiet.setLevel(level)
     finally:
         engine.dispose()
