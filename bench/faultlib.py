@@ -325,12 +325,17 @@ def replies_by_chat(api: FakeBotAPI, chats: range) -> dict[int, list[dict[str, A
     return by_chat
 
 
-def doubled(by_chat: dict[int, list[dict[str, Any]]]) -> int:
-    """Chats whose acknowledgement (the first reply) arrived more than once."""
+def doubled(by_chat: dict[int, list[dict[str, Any]]]) -> list[float]:
+    """For each chat whose acknowledgement (its first reply) arrived more than once: seconds to the second copy."""
     def body(record: dict[str, Any]) -> Any:
         return record.get("text", record.get("caption"))
 
-    return sum(1 for records in by_chat.values() if sum(body(r) == body(records[0]) for r in records) > 1)
+    gaps = []
+    for records in by_chat.values():
+        copies = [r["at"] for r in records if body(r) == body(records[0])]
+        if len(copies) > 1:
+            gaps.append(copies[1] - copies[0])
+    return gaps
 
 
 def wait_drained(api: FakeBotAPI, feeder: Feeder, timeout: float, pending: Callable[[], int], pending_wait: float,

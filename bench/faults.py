@@ -20,6 +20,7 @@ storm; the exit status is 1 when one is missed.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ class Result:
     injected: int
     stored: int
     answered: int
-    doubled: int
+    doubles: list[float]  # per doubled chat, seconds from its acknowledgement to the second copy
     drain: float | None  # seconds from the end of the fault to the last acknowledgement; None: not drained
     feed_after: float  # seconds the feed went on after the fault ended (part of the drain time)
     faults: str
@@ -62,6 +63,11 @@ class Result:
     restarts: int
     load: tuple[float, float, float]
     doubles_allowed: bool
+
+    @property
+    def doubled(self) -> int:
+        """Chats that got their acknowledgement twice or more."""
+        return len(self.doubles)
 
     @property
     def lost(self) -> int:
@@ -177,18 +183,18 @@ def run_scenario(name: str, index: int, pg: Postgres, root: Path, source: Path, 
         warm.join()
         wait_until(lambda: len(replies_by_chat(api, warm.chats)) == WARMUP, 180, "warm-up reports not answered")
         stored_before, _ = pg.counts(db)
-        feeder = Feeder(api, n, rate, (index + 1) * 10_000_000)
-        feeder.start()
-        wait_until(lambda: feeder.started_at > 0, 5, "feeder did not start")
-        fault_end, faults = FAULTS[name](Context(api, hub, redis, pg, feeder, args))
-        by_chat = wait_drained(api, feeder, args.drain_timeout, lambda: pg.counts(db)[1].get("pending", 0),
+        feeder = feed = Feeder(api, n, rate, (index + 1) * 10_000_000)
+        feed.start()
+        wait_until(lambda: feed.started_at > 0, 5, "feeder did not start")
+        fault_end, faults = FAULTS[name](Context(api, hub, redis, pg, feed, args))
+        by_chat = wait_drained(api, feed, args.drain_timeout, lambda: pg.counts(db)[1].get("pending", 0),
                                args.pending_wait, args.settle)
         stored_after, outbox = pg.counts(db)
         acks = [records[0]["at"] for records in by_chat.values()]
-        drained = len(by_chat) == feeder.pushed
-        return Result(name, feeder.pushed, stored_after - stored_before, len(by_chat), doubled(by_chat),
+        drained = len(by_chat) == feed.pushed
+        return Result(name, feed.pushed, stored_after - stored_before, len(by_chat), doubled(by_chat),
                       max(0.0, max(acks) - fault_end) if drained and acks else None,
-                      max(0.0, feeder.ended_at - fault_end), faults, outbox,
+                      max(0.0, feed.ended_at - fault_end), faults, outbox,
                       sum(len(records) for records in by_chat.values()),
                       sum(hub.restarts.values()), os.getloadavg(), doubles_allowed)
     finally:
@@ -209,8 +215,9 @@ def report(r: Result) -> str:
         drain += f" (the feed went on {r.feed_after:.1f}s after the fault)"
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(r.outbox.items()))
     target = "doubled any" if r.doubles_allowed else "doubled = 0"
+    gaps = f" (second copy {min(r.doubles):.1f}-{max(r.doubles):.1f}s after the first)" if r.doubles else ""
     return (f"{r.name:11s} injected {r.injected}, stored {r.stored}, answered {r.answered}, lost {r.lost}, "
-            f"doubled {r.doubled}, time to drain {drain}  [{'ok' if r.ok else 'MISSED'}: lost = 0, {target}]\n"
+            f"doubled {r.doubled}{gaps}, time to drain {drain}  [{'ok' if r.ok else 'MISSED'}: lost = 0, {target}]\n"
             f"{'':11s} fault: {r.faults}\n"
             f"{'':11s} replies received: {r.replies}; outbox rows (warm-up's included): {outbox}; "
             f"unasked process exits restarted: {r.restarts}; load {r.load[0]:.2f} {r.load[1]:.2f} {r.load[2]:.2f}")
@@ -254,6 +261,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     """Run the chosen scenarios; 1 when a target is missed."""
     args = parse_args()
+    # A worker killed mid-request makes the fake's server log a traceback: the fault itself, not news.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     # SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop every process.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     root = Path(tempfile.mkdtemp(prefix="crophub-faults-"))
