@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from rq import Queue, Retry
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.message import Message
@@ -190,31 +189,20 @@ def _save(session: Session, rows: list[_Row]) -> list[int]:
         with session.begin_nested():
             return ops.save_inbound(session, [r.row for r in rows])
     except Exception as exc:
-        if not refusal(exc):
+        if db.unavailable(exc):
             raise  # the database is down or busy: the listener retries the whole batch, nothing is lost
         log.warning("intake: a batch of %d payload(s) could not be stored (%s); storing them one by one",
-                    len(rows), reason_of(exc))
+                    len(rows), db.reason(exc))
     ids: list[int] = []
     for r in rows:
         try:
             with session.begin_nested():
                 ids += ops.save_inbound(session, [r.row])
         except Exception as exc:
-            if not refusal(exc):
+            if db.unavailable(exc):
                 raise
-            refused = _refused(r.row["channel"], r.row["key"], f"not storable: {reason_of(exc)}", r.original,
+            refused = _refused(r.row["channel"], r.row["key"], f"not storable: {db.reason(exc)}", r.original,
                                r.row["received_at"])
             with session.begin_nested():  # cleaned and without its payload: if even this fails, the batch does
                 ops.save_inbound(session, [refused])
     return sorted(ids)
-
-
-def refusal(exc: BaseException) -> bool:
-    """True when the database refused the data (the payload's fault), not when it failed (down, locked, busy)."""
-    return not (isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)) or db.is_transient(exc))
-
-
-def reason_of(exc: BaseException) -> str:
-    """An exception in one line, without the SQL and parameters SQLAlchemy appends."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(getattr(exc, 'orig', None) or exc).__name__}: {detail[0] if detail else ''}"[:500]

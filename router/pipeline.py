@@ -9,8 +9,6 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from rq.timeouts import JobTimeoutException
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from ingest.message import Message
@@ -49,7 +47,7 @@ def process_inbound(inbound_ids: list[int], recovered: bool = False) -> dict[str
         if len(ids) == 1:
             _fail(ids[0], exc)
             return {"handled": 0, "failed": 1, "replies": 0}
-        log.warning("pipeline: a batch of %d message(s) failed (%s); handling them one by one", len(ids), _reason(exc))
+        log.warning("pipeline: a batch of %d message(s) failed (%s); handling them one by one", len(ids), db.reason(exc))
     totals = {"handled": 0, "failed": 0, "replies": 0}
     for position, inbound_id in enumerate(ids):
         try:
@@ -112,15 +110,7 @@ def _process(inbound_ids: list[int]) -> dict[str, int]:
 
 def _environment(exc: BaseException) -> bool:
     """True for a failure that is no message's fault: the database or Redis down or busy, the job out of time."""
-    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, RedisError,
-                            JobTimeoutException)) or db.is_transient(exc)
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception in one line, without the SQL and parameters SQLAlchemy appends."""
-    cause = getattr(exc, "orig", None) or exc
-    lines = str(cause).strip().splitlines()
-    return clean_text(f"{type(cause).__name__}: {lines[0] if lines else ''}")[:1000]
+    return isinstance(exc, (RedisError, JobTimeoutException)) or db.unavailable(exc)
 
 
 def _tried(inbound_ids: list[int]) -> list[int]:
@@ -140,17 +130,17 @@ def _note(inbound_ids: list[int], exc: BaseException, add: int) -> None:
     what failed."""
     try:
         with db.session() as session:
-            ops.attempt_inbound(session, inbound_ids, add, _reason(exc))
+            ops.attempt_inbound(session, inbound_ids, add, db.reason(exc))
     except Exception as noted:
-        log.warning("pipeline: could not count the failed try of %d message(s): %s", len(inbound_ids), _reason(noted))
+        log.warning("pipeline: could not count the failed try of %d message(s): %s", len(inbound_ids), db.reason(noted))
 
 
 def _fail(inbound_id: int, exc: BaseException) -> None:
     """Dead-letter a message whose own content broke the job, in a transaction of its own."""
-    log.error("pipeline: message %d failed alone and is dead-lettered: %s", inbound_id, _reason(exc),
+    log.error("pipeline: message %d failed alone and is dead-lettered: %s", inbound_id, db.reason(exc),
               exc_info=(type(exc), exc, exc.__traceback__))
     with db.session() as session:
-        ops.fail_inbound(session, inbound_id, _reason(exc), unclaimed=True)
+        ops.fail_inbound(session, inbound_id, db.reason(exc), unclaimed=True)
 
 
 def _given(msg: Message, predicted: Prediction) -> Prediction:
@@ -176,7 +166,7 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
                 raise  # a deadlock, a lock wait, a lost connection: the whole job is retried, nothing is lost
             # Any other error is this alert's: one bad alert must not hold up the batch.
             log.exception("pipeline: waze message %d failed", inbound_id)
-            ops.fail_inbound(session, inbound_id, _reason(exc))
+            ops.fail_inbound(session, inbound_id, db.reason(exc))
             failed += 1
     return filed, rows, failed
 
@@ -214,7 +204,7 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
                 raise  # a deadlock, a lock wait, a lost connection: the whole job is retried, nothing is lost
             # Any other error is this message's: one bad message must not hold up the batch.
             log.exception("pipeline: message %d failed", item.inbound_id)
-            ops.fail_inbound(session, item.inbound_id, _reason(exc))
+            ops.fail_inbound(session, item.inbound_id, db.reason(exc))
             failed += 1
     return rows, failed, moved
 

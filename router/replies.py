@@ -13,7 +13,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bots import aio, registry
@@ -151,9 +150,9 @@ class _Recorder:
                 with db.session() as session:
                     ops.mark_outboxes(session, [o.change for o in batch])
                 break
-            except (OperationalError, InterfaceError, DisconnectionError) as exc:
+            except Exception as exc:
                 wait = next(waits, None)
-                if wait is None:
+                if wait is None or not db.unavailable(exc):
                     raise
                 log.warning("outbox: %d outcome(s) not stored yet (%s); trying again in %ds", len(batch),
                             type(exc).__name__, wait)

@@ -9,8 +9,11 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
+from store.storable import clean_text
 
 _factory: sessionmaker[Session] | None = None
 
@@ -78,6 +81,19 @@ def session() -> Iterator[Session]:
 # PostgreSQL SQLSTATEs worth retrying the whole transaction for: deadlock, serialization failure, lock not
 # available. Anything else (a cancelled statement, a full disk) would fail the same way again.
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when the database failed (down, unreachable, out of connections, locked, busy), not the data: trying
+    the same work again later is the cure."""
+    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)) or is_transient(exc)
+
+
+def reason(exc: BaseException) -> str:
+    """An exception in one storable line, without the SQL and parameters SQLAlchemy appends."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return clean_text(f"{type(cause).__name__}: {lines[0] if lines else ''}")[:1000]
 
 
 def is_transient(exc: BaseException) -> bool:

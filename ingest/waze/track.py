@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ingest.intake import Skipped, reason_of, refusal
+from ingest.intake import Skipped
 from ingest.message import Address, Location, Message, Sender
 from ingest.waze.parse import CHANNEL, FeedResult, WazeReport, corroboration
+from store import db
 from store.models import WazeAlert
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,10 @@ def observe(session: Session, result: FeedResult, rules: Rules, now: datetime) -
         with session.begin_nested():
             return _observe(session, result, rules, now, alone=False)
     except Exception as exc:
-        if not refusal(exc):
+        if db.unavailable(exc):
             raise  # the database is down or busy: the poller tries the snapshot again, nothing is lost
         log.warning("waze: the snapshot could not be tracked at once (%s); tracking it alert by alert",
-                    reason_of(exc))
+                    db.reason(exc))
     return _observe(session, result, rules, now, alone=True)
 
 
@@ -80,10 +81,10 @@ def _observe(session: Session, result: FeedResult, rules: Rules, now: datetime, 
                 _track(session, rows, key, report, rules, now, found)
                 session.flush()
         except Exception as exc:
-            if not refusal(exc):
+            if db.unavailable(exc):
                 raise
             rows.pop(key, None)  # rolled back with its savepoint: not counted as missing either
-            changes.rejected.append(Skipped(CHANNEL, key, "rejected", f"not storable: {reason_of(exc)}", report.raw))
+            changes.rejected.append(Skipped(CHANNEL, key, "rejected", f"not storable: {db.reason(exc)}", report.raw))
             continue
         changes.messages += found.messages
         for count in ("new", "updated", "back", "unchanged"):
