@@ -30,7 +30,7 @@ def test_every_example_is_well_formed_and_in_the_taxonomy() -> None:
 
 
 @pytest.mark.skipif(not EVAL_DIR.is_dir(), reason="../shared/eval is not beside the repository")
-def test_no_training_text_shares_five_words_with_an_evaluation_report() -> None:
+def test_no_overlap_no_training_text_shares_five_words_with_an_evaluation_report() -> None:
     evaluation: dict[tuple[str, ...], str] = {}
     for path in sorted(EVAL_DIR.glob("*.csv")):
         with path.open(encoding="utf-8", newline="") as f:
