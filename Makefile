@@ -19,7 +19,7 @@ install: $(STAMP)
 
 # The classifier is built from the repository: again whenever its data (a file changed, added or
 # removed: the directory's own time changes then), taxonomy or trainer change.
-$(MODEL): $(STAMP) nlp/data/train $(wildcard nlp/data/train/*.jsonl) nlp/data/categories.yaml nlp/classify.py
+$(MODEL): $(STAMP) nlp/data/train $(wildcard nlp/data/train/*.jsonl) nlp/data/categories.yaml nlp/classify.py nlp/features.py
 	$(BIN)/crophub train
 
 model: $(MODEL)

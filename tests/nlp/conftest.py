@@ -19,7 +19,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (train_dir / f"{category}.jsonl").write_text(
             "".join(json.dumps({"text": t, "category": category}) + "\n" for t in texts), encoding="utf-8")
     out = tmp_path_factory.mktemp("model")
-    classify.train(out, train_dir, epochs=30, seed=0)
+    classify.train(out, train_dir, seed=0)
     return out
 
 
