@@ -269,14 +269,18 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _classifier(settings: Settings):  # type: ignore[no-untyped-def]
+def _classifier(settings: Settings, model_dir: Path | None = None):  # type: ignore[no-untyped-def]
     from nlp import classify
     from nlp.rules import Taxonomy
 
+    if model_dir is not None:
+        return classify.Classifier(model_dir, Taxonomy.load(settings.nlp.categories_file),
+                                   settings.nlp.confidence_threshold, settings.nlp.water_mass)
     if not classify.is_current(taxonomy=settings.nlp.categories_file or classify.DEFAULT_TAXONOMY):
         log.warning("nlp: the classifier model is missing or stale; run `crophub train` (make does it for you)")
     taxonomy = Taxonomy.load(settings.nlp.categories_file)
-    return classify.Classifier(taxonomy=taxonomy, threshold=settings.nlp.confidence_threshold)
+    return classify.Classifier(taxonomy=taxonomy, threshold=settings.nlp.confidence_threshold,
+                               water_mass=settings.nlp.water_mass)
 
 
 def cmd_analyse(settings: Settings, args: argparse.Namespace) -> int:
@@ -304,7 +308,13 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Evaluate classifier and geocoder on the labelled CSVs in PATH."""
     from nlp import evaluate
 
-    evaluate.run(Path(args.path), _classifier(settings))
+    from nlp import classify
+    from nlp.rules import Taxonomy
+
+    classifier = _classifier(settings, Path(args.model) if args.model else None)
+    # The other model keeps its own threshold and water mass: each is judged as it would run.
+    other = classify.Classifier(Path(args.compare), Taxonomy.load(settings.nlp.categories_file)) if args.compare else None
+    evaluate.run(Path(args.path), classifier, compare=other)
     return 0
 
 
@@ -359,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_failed_parser(sub, command)
     e = command(sub, "eval", "evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
     e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
+    e.add_argument("--model", metavar="DIR", help="the model to evaluate (default: nlp/model)")
+    e.add_argument("--compare", metavar="DIR", help="another model (e.g. the one in use) measured beside it")
     return parser
 
 

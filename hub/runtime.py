@@ -51,6 +51,7 @@ def router_config(settings: Settings) -> RouterConfig:
         job_timeout=settings.workers.job_timeout,
         max_attempts=settings.workers.max_attempts,
         confidence_threshold=settings.nlp.confidence_threshold,
+        water_mass=settings.nlp.water_mass,
         nominatim_url=settings.nlp.nominatim_url,
         nominatim_user_agent=settings.nlp.nominatim_user_agent,
         nominatim_timeout=settings.nlp.nominatim_timeout,

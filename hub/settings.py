@@ -320,7 +320,8 @@ class WebSettings(_Section):
 
 class NlpSettings(_Section):
     categories_file: Path | None = None
-    confidence_threshold: float = Field(0.5, ge=0, le=1)
+    confidence_threshold: float | None = Field(None, ge=0, le=1)  # None: the model's, chosen at training
+    water_mass: float | None = Field(None, ge=0, le=1)  # None: the model's, chosen at training
     nominatim_url: str | None = None
     nominatim_user_agent: str = "crophub"
     nominatim_timeout: float = Field(3.0, gt=0, le=30)

@@ -1,7 +1,7 @@
 """What router jobs need from the process they run in: tunables and the Redis connection."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ class RouterConfig:
     send_rates: dict[str, Rate] = field(default_factory=lambda: {c: Rate(**r) for c, r in defaults.SEND_RATES.items()})
     job_timeout: int = 120
     max_attempts: int = defaults.MAX_ATTEMPTS  # workers.max_attempts
-    confidence_threshold: float = 0.5
+    confidence_threshold: float | None = None  # nlp.confidence_threshold; None: the trained model's
+    water_mass: float | None = None  # nlp.water_mass (the water guard); None: the trained model's
     nominatim_url: str | None = None
     nominatim_user_agent: str = "crophub"
     nominatim_timeout: float = 3.0
@@ -53,6 +54,10 @@ _nominatim: NominatimFallback | None = None
 def configure(config: RouterConfig, redis: Redis) -> None:
     """Set this process's router config and Redis connection (hub does this at start)."""
     global _config, _redis, _classifier, _nominatim
+    if config.confidence_threshold is None:
+        # Callers compare confidences with this number directly, so it is resolved to the model's now.
+        meta = classify.model_meta()
+        config = replace(config, confidence_threshold=float(meta.get("threshold", classify.DEFAULT_THRESHOLD)))  # type: ignore[arg-type]
     _config, _redis, _classifier = config, redis, None
     _nominatim = NominatimFallback(config.nominatim_url, config.nominatim_user_agent, config.nominatim_timeout) \
         if config.nominatim_url else None
@@ -82,7 +87,7 @@ def classifier() -> Classifier:
         taxonomy = Path(_config.categories_file) if _config.categories_file else classify.DEFAULT_TAXONOMY
         classify.ensure_model(taxonomy)  # `make` (or `crophub run`) has normally built it already
         _classifier = Classifier(taxonomy=rules.taxonomy(_config.categories_file),
-                                 threshold=_config.confidence_threshold)
+                                 threshold=_config.confidence_threshold, water_mass=_config.water_mass)
     return _classifier
 
 
