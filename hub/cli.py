@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from hub.accounts_cli import cmd_account, cmd_officer
+from hub.examples_cli import add_parser as add_examples_parser
+from hub.examples_cli import add_train_options, cmd_export_examples, confirmed_examples
 from hub.failed_cli import add_parser as add_failed_parser
 from hub.failed_cli import cmd_failed
 from hub.errors import EX_INTERRUPTED, Fatal
@@ -264,7 +266,8 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """Train the category classifier from nlp/data/train into nlp/model (seeded, repeatable)."""
     from nlp import classify
 
-    meta = classify.train(seed=args.seed, taxonomy_path=settings.nlp.categories_file or classify.DEFAULT_TAXONOMY)
+    meta = classify.train(seed=args.seed, taxonomy_path=settings.nlp.categories_file or classify.DEFAULT_TAXONOMY,
+                          extra=confirmed_examples(settings, args))
     log.info("trained on %d examples in %.1fs → %s", meta["examples"], meta["seconds"], classify.MODEL_DIR)
     return 0
 
@@ -343,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(sub, "migrate", "bring the database schema up to date")
     t = command(sub, "train", "train the category classifier from nlp/data/train (offline, seeded)")
     t.add_argument("--seed", type=int, default=0)
+    add_train_options(t)
     a = command(sub, "analyse", "category and place for JSON Lines reports ({\"text\", \"lat\", \"lon\"})")
     a.add_argument("path", nargs="?", help="input file (default: standard input)")
     a.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
@@ -367,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     ar = command(asub, "remove", "disable a login and end its sessions")
     ar.add_argument("username")
     add_failed_parser(sub, command)
+    add_examples_parser(sub, command)
     e = command(sub, "eval", "evaluate on labelled CSVs (jaki_dev.csv, petabencana_dev.csv) in PATH")
     e.add_argument("path", help="folder with the CSVs, e.g. ../shared/eval")
     e.add_argument("--model", metavar="DIR", help="the model to evaluate (default: nlp/model)")
@@ -376,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "listen": cmd_listen, "web": cmd_web, "migrate": cmd_migrate,
             "train": cmd_train, "analyse": cmd_analyse, "eval": cmd_eval, "officer": cmd_officer,
-            "account": cmd_account, "failed": cmd_failed}
+            "account": cmd_account, "failed": cmd_failed, "export-examples": cmd_export_examples}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.intake import CROP_QUEUE, DISPATCH_JOB
 from ingest.message import Address, Message
-from router import cards, context, dialogue, lifecycle, questions, replies, routing, sla, ticket_ids, waze
+from router import cards, context, dialogue, lifecycle, questions, recategorise, replies, routing, sla, ticket_ids, waze
 from router.lifecycle import TransitionError
 from router.templates import render, status_label
 from store import officers as roster
@@ -32,6 +32,7 @@ OFFICER_WORDS = {
     "selesai": "done", "beres": "done", "done": "done",
     "tolak": "reject", "reject": "reject",
     "alihkan": "reassign", "reassign": "reassign",
+    "kategori": "recategorise", "category": "recategorise",
 }
 # A reporter's answer to "is it fixed?" (a reply to the update, a button, or /beres|/belum <ticket>).
 CITIZEN_WORDS = {
@@ -39,7 +40,7 @@ CITIZEN_WORDS = {
     "belum": "not_fixed", "tidak": "not_fixed", "no": "not_fixed", "masih": "not_fixed", "not": "not_fixed",
 }
 OFFICER_COMMANDS = {"/ambil", "/take", "/proses", "/progress", "/selesai", "/done", "/tolak", "/reject",
-                    "/alihkan", "/reassign"}
+                    "/alihkan", "/reassign", "/kategori", "/category"}
 CITIZEN_COMMANDS = {"/beres": "fixed", "/belum": "not_fixed"}
 # Longer messages that start with "sudah" ("sudah 3 hari banjir ...") are reports, not answers.
 BARE_ANSWER_WORDS = 4
@@ -210,7 +211,8 @@ def _ticket_of(session: Session, action: Action, replied: Outbox | None) -> Tick
 
 
 # The verbs an officer may use on a ticket in each status (the dashboard offers only these).
-VERB_TARGETS = {"take": "taken", "progress": "in_progress", "done": "resolved", "reject": "rejected", "reassign": "open"}
+VERB_TARGETS = {"take": "taken", "progress": "in_progress", "done": "resolved", "reject": "rejected", "reassign": "open",
+                "recategorise": "open"}
 
 
 def allowed_actions(status: str) -> tuple[str, ...]:
@@ -282,6 +284,9 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, pho
         if not action.rest:
             return [render("officer_need_reason", language)]
         return lifecycle.change(session, ticket, "rejected", actor, note=action.rest, **common)
+    if action.verb == "recategorise":  # to another category, and the agency it maps to, whose officers get the card
+        rows = recategorise.change(session, ticket, action.rest, actor, officer.id, inbound_id, language)
+        return rows if rows and isinstance(rows[0], str) else rows + dispatch(session, ticket)
     # reassign: to another agency, whose officers get the card
     agencies = context.config().routing["agencies"]
     code = action.rest.split()[0].lower() if action.rest else ""

@@ -15,7 +15,7 @@ from ingest.message import Message
 from nlp.rules import taxonomy
 from router import cards, context, lifecycle, questions, replies, routing
 from router.templates import render
-from store import ops
+from store import examples, ops
 from store.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
         return [replies.reply(msg.address, render(key, language, **values), f"reply:{inbound_id}", ticket.id,
                               inbound_id)]
 
-    if ticket.assigned_officer_id is not None or ticket.status not in ("needs_info", "open", "assigned"):
+    # An officer's category (router/recategorise.py) is not undone by the reporter's answer to an older question.
+    if ticket.assigned_officer_id is not None or ticket.status not in ("needs_info", "open", "assigned") or \
+            ops.tickets_with_event(session, [ticket.id], "recategorised"):
         return stale(msg, inbound_id, ticket.id, render("category_too_late", language, ticket=ticket.public_id)) \
             or answer("category_too_late", ticket=ticket.public_id)
     before = ticket.category
@@ -94,6 +96,9 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
         ticket.agency = routing.agency_for(chosen)
     ops.add_events(session, [{"ticket_id": ticket.id, "kind": "category_confirmed", "actor": f"citizen:{citizen_id}",
                               "inbound_id": inbound_id, "data": {"from": before, "to": chosen}}])
+    # What the citizen said is a label the classifier can learn from (`crophub train --with-confirmed`).
+    examples.add(session, ticket, chosen, "citizen_confirmed" if chosen == before else "citizen_picked",
+                 predicted=before)
     rows = answer("category_set", ticket=ticket.public_id, category=tax.label(chosen, language))
     rows += questions.end(session, ticket.id, questions.CATEGORY, "answered")
     if chosen != before and ticket.status == "assigned":  # sent out, but nobody has taken it yet

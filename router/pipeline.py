@@ -229,7 +229,7 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
         item = replace(item, msg=dialogue.resolve_number(session, item.msg))
     msg, language = item.msg, item.language
     cfg = context.config()
-    if msg.command == dialogue.CHOOSE:
+    if msg.command == dialogue.CHOOSE and not _on_card(session, msg):  # on a card, it is an officer's
         return dialogue.choose_category(session, msg, item.inbound_id, item.citizen_id, language)
     if msg.command or msg.reply_to or crop.is_bare_answer(msg):
         answered = _crop_message(session, item)
@@ -274,6 +274,12 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [reply_row(item, render("chit_chat", language))]
     return file_reports(session, [item])
+
+
+def _on_card(session: Session, msg: Message) -> bool:
+    """True when the message replies to an officer's card (or an answer about its ticket)."""
+    replied = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to) if msg.reply_to else None
+    return replied is not None and bool((replied.extras or {}).get("card"))
 
 
 def _crop_message(session: Session, item: Item) -> list[dict[str, Any]] | None:

@@ -211,6 +211,16 @@ TEMPLATES: dict[str, dict[str, str]] = {
                             "en": "Give the reason, e.g. \"reject outside Jakarta\"."},
     "officer_need_agency": {"id": "Tuliskan kode dinas tujuan: {agencies}.",
                             "en": "Name the agency code to send it to: {agencies}."},
+    "officer_need_category": {"id": "Tuliskan kategori barunya, contoh: \"kategori banjir\". Kategori: {categories}.",
+                              "en": "Name the new category, e.g. \"category flood\". Categories: {categories}."},
+    "officer_same_category": {"id": "Tiket {ticket} sudah berkategori {category}.",
+                              "en": "Ticket {ticket} is already {category}."},
+    "card_recategorised": {"id": "↪️ Tiket {ticket}: kategorinya diubah petugas ({before} → {after}); tiket dikirim "
+                                 "ke dinas yang sesuai. Kartu ini tidak berlaku lagi.",
+                           "en": "↪️ Ticket {ticket}: an officer changed its category ({before} → {after}); it goes to "
+                                 "the right agency. This card no longer applies."},
+    "update_recategorised": {"id": "Laporan {ticket} dipindahkan ke kategori {category} ({agency}).",
+                             "en": "Report {ticket} has been moved to the category {category} ({agency})."},
     "officer_not_allowed": {"id": "Maaf, Anda tidak terdaftar sebagai petugas untuk tiket {ticket}. "
                                   "Hubungi admin bila ini keliru.",
                             "en": "Sorry, you are not registered as an officer for ticket {ticket}. "

@@ -309,3 +309,19 @@ class MediaBlob(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Example(Base):
+    """A labelled example learnt from use: a report's text (personal data masked) and the category a citizen
+    confirmed or picked, or an officer set; no chat ids, names or phones (store/examples.py writes them)."""
+
+    __tablename__ = "examples"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(24))  # citizen_confirmed | citizen_picked | officer
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", name="fk_examples_officer"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", name="fk_examples_ticket"))
+    predicted: Mapped[str | None] = mapped_column(String(32))  # the category it corrects (or confirms)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

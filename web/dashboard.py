@@ -70,7 +70,8 @@ class _Dashboard:
             raise web.HTTPNotFound(text="no such ticket")
         actions = {verb: ACTIONS[verb] for verb in crop.allowed_actions(found["t"]["status"]) if verb in ACTIONS}
         response = render("ticket.html", **auth.context(request, notice=notice, actions=actions, draft=draft or {},
-                                                        agencies=labels.agencies(), **found))
+                                                        agencies=labels.agencies(),
+                                                        categories=choices()["categories"], **found))
         response.set_status(status)
         return response
 
@@ -106,13 +107,16 @@ class _Dashboard:
             raise web.HTTPBadRequest(text=f"unknown action {verb!r}")
         note = str(form.get("note", "")).strip()[:2000]
         agency = str(form.get("agency", "")).strip()
+        category = str(form.get("category", "")).strip()[:64]
         upload = form.get("photo")
         photo = upload.file.read() if isinstance(upload, FileField) else b""
         who = auth.user(request)
         public_id = params.ticket_id(request)
+        # What each verb reads from the form: the agency to reassign to, the category to move to, else the note.
+        rest = {"reassign": agency, "recategorise": category}.get(verb, note)
         try:
-            outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb,
-                                              agency if verb == "reassign" else note, photo if verb == "done" else b"")
+            outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb, rest,
+                                              photo if verb == "done" else b"")
         except media.MediaError as exc:
             outcome = (f"Foto tidak diterima: {exc}. Pilih foto lain lalu kirim lagi.", False)
         if outcome is None:
@@ -121,7 +125,8 @@ class _Dashboard:
         if not done:
             # Refused, nothing changed: the page again, saying why, with what the officer typed still in the form
             # (a photo cannot be refilled: browsers let only the user choose a file).
-            return await self._page(request, notice, {"action": verb, "note": note, "agency": agency}, status=422)
+            return await self._page(request, notice, {"action": verb, "note": note, "agency": agency,
+                                                      "category": category}, status=422)
         # Post, then redirect: a reload shows the page again instead of sending the action twice. The outcome
         # rides along in a short-lived cookie (not the URL, where anyone could write one).
         response = web.HTTPSeeOther(f"{PATH}/tickets/{quote(public_id, safe='')}")

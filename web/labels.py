@@ -14,7 +14,7 @@ from router.templates import status_label
 
 # The dashboard's actions, in the order the form offers them (router.crop.allowed_actions picks among them).
 ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "done": "Selesai (dengan foto hasil)", "reject": "Tolak",
-           "reassign": "Alihkan ke dinas"}
+           "reassign": "Alihkan ke dinas", "recategorise": "Ubah kategori"}
 
 # What each kind of ticket event means (grep '"kind":' under router/ and store/); an unknown kind gets a generic line.
 EVENT_WORDS: dict[str, str] = {
@@ -24,6 +24,7 @@ EVENT_WORDS: dict[str, str] = {
     "citizen_attachment": "Lampiran tambahan dari pelapor",
     "merged": "Laporan lain digabungkan ke tiket ini",
     "category_confirmed": "Pelapor memilih kategori",
+    "recategorised": "Kategori diubah petugas",
     "refused": "Tindakan ditolak: petugas tidak berwenang atas tiket ini",
     "unrouted": "Belum ada petugas atau unit yang mencakup wilayah dan kategori ini",
     "corroborated": "Dikuatkan oleh peringatan Waze",
@@ -133,7 +134,7 @@ def _detail(kind: str, data: Mapping[str, Any]) -> list[str]:
         parts = [_text(data.get("text"))] if _text(data.get("text")) else []
         parts += ["foto"] if data.get("photo") else []
         return parts + (["titik lokasi"] if data.get("lat") is not None else [])
-    if kind == "category_confirmed":
+    if kind in ("category_confirmed", "recategorised"):
         return [f"{category_words(data.get('from'))} → {category_words(data.get('to'))}"]
     if kind == "merged":
         return [f"dari tiket {_text(data.get('ticket'))}"] if data.get("ticket") else []

@@ -369,8 +369,8 @@ async def test_only_the_actions_the_status_allows_are_offered(client: TestClient
     csrf = await csrf_of(client, path)
     offered = re.findall(r'<option value="(\w+)"', (await (await client.get(path)).text()).split('class="act"')[1]
                          .split("</select>")[0])
-    # Open (nobody has received it yet): it may also go to another agency.
-    assert offered == ["take", "progress", "done", "reject", "reassign"]
+    # Open (nobody has received it yet): it may also go to another agency, or another category.
+    assert offered == ["take", "progress", "done", "reject", "reassign", "recategorise"]
     await client.post(f"{path}/act", data={"action": "progress", "note": "pompa dikirim", "csrf": csrf})
     page = await (await client.get(path)).text()
     assert ticket("flood").status == "in_progress" and '<option value="take"' not in page
