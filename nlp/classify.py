@@ -14,10 +14,11 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import joblib
 import numpy as np
@@ -34,13 +35,13 @@ log = logging.getLogger(__name__)
 TRAIN_DIR = Path(__file__).parent / "data" / "train"
 MODEL_DIR = Path(__file__).parent / "model"
 MODEL_FILE = "classifier.joblib"
-TRAIN_VERSION = 6  # bump when the way we train changes, so `make` rebuilds the model
+TRAIN_VERSION = 7  # bump when the way we train changes, so `make` rebuilds the model
 DEFAULT_THRESHOLD = 0.5  # used only when the training data is too small to choose one on held-out folds
 DEFAULT_WATER_MASS = 0.25  # likewise, for the water guard
 RULE_CONFIDENCE = 0.9  # a phrase match is this sure at least
 ALTERNATIVES = 2  # categories offered beside the predicted one when the citizen is asked to confirm
 WATER = ("flood", "drainage")
-C = 3.0  # inverse regularisation; tf-idf rows are unit length, so weak regularisation fits best here
+C = 1.0  # inverse regularisation (scikit-learn's default); 3, 10 and 30 scored 0.01-0.02 lower macro-F1 on jaki_dev
 FOLDS = 3  # held-out folds for calibration, the threshold and the water mass (each fold costs a fit)
 # The threshold is the lowest confidence whose unflagged held-out predictions reach TARGET_ACCURACY.
 # Held-out folds of our own examples are easier than real reports, so it aims above the 0.93 wanted.
@@ -168,15 +169,24 @@ def train(out_dir: Path = MODEL_DIR, train_dir: Path = TRAIN_DIR, taxonomy_path:
     # float32 halves the file; predictions agree with float64 to well below the threshold's resolution
     model.coef_ = model.coef_.astype(np.float32)
     out_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"features": features, "model": model, "labels": [labels[i] for i in model.classes_],
-                 "vocabulary": sorted(vocabulary)}, out_dir / MODEL_FILE, compress=3)
+    # Written aside and renamed: a worker loading the model while another process trains reads the old
+    # files or the new ones, never half a file.
+    _replace(out_dir / MODEL_FILE, lambda tmp: joblib.dump(
+        {"features": features, "model": model, "labels": [labels[i] for i in model.classes_],
+         "vocabulary": sorted(vocabulary)}, tmp, compress=3))
     meta = {"fingerprint": training_fingerprint(train_dir, taxonomy_path),
             "extra": {"examples": len(extra), "sha256": _digest_extra(extra)},
             "examples": len(pairs), "labels": labels, "seed": seed, "temperature": round(temperature, 4),
             "threshold": round(threshold, 4), "water_mass": round(water_mass, 4), "held_out": held_out,
             "seconds": round(time.perf_counter() - started, 1)}
-    (out_dir / "crophub.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    _replace(out_dir / "crophub.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
     return meta
+
+
+def _replace(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def _held_out(texts: list[str], gold: np.ndarray, labels: list[str], folds: int, seed: int) -> dict[str, object]:
