@@ -61,15 +61,22 @@ def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any
     rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
     waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,
                                   "geocode_source": ticket.geocode_source}])
-    if ticket.category and ticket_located(ticket) and (ticket.category_confidence or 0) < cfg.confidence_threshold:
-        # Now that the place is known, the other question: is the category right?
-        [again] = context.classifier().predict([ticket.text])  # this message is only the place
+    if ticket.category and ticket_located(ticket) and (ticket.category_confidence or 0) < 1.0 \
+            and _unsure(again := context.classifier().predict([ticket.text])[0], ticket, cfg.confidence_threshold):
+        # Now that the place is known, the other question: is the category right? (Not for a category the
+        # channel gave; the report's own text is read again: this message is only the place.)
         alternatives = tuple(c for c in again.alternatives if c != ticket.category)
         rows[0]["text"] += render("category_question", ticket.language)
         rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id, ticket.category, alternatives, ticket.language)
         questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
                       rows[0]["dedupe_key"])
     return rows
+
+
+def _unsure(again: Prediction, ticket: Ticket, threshold: float) -> bool:
+    """Whether the category needs the citizen's word: the model is unsure, or its water guard says the report
+    may be a flood or a drain (a water report must not be filed elsewhere in silence)."""
+    return (ticket.category_confidence or 0) < threshold or (again.needs_confirmation and again.category == ticket.category)
 
 
 def ticket_located(ticket: Ticket) -> bool:

@@ -289,3 +289,24 @@ async def test_a_category_confirmed_after_an_officer_reassigned_it_does_not_undo
     await deliver(fake_api, telegram_config, redis_conn,
                   press(CITIZEN, ack, f"/kategori {tickets()[0].public_id} flood"))
     assert tickets()[0].agency == "binamarga"
+
+
+async def test_a_report_the_water_guard_flags_is_asked_about_once_its_place_is_known(
+    fake_api: FakeBotAPI, telegram_config: dict, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nlp.classify import Prediction
+
+    class WaterGuarded:
+        """A confident non-water category the water guard flags (flood and drainage together are plausible)."""
+
+        def predict(self, texts: list[str]) -> list[Prediction]:
+            return [Prediction("garbage", 0.99, True, "model", ("flood", "drainage")) for _ in texts]
+
+    monkeypatch.setattr(context, "classifier", WaterGuarded)
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(CITIZEN, text="Sampah nyumbat, air udah sebetis depan rumah"))
+    await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=ANSWER))
+    asked = [m for m in sent_to(fake_api, CITIZEN) if "Benarkah kategorinya" in body(m)]
+    assert asked, "a report that may be a flood is asked about, not filed elsewhere in silence"
+    buttons = [b["callback_data"] for row in asked[-1]["reply_markup"]["inline_keyboard"] for b in row]
+    assert any("flood" in value for value in buttons)
