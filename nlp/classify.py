@@ -261,25 +261,32 @@ class Classifier:
         self.taxonomy = taxonomy or Taxonomy.load()
         self.rules = PhraseRules({name: c.keywords for name, c in self.taxonomy.categories.items()})
         self._water = [i for i, name in enumerate(self.labels) if name in WATER]
+        self._words = len(self.features.transformer_list[0][1].vocabulary_)
 
     def probabilities(self, normalised: list[str]) -> np.ndarray:
         """Calibrated class probabilities (columns in `self.labels` order) for normalised texts."""
-        return _softmax(self.model.decision_function(self.features.transform(normalised)).astype(np.float64),
-                        self.temperature)
+        return self._read(normalised)[0]
+
+    def _read(self, normalised: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities, and how many of each text's words the model knows."""
+        x = self.features.transform(normalised)
+        known = x[:, :self._words].getnnz(axis=1)  # the word block comes first in the union
+        return _softmax(self.model.decision_function(x).astype(np.float64), self.temperature), known
 
     def predict(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
         """One prediction per text (empty texts: not_report, confidence 0, to be confirmed)."""
         normalised = [normalise(t, self.vocabulary) for t in texts]
         # A text with no words (empty, only a URL or emoji spacing) gives the model nothing to read.
         worded = [t for t in normalised if t.strip()]
-        rows: list[np.ndarray] = []
+        rows: list[tuple[np.ndarray, int]] = []
         for i in range(0, len(worded), batch_size):
-            rows.extend(self.probabilities(worded[i:i + batch_size]))
+            probs, known = self._read(worded[i:i + batch_size])
+            rows.extend(zip(probs, map(int, known)))
         it = iter(rows)
-        return [self._decide(t, next(it)) if t.strip() else Prediction("not_report", 0.0, True, "model")
+        return [self._decide(t, *next(it)) if t.strip() else Prediction("not_report", 0.0, True, "model")
                 for t in normalised]
 
-    def _decide(self, text: str, probs: np.ndarray) -> Prediction:
+    def _decide(self, text: str, probs: np.ndarray, known_words: int = 1) -> Prediction:
         scores = dict(zip(self.labels, map(float, probs)))
         ranked = sorted((c for c in scores if c != "not_report"), key=scores.__getitem__, reverse=True)
         rule = self.rules.match(text)
@@ -290,7 +297,9 @@ class Classifier:
             category, source = max(scores, key=scores.__getitem__), "model"
             confidence = scores[category]
         alternatives = [c for c in ranked if c != category]
-        unsure = confidence < self.threshold
+        # A text with no word the model has seen ("Jkk", "hujaan badaii") is read from letter groups alone:
+        # whatever its score, the model does not know what it says.
+        unsure = confidence < self.threshold or (source == "model" and known_words == 0)
         water = float(probs[self._water].sum()) if self._water else 0.0
         if water >= self.water_mass and category not in WATER:
             # The water guard: ask "banjir/genangan?" rather than file a possible flood elsewhere.

@@ -46,6 +46,13 @@ def test_the_water_guard_asks_instead_of_filing_elsewhere(model: Path) -> None:
     assert flood.category == "flood" and not flood.needs_confirmation  # the guard never flags water itself
 
 
+def test_a_text_of_words_the_model_never_saw_is_flagged_whatever_its_score(model: Path) -> None:
+    classifier = Classifier(model, threshold=0.0, water_mass=1.0)  # neither the threshold nor the guard flags
+    unknown, known = classifier.predict(["qwzx vbnmk", "sampah numpuk di gang"])
+    assert unknown.needs_confirmation and unknown.source == "model"
+    assert not known.needs_confirmation
+
+
 def test_extra_examples_change_the_model(tmp_path: Path) -> None:
     train_dir = _train_dir(tmp_path)
     plain = classify.train(tmp_path / "plain", train_dir)
