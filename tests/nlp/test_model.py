@@ -36,7 +36,7 @@ def test_same_seed_same_model(tmp_path: Path) -> None:
 
 
 def test_the_water_guard_asks_instead_of_filing_elsewhere(model: Path) -> None:
-    text = "sampah numpuk, got mampet, air banjir masuk rumah"  # a garbage phrase decides; water is plausible
+    text = "sampah numpuk, got mampet, air meluap ke rumah"  # a garbage phrase decides; water is plausible
     [calm] = Classifier(model, threshold=0.0, water_mass=1.0).predict([text])
     assert calm.category == "garbage" and not calm.needs_confirmation
     [guarded] = Classifier(model, threshold=0.0, water_mass=0.05).predict([text])
@@ -44,6 +44,30 @@ def test_the_water_guard_asks_instead_of_filing_elsewhere(model: Path) -> None:
     assert guarded.alternatives and guarded.alternatives[0] in WATER
     [flood] = Classifier(model, threshold=0.0, water_mass=0.0).predict(["banjir sepinggang di gang kami"])
     assert flood.category == "flood" and not flood.needs_confirmation  # the guard never flags water itself
+
+
+def test_a_text_that_names_a_flood_is_asked_about_when_another_category_wins(model: Path) -> None:
+    classifier = Classifier(model, threshold=0.0, water_mass=1.0)  # the scores alone would never flag
+    plain, flooded, kebanjiran = classifier.predict(["parkir liar bikin macet", "parkir liar bikin macet, ada genangan",
+                                                     "parkir liar di gang yg kebanjiran"])
+    assert plain.category == "illegal_parking" and not plain.needs_confirmation
+    for guarded in (flooded, kebanjiran):  # "kebanjiran" is read through its stem
+        assert guarded.category == "illegal_parking" and guarded.needs_confirmation
+        assert guarded.alternatives[0] in WATER
+
+
+def test_held_out_folds_leave_whole_batches_out(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    single = _train_dir(tmp_path / "one")
+    assert classify.train(tmp_path / "a", single)["held_out"]["by_batch"] is False  # type: ignore[index]
+    batched = tmp_path / "batched"
+    batched.mkdir()
+    for n, path in enumerate(sorted(single.glob("*.jsonl"))):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        for batch in range(3):  # every category in three batches: each fold still trains on all of them
+            (batched / f"{path.stem}_{batch + 1}.jsonl").write_text("".join(lines[batch::3]), encoding="utf-8")
+    assert classify.batch_of(batched / "flood_3.jsonl") == 3 and classify.batch_of(single / "flood.jsonl") == 1
+    assert classify.train(tmp_path / "b", batched)["held_out"]["by_batch"] is True  # type: ignore[index]
 
 
 def test_a_text_of_words_the_model_never_saw_is_flagged_whatever_its_score(model: Path) -> None:
