@@ -121,3 +121,15 @@ def test_eval_prints_every_figure(model: Path, tmp_path: Path) -> None:
         assert phrase in text, phrase
     assert set(figures) >= {"macro_f1", "accuracy", "water_recall", "flagged", "unflagged_accuracy", "silent_water"}
     assert figures["compare"]["flagged"] >= figures["flagged"]  # a higher threshold asks at least as often
+
+
+def test_the_flag_budget_counts_the_water_guards_flags_too() -> None:
+    import numpy as np
+    confidence = np.linspace(0.99, 0.50, 100)
+    correct = np.arange(100) < 60  # the 40 least confident are wrong: the target is out of reach
+    alone = classify.choose_threshold(confidence, correct, target=0.99, max_flagged=0.25)
+    assert (confidence < alone).sum() == 25
+    guarded = np.zeros(100, dtype=bool)
+    guarded[:10] = True  # ten confident predictions the water guard flags
+    shared = classify.choose_threshold(confidence, correct, target=0.99, max_flagged=0.25, guarded=guarded)
+    assert ((confidence < shared) | guarded).sum() == 25
