@@ -48,6 +48,7 @@ class RouterConfig:
 _config = RouterConfig()
 _redis: Redis | None = None
 _classifier: Classifier | None = None
+_loaded: tuple[tuple[object, ...], Classifier] | None = None  # the last model loaded, by what it was loaded with
 _nominatim: NominatimFallback | None = None
 
 
@@ -86,8 +87,15 @@ def classifier() -> Classifier:
     if _classifier is None:
         taxonomy = Path(_config.categories_file) if _config.categories_file else classify.DEFAULT_TAXONOMY
         classify.ensure_model(taxonomy)  # `make` (or `crophub run`) has normally built it already
-        _classifier = Classifier(taxonomy=rules.taxonomy(_config.categories_file),
-                                 threshold=_config.confidence_threshold, water_mass=_config.water_mass)
+        model = classify.MODEL_DIR / classify.MODEL_FILE
+        key = (str(taxonomy), _config.confidence_threshold, _config.water_mass, model.stat().st_mtime_ns)
+        # A process configured again with the same settings (tests, a reload) keeps the loaded model:
+        # loading it costs ~0.3 s of CPU each time.
+        global _loaded
+        if _loaded is None or _loaded[0] != key:
+            _loaded = (key, Classifier(taxonomy=rules.taxonomy(_config.categories_file),
+                                       threshold=_config.confidence_threshold, water_mass=_config.water_mass))
+        _classifier = _loaded[1]
     return _classifier
 
 
