@@ -16,10 +16,11 @@ from nlp.classify import Prediction
 from nlp.geocode import text_place
 from nlp.lang import detect
 from nlp.rules import Taxonomy, taxonomy
-from router import answers, cards, commands, context, crop, dialogue, lifecycle, questions, replies, sla, waze
+from router import answers, cards, commands, context, crop, dialogue, lifecycle, questions, replies, sla, ticket_ids, waze
 from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place, ticket_located
 from router.templates import render
 from store import db, ops
+from store import officers as roster
 from store.models import utcnow
 from store.storable import clean_text
 
@@ -229,7 +230,7 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
         item = replace(item, msg=dialogue.resolve_number(session, item.msg))
     msg, language = item.msg, item.language
     cfg = context.config()
-    if msg.command == dialogue.CHOOSE and not _on_card(session, msg):  # on a card, it is an officer's
+    if msg.command == dialogue.CHOOSE and not _on_card(session, msg) and not _officers_choice(session, item):
         return dialogue.choose_category(session, msg, item.inbound_id, item.citizen_id, language)
     if msg.command or msg.reply_to or crop.is_bare_answer(msg):
         answered = _crop_message(session, item)
@@ -274,6 +275,18 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
     if _small_talk(item, taxonomy(cfg.categories_file)):
         return [reply_row(item, render("chit_chat", language))]
     return file_reports(session, [item])
+
+
+def _officers_choice(session: Session, item: Item) -> bool:
+    """True when `/kategori <ticket> <name>` comes from an officer who did not report that ticket: it
+    re-categorises it (on a card or typed); a reporter's own `/kategori` answers the category question."""
+    msg = item.msg
+    if msg.channel != "telegram" or roster.by_telegram_id(session, msg.sender.id) is None:
+        return False
+    parts = msg.text.split()
+    public_id = ticket_ids.parse(parts[1]) if len(parts) >= 2 else None
+    ticket = ops.ticket_by_public_id(session, public_id) if public_id else None
+    return ticket is not None and item.citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}
 
 
 def _on_card(session: Session, msg: Message) -> bool:

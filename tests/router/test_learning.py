@@ -120,3 +120,8 @@ async def test_an_officer_recategorises_by_replying_to_the_card(
     await deliver(fake_api, telegram_config, redis_conn,
                   message(OFFICER, reply_to=sda_card["message"]["message_id"], text="/kategori drainage"))
     assert ticket().category == "drainage" and len(examples()) == 2
+
+    # Typed without replying to a card, "/kategori <ticket> <name>" from an officer is the officer's too.
+    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, text=f"/kategori {t.public_id} pohon"))
+    assert ticket().category == "tree" and len(examples()) == 3
+    assert examples()[-1].source == "officer"
