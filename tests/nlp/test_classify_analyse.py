@@ -80,3 +80,12 @@ def test_layout_does_not_change_the_prediction(model: Path) -> None:
     laid_out = ["sampah  numpuk\n\ndi gang  ", "\tbanjir di\r\nrumah"]
     assert Classifier(model).predict(laid_out) == Classifier(model).predict(typed)
     assert classify.normalise("a \n\n b  ") == "a b"
+
+
+def test_contact_details_and_markup_do_not_change_the_prediction(model: Path) -> None:
+    plain = ["banjir 50 cm di gang", "sampah numpuk di gang"]
+    signed = ["banjir 50 cm di gang <b>hubungi</b> 0812-3456-7890 budi.s@example.com",
+              "sampah numpuk di gang, wa +62 812 3456 7890"]
+    assert classify.normalise(signed[0]) == classify.normalise("banjir 50 cm di gang hubungi")
+    assert classify.normalise(signed[1]) == classify.normalise("sampah numpuk di gang, wa")
+    assert [p.category for p in Classifier(model).predict(signed)] == [p.category for p in Classifier(model).predict(plain)]
