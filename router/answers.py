@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from bots import registry
 from nlp.geocode import Place, outside_city
 from nlp.places import LEVEL_WORDS, STREET_END, STREET_WORDS, index
-from nlp.rules import taxonomy
 from ingest.message import Address
 from router import cards, context, crop, dialogue, filing, lifecycle, questions, replies
 from router.filing import Item
@@ -108,7 +107,7 @@ def category_named(text: str) -> str | None:
     words = _TOKEN.findall(text.lower())
     if not words or len(words) > 4:
         return None
-    found = taxonomy(context.config().categories_file).named(" ".join(words))
+    found = context.taxonomy().named(" ".join(words))
     return found if found and found != "not_report" else None
 
 

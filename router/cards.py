@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, object_session
 
 from ingest.message import Address
 from nlp.gazetteer import gazetteer
-from nlp.rules import taxonomy
 from router import context, replies
 from router.templates import render
 from store import media, ops
@@ -26,7 +25,7 @@ def officer_bot(ticket: Ticket) -> str | None:
 
 def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
     """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     place = place_words(ticket, language)
     link = (f"https://www.openstreetmap.org/?mlat={ticket.lat:.5f}&mlon={ticket.lon:.5f}#map=18/{ticket.lat:.5f}/"
             f"{ticket.lon:.5f}") if ticket.lat is not None and ticket.lon is not None else "-"

@@ -7,7 +7,6 @@ from typing import Callable
 from sqlalchemy.orm import Session
 
 from ingest.message import Message
-from nlp.rules import taxonomy
 from router import clock, context, ticket_ids
 from router.templates import render, status_label
 from store import ops
@@ -25,7 +24,7 @@ def _help(session: Session, msg: Message, citizen_id: int, language: str) -> str
 
 def _status(session: Session, msg: Message, citizen_id: int, language: str) -> str:
     parts = msg.text.split(maxsplit=1)
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     if len(parts) < 2:
         tickets = ops.tickets_of_citizen(session, citizen_id)
         if not tickets:

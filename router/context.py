@@ -81,6 +81,12 @@ def outbox_queue() -> Queue:
     return Queue(OUTBOX_QUEUE, connection=redis())
 
 
+def taxonomy() -> rules.Taxonomy:
+    """The categories this process works with: nlp.categories_file when a city sets one, else the packaged
+    taxonomy; the router, the web pages and Open311 all read this one."""
+    return rules.taxonomy(_config.categories_file)
+
+
 def classifier() -> Classifier:
     """This process's category classifier, loaded on first use (trained first if it was never built)."""
     global _classifier

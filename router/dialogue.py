@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from bots import registry
 from ingest.message import Message
-from nlp.rules import taxonomy
 from router import cards, context, lifecycle, questions, replies, routing
 from router.templates import render
 from store import examples, ops
@@ -26,7 +25,7 @@ _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 def confirm_extras(ticket_public_id: str, category: str, alternatives: tuple[str, ...], language: str) -> dict[str, Any]:
     """Buttons: the category understood first, then the alternatives (each answers `/kategori <ticket> <name>`)."""
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     rows = [[{"label": ("✅ " if i == 0 else "") + tax.label(name, language),
               "value": f"{CHOOSE} {ticket_public_id} {name}"}] for i, name in enumerate((category, *alternatives))]
     return {"buttons": rows, "language": language, "menu": True}  # menu: a bare number may answer it
@@ -72,7 +71,7 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
     taken the ticket; a ticket already sent to another agency goes to the right one."""
     parts = msg.text.split()
     ticket = ops.ticket_by_public_id(session, parts[1]) if len(parts) >= 3 else None
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     chosen = parts[2].lower() if len(parts) >= 3 else ""
     if ticket is None or chosen not in tax.categories or chosen == "not_report" or \
             citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:

@@ -11,7 +11,6 @@ from bots import registry
 from ingest.message import Message
 from nlp.classify import Prediction
 from nlp.geocode import Place, reverse_place, text_place
-from nlp.rules import taxonomy
 from nlp.gazetteer import gazetteer
 from nlp.places import street_of
 from router import cards, context, dialogue, duplicates, lifecycle, questions, replies, routing, waze
@@ -89,7 +88,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
     if not items:
         return []
     cfg = context.config()
-    tax = taxonomy(cfg.categories_file)
+    tax = context.taxonomy()
     places = [place_of(i.msg) for i in items]
     categories = [i.prediction.category if i.prediction.category != "not_report" else None for i in items]
     joined: list[dict[str, Any]] = []
@@ -183,7 +182,7 @@ def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> li
     ops.add_events(session, [{"ticket_id": same.id, "kind": "merged", "actor": "router", "inbound_id": item.inbound_id,
                               "data": {"ticket": ticket.public_id}}])
     lang = item.language
-    label = taxonomy(context.config().categories_file).label(same.category, lang)
+    label = context.taxonomy().label(same.category, lang)
     return [reply_row(item, render("merged", lang, ticket=same.public_id, category=label,
                                 status=status_label(same.status, lang)), same.id)] + cleared
 
@@ -194,7 +193,7 @@ def join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
                                  "reply_address": item.msg.address.model_dump(mode="json"), "language": item.language}])
     attach(session, ticket, item, "merged")
     lang = item.language
-    label = taxonomy(context.config().categories_file).label(ticket.category, lang)
+    label = context.taxonomy().label(ticket.category, lang)
     return [reply_row(item, render("merged", lang, ticket=ticket.public_id, category=label,
                                 status=status_label(ticket.status, lang)), ticket.id)]
 

@@ -15,7 +15,7 @@ from ingest.message import Message
 from nlp.classify import Prediction
 from nlp.geocode import text_place
 from nlp.lang import detect
-from nlp.rules import Taxonomy, taxonomy
+from nlp.rules import Taxonomy
 from router import answers, cards, commands, context, crop, dialogue, lifecycle, questions, replies, sla, ticket_ids, waze
 from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place, ticket_located
 from router.templates import render
@@ -146,7 +146,7 @@ def _fail(inbound_id: int, exc: BaseException) -> None:
 
 def _given(msg: Message, predicted: Prediction) -> Prediction:
     """The category the channel gave (an Open311 service_code), when the taxonomy has it; else the model's."""
-    if msg.category and msg.category != "not_report" and msg.category in taxonomy(context.config().categories_file).categories:
+    if msg.category and msg.category != "not_report" and msg.category in context.taxonomy().categories:
         return Prediction(msg.category, 1.0, False, "channel")
     return predicted
 
@@ -175,7 +175,7 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
 def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int, set[int]]:
     """Plain new reports are filed together (the common case, in a few statements); the rest one by one.
     → (reply rows, messages failed, tickets the rest may have moved)."""
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     plain: list[Item] = []
     rest: list[Item] = []
     # A chat the hub asked a question in reads its next message as the answer first (router/answers.py); so
@@ -272,7 +272,7 @@ def handle(session: Session, item: Item) -> list[dict[str, Any]]:
             if msg.location:  # say where it is now
                 text += " " + render("place_now", ticket.language, place=cards.place_words(ticket, ticket.language))
             return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
-    if _small_talk(item, taxonomy(cfg.categories_file)):
+    if _small_talk(item, context.taxonomy()):
         return [reply_row(item, render("chit_chat", language))]
     return file_reports(session, [item])
 

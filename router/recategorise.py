@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ingest.message import Address
-from nlp.rules import taxonomy
 from router import cards, context, lifecycle, questions, replies, routing
 from router.lifecycle import TransitionError
 from router.templates import render
@@ -24,7 +23,7 @@ NOT_SENT = ("received", "needs_info")
 
 def category_named(words: str) -> str | None:
     """The category an officer names ("banjir", "flood", "parkir liar"), in Indonesian or English; None if none."""
-    found = taxonomy(context.config().categories_file).named(words.strip())
+    found = context.taxonomy().named(words.strip())
     return found if found and found != "not_report" else None
 
 
@@ -33,7 +32,7 @@ def change(session: Session, ticket: Ticket, words: str, actor: str, officer_id:
     """Give the (locked) ticket the category `words` names, by an officer: → the outbox rows (old cards told, the
     reporters told), the ticket left open for the caller to dispatch; or [text] to ask the officer again.
     Raises TransitionError when the ticket's status allows no re-routing (resolved, closed, rejected...)."""
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     chosen = category_named(words)
     if chosen is None:
         names = ", ".join(tax.label(c, language) for c in tax.categories if c != "not_report")
@@ -66,7 +65,7 @@ def change(session: Session, ticket: Ticket, words: str, actor: str, officer_id:
 
 def _tell_reporters(session: Session, ticket: Ticket, before: str | None) -> list[dict[str, Any]]:
     """One message per reporter, in their language, on their channel: the new category and its agency."""
-    tax = taxonomy(context.config().categories_file)
+    tax = context.taxonomy()
     rows = []
     for reporter in lifecycle.reporters(session, ticket.id):
         lang = reporter.language

@@ -12,7 +12,7 @@ from aiohttp.web_request import FileField
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp.rules import taxonomy
+from router import context
 from router import clock, crop, replies, sla
 from store import media, ops
 from store.models import Officer, Ticket
@@ -177,7 +177,7 @@ def query_of(filters: Mapping[str, str]) -> str:
 
 def choices() -> dict[str, Any]:
     """What the filter form offers, as (code, words): areas per kota, agencies, categories and statuses."""
-    tax = taxonomy(None)
+    tax = context.taxonomy()
     return {"areas": labels.areas(), "agencies": labels.agencies(), "statuses": labels.statuses(),
             "categories": [(c, tax.label(c, "id")) for c in tax.categories]}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nlp.gazetteer import gazetteer, short_name
-from nlp.rules import taxonomy
+from router import context
 from router import lifecycle, routing
 from router.cards import street
 from router.templates import status_label
@@ -71,7 +71,7 @@ def agencies() -> list[tuple[str, str]]:
 
 def category_words(code: str | None) -> str:
     """A category's label ("?" when the ticket has none yet)."""
-    return taxonomy(None).label(code, "id") if code else "?"
+    return context.taxonomy().label(code, "id") if code else "?"
 
 
 def area_words(kelurahan: str | None, kecamatan: str | None = None, kab_kota: str | None = None) -> str:

@@ -25,7 +25,6 @@ from ingest.intake import Batch, Intake
 from ingest.message import Address, Location, Message, Sender
 from nlp.gazetteer import gazetteer
 from nlp.geocode import outside_city
-from nlp.rules import taxonomy
 from router import context, routing, ticket_ids
 from store.models import InboundMessage, Ticket, TicketEvent
 from web import errors, params, stats
@@ -187,7 +186,7 @@ class _Api:
             "service_request_id": ticket.public_id,
             "status": "closed" if ticket.status in CLOSED else "open",
             "status_notes": redact(note) if note else NOTES.get(ticket.status, ticket.status),
-            "service_name": taxonomy(None).label(ticket.category, "id"),
+            "service_name": context.taxonomy().label(ticket.category, "id"),
             "service_code": ticket.category,
             "description": redact(ticket.text)[:MAX_DESCRIPTION] or None,
             "agency_responsible": routing.agency_name(ticket.agency),
@@ -285,11 +284,11 @@ class _Api:
 # --- helpers ---------------------------------------------------------------------------------------
 
 def _codes() -> list[str]:
-    return [name for name in taxonomy(None).categories if name != "not_report"]
+    return [name for name in context.taxonomy().categories if name != "not_report"]
 
 
 def _service(code: str) -> dict[str, Any]:
-    tax = taxonomy(None)
+    tax = context.taxonomy()
     return {"service_code": code, "service_name": tax.label(code, "id"), "description": tax.label(code, "en"),
             "metadata": False, "type": "realtime", "keywords": code.replace("_", " "),
             "group": routing.agency_name(routing.agency_for(code)) or ""}

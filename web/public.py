@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp.gazetteer import gazetteer
-from nlp.rules import taxonomy
+from router import context
 from router import clock, routing
 from store import ops
 from store.models import Ticket
@@ -120,7 +120,7 @@ class _Public:
                 .order_by(Ticket.created_at.desc()).limit(MAX_POINTS))
         if category:
             stmt = stmt.where(Ticket.category == category)
-        tax, gaz = taxonomy(None), gazetteer()
+        tax, gaz = context.taxonomy(), gazetteer()
         with self.sessions() as session:
             rows = session.execute(stmt).all()
         features = []
@@ -145,7 +145,7 @@ class _Public:
             kecamatan = stats.area_stats(session, "kecamatan", since, now, self.config.min_count, now=now)
             kelurahan = stats.area_stats(session, "kelurahan", since, now, self.config.min_count, now=now)
             trends = stats.trending(session, now)
-        labels = {t.category: taxonomy(None).label(t.category, "id") for t in trends}
+        labels = {t.category: context.taxonomy().label(t.category, "id") for t in trends}
         if as_json:
             return {"since": clock.iso(since), "min_count": self.config.min_count,
                     "kecamatan": [asdict(s) for s in kecamatan], "kelurahan": [asdict(s) for s in kelurahan],

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp.rules import taxonomy
+from router import context
 from router import clock
 from web import auth, stats
 from web.public import Config, render
@@ -110,7 +110,7 @@ class _Supervisors:
         with self.sessions() as session:
             trends = stats.trending(session, now)
             counts = stats.category_counts(session, since, now)
-        tax = taxonomy(None)
+        tax = context.taxonomy()
         labels = {c: tax.label(c, "id") for c in {*counts, *(t.category for t in trends)}}
         ranked = [r for r in rows if r.rank is not None]
         response = [(r.name, h) for r in ranked if (h := r.first_response_median_h) is not None]
