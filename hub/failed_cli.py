@@ -142,7 +142,7 @@ def _retry(settings: Settings, kinds: tuple[Kind, ...], ids: list[int] | None) -
 
     from hub import runtime
     from hub.errors import Fatal
-    from ingest.intake import INTAKE_QUEUE, PROCESS_JOB, PROCESS_RETRY
+    from ingest import jobs
     from router import replies
     from store import db
 
@@ -154,11 +154,10 @@ def _retry(settings: Settings, kinds: tuple[Kind, ...], ids: list[int] | None) -
         raise Fatal(f"Redis does not answer ({exc}); nothing was changed") from exc
     with db.session() as session:
         done = {kind: retry(session, kind, ids) for kind in kinds}
-    queue = Queue(INTAKE_QUEUE, connection=conn)
+    queue = Queue(jobs.INTAKE_QUEUE, connection=conn)
     for inbound_id in done.get("inbound", []):
         # One job each, as the sweep sends a message tried before: whatever stops it cannot take others along.
-        queue.enqueue(PROCESS_JOB, [inbound_id], retry=PROCESS_RETRY, job_timeout=settings.workers.job_timeout,
-                      result_ttl=0, failure_ttl=7 * 86400)
+        jobs.enqueue(queue, jobs.PROCESS, [inbound_id], timeout=settings.workers.job_timeout)
     replies.enqueue_send(done.get("reply", []))
     return _said("retried", done, ids)
 

@@ -9,23 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest import jobs
+from ingest.jobs import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE  # noqa: F401 (where callers have long found them)
 from ingest.message import Message
 from store import db, media, ops, storable
 
 log = logging.getLogger(__name__)
 
-INTAKE_QUEUE = "crophub-intake"
-OUTBOX_QUEUE = "crophub-outbox"
-CROP_QUEUE = "crophub-crop"  # tickets the sweep offers to officers again, SLA checks
-# Jobs are enqueued by dotted name, so producers never import their consumers.
-PROCESS_JOB = "router.pipeline.process_inbound"
-SEND_JOB = "router.replies.send_outbox"
-DISPATCH_JOB = "router.crop.dispatch_tickets"
-SLA_JOB = "router.sla.check_ticket"
-PROCESS_RETRY = Retry(max=3, interval=[1, 10, 60])
 JOB_SIZE = 500  # messages per pipeline job at most
 
 
@@ -99,8 +92,7 @@ class Intake:
             # A job per JOB_SIZE messages: one job (one transaction) for a whole big poll could outlive its
             # timeout, and on SQLite it would hold the write lock from every other worker meanwhile.
             for start in range(0, len(ids), JOB_SIZE):
-                self.queue.enqueue(PROCESS_JOB, ids[start:start + JOB_SIZE], retry=PROCESS_RETRY,
-                                   job_timeout=self.job_timeout, result_ttl=0, failure_ttl=7 * 86400)
+                jobs.enqueue(self.queue, jobs.PROCESS, ids[start:start + JOB_SIZE], timeout=self.job_timeout)
         except Exception as exc:  # the rows are stored: the periodic sweep re-enqueues them
             log.error("intake: stored %d message(s) but could not enqueue them (%s); the sweep will retry",
                       len(ids), exc)

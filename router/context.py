@@ -8,7 +8,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue
 
-from ingest.intake import OUTBOX_QUEUE
+from ingest.jobs import OUTBOX_QUEUE
 from nlp import classify
 from nlp.classify import Classifier
 from nlp import rules

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.intake import CROP_QUEUE, DISPATCH_JOB
+from ingest import jobs
+from ingest.jobs import CROP_QUEUE
 from ingest.message import Address, Message
 from router import cards, context, dialogue, lifecycle, questions, recategorise, replies, routing, sla, ticket_ids, waze
 from router.lifecycle import TransitionError
@@ -98,9 +99,8 @@ def enqueue_dispatch(ticket_ids: list[int]) -> None:
         return
     cfg = context.config()
     try:
-        Queue(CROP_QUEUE, connection=context.redis()).enqueue(
-            DISPATCH_JOB, ticket_ids, retry=Retry(max=len(cfg.retry_intervals), interval=cfg.retry_intervals),
-            job_timeout=cfg.job_timeout, result_ttl=0, failure_ttl=7 * 86400)
+        jobs.enqueue(Queue(CROP_QUEUE, connection=context.redis()), jobs.DISPATCH, ticket_ids,
+                     timeout=cfg.job_timeout, retry=cfg.retry_intervals)
     except Exception as exc:  # the tickets are stored as open: the sweep dispatches them later
         log.error("crop: could not enqueue dispatch of %d ticket(s): %s; the sweep will retry", len(ticket_ids), exc)
 

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from rq import Queue
 
-from ingest.intake import INTAKE_QUEUE, JOB_SIZE, PROCESS_JOB, PROCESS_RETRY
+from ingest import jobs
+from ingest.intake import JOB_SIZE
+from ingest.jobs import INTAKE_QUEUE
 from router import answers, context, crop, replies, sla
 from store import db, ops
 
@@ -34,10 +36,9 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
         queue = Queue(INTAKE_QUEUE, connection=context.redis())
         # Messages whose job was lost go together, as the intake sent them (no job too big for its timeout); a
         # message tried before and still here goes alone, so whatever stops it cannot take others along.
-        jobs = [fresh[start:start + JOB_SIZE] for start in range(0, len(fresh), JOB_SIZE)] + [[i] for i in tried]
-        for ids in jobs:
-            queue.enqueue(PROCESS_JOB, args=(ids,), kwargs={"recovered": True}, retry=PROCESS_RETRY,
-                          job_timeout=cfg.job_timeout, result_ttl=0)
+        batches = [fresh[start:start + JOB_SIZE] for start in range(0, len(fresh), JOB_SIZE)] + [[i] for i in tried]
+        for ids in batches:
+            jobs.enqueue(queue, jobs.PROCESS, ids, kwargs={"recovered": True}, timeout=cfg.job_timeout)
     if outbox:
         log.warning("sweep: re-enqueueing %d pending reply(ies)", len(outbox))
         replies.enqueue_send(outbox)

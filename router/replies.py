@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
-from rq import Retry
 from sqlalchemy.orm import Session
 
 from bots import aio, registry
 from bots.errors import PermanentError, RateLimited
-from ingest.intake import SEND_JOB
+from ingest import jobs
 from ingest.message import Address
 from router import context
 from router.pace import Pace
@@ -61,18 +60,12 @@ def enqueue_send(outbox_ids: list[int], at: datetime | None = None, chat: str | 
     if not outbox_ids:
         return
     cfg = context.config()
-    options: dict[str, Any] = {
-        "retry": Retry(max=len(cfg.retry_intervals), interval=cfg.retry_intervals),
-        "job_timeout": cfg.job_timeout, "result_ttl": 0, "failure_ttl": 7 * 86400,
-    }
+    job_id = None
+    if at is not None and chat is not None:
+        job_id = f"crophub-wait-{hashlib.sha1(chat.encode()).hexdigest()[:16]}-{int(at.timestamp())}"
     try:
-        if at is None:
-            context.outbox_queue().enqueue(SEND_JOB, outbox_ids, **options)
-        else:
-            if chat is not None:
-                digest = hashlib.sha1(chat.encode()).hexdigest()[:16]
-                options["job_id"] = f"crophub-wait-{digest}-{int(at.timestamp())}"
-            context.outbox_queue().enqueue_at(at, SEND_JOB, outbox_ids, **options)
+        jobs.enqueue(context.outbox_queue(), jobs.SEND, outbox_ids, timeout=cfg.job_timeout,
+                     retry=cfg.retry_intervals, at=at, job_id=job_id)
     except Exception as exc:  # the rows are stored: the sweep will enqueue them again
         log.error("outbox: could not enqueue %d reply(ies): %s; the sweep will retry", len(outbox_ids), exc)
 

@@ -15,7 +15,8 @@ from rq import Queue, get_current_job
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.intake import CROP_QUEUE, SLA_JOB
+from ingest import jobs
+from ingest.jobs import CROP_QUEUE
 from ingest.message import Address
 from router import cards, context, replies, routing
 from router.templates import render
@@ -90,8 +91,7 @@ def schedule(ticket_ids: list[int]) -> int:
         if running is not None and running.id == job_id:
             job_id += "-again"
         try:
-            queue.enqueue_at(at, SLA_JOB, ticket_id, job_id=job_id, result_ttl=0,
-                             job_timeout=context.config().job_timeout)
+            jobs.enqueue(queue, jobs.SLA, ticket_id, at=at, job_id=job_id, timeout=context.config().job_timeout)
         except Exception as exc:  # a lost check is found again by the next change to the ticket
             log.error("sla: could not schedule the check of ticket %d: %s", ticket_id, exc)
     return len(due)

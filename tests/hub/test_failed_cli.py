@@ -12,7 +12,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from hub import cli
-from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, PROCESS_JOB, SEND_JOB
+from ingest.jobs import INTAKE_QUEUE, OUTBOX_QUEUE, PROCESS, SEND
 from store import db
 from store.models import InboundMessage, Outbox
 
@@ -103,7 +103,7 @@ def test_retry_puts_messages_back_and_enqueues_them_one_per_job(config: Path, ro
     assert row.status == "received" and row.reason is None and getattr(row, "attempts", 0) == 0
     assert inbound(rows["fine"]).status == "processed"  # only failed ones are touched
     assert inbound(rows["broken"]).status == "failed"
-    assert jobs(redis_conn, INTAKE_QUEUE) == [(PROCESS_JOB, [rows["poison"]])]
+    assert jobs(redis_conn, INTAKE_QUEUE) == [(PROCESS.name, [rows["poison"]])]
     assert jobs(redis_conn, OUTBOX_QUEUE) == []
 
 
@@ -114,7 +114,7 @@ def test_retry_all_replies_resets_their_attempts_and_enqueues_a_send(config: Pat
         row = reply(rows[name])
         assert (row.status, row.attempts, row.last_error) == ("pending", 0, None)
     assert reply(rows["sent"]).status == "sent"
-    assert jobs(redis_conn, OUTBOX_QUEUE) == [(SEND_JOB, sorted([rows["blocked"], rows["lost"]]))]
+    assert jobs(redis_conn, OUTBOX_QUEUE) == [(SEND.name, sorted([rows["blocked"], rows["lost"]]))]
     assert inbound(rows["poison"]).status == "failed"
 
 
