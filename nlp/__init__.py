@@ -1,1 +1,2 @@
-"""Language: category rules, language hints (the classifier and geocoder come later)."""
+"""Language and places, offline: the category classifier and its phrase rules, the taxonomy, language hints,
+the gazetteer, place finding, geocoding and reverse geocoding, and the `analyse`/`eval` commands' logic."""
