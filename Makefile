@@ -54,6 +54,7 @@ chromium:
 	  echo "chromium: could not install chromium: the browser tests will be skipped"
 
 test: $(STAMP) $(MODEL) dovecot chromium
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP) $(MODEL)

@@ -42,7 +42,9 @@ DEFAULT_WATER_MASS = 0.25  # likewise, for the water guard
 RULE_CONFIDENCE = 0.9  # a phrase match is this sure at least
 ALTERNATIVES = 2  # categories offered beside the predicted one when the citizen is asked to confirm
 WATER = ("flood", "drainage")
-C = 4.0  # inverse regularisation: best of 0.3-4 leaving batches out of the training data (macro-F1 0.898 vs 0.892 at 1) and on jaki_dev (0.790 vs 0.781; 1 was best when the data was 1,500 examples smaller)
+# Inverse regularisation: best of 0.3-4 leaving batches out of the training data (macro-F1 0.898 vs 0.892 at 1)
+# and on jaki_dev (0.790 vs 0.781; 1 was best when the data was 1,500 examples smaller).
+C = 4.0
 FOLDS = 3  # held-out folds for calibration, the threshold and the water mass (each fold costs a fit)
 # Folds hold out whole batches of writing (train/<category>_<N>.jsonl share batch N): a batch was written
 # at one time for one kind of text, so a random fold would score texts whose siblings it trained on.

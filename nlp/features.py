@@ -48,7 +48,8 @@ def split_compound(word: str, vocabulary: frozenset[str]) -> list[str]:
 
 
 def normalise(text: str, vocabulary: frozenset[str] = frozenset()) -> str:
-    """Lower-case; drop URLs, emails, phone numbers, markup and @handles; squash repeated letters and runs of spaces and line breaks;
+    """Lower-case; drop URLs, emails, phone numbers, markup and @handles; squash repeated letters and runs of
+    spaces and line breaks;
     split hashtags into words; and append word stems, so "banjirnya", "kebanjiran" and "#banjir" share
     features with "banjir"."""
     text = _TAG.sub(" ", _PHONE.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", text.lower()))))

@@ -113,7 +113,7 @@ def _resolve(gaz: Gazetteer, mentions: list[Mention]) -> Place | None:
     for mention, area in kecs:
         if not kota_codes or area.kab_kota_kode in kota_codes:
             # A landmark inside this kecamatan may pin the kelurahan down.
-            found = _landmark(gaz, mentions, lambda a: a.kecamatan_kode == area.kode)
+            found = _landmark(gaz, mentions, lambda a, kode=area.kode: a.kecamatan_kode == kode)
             return found or _at(gaz, area, "text:kecamatan", mention.text)
     found = _landmark(gaz, mentions, lambda a: not kota_codes or a.kab_kota_kode in kota_codes)
     if found:

@@ -1,7 +1,8 @@
 """The ticket lifecycle: which status may follow which, and one audited change at a time.
 
 received → needs_info → open → assigned (sent to a unit) → taken (an officer has it) → in_progress →
-resolved → closed, plus reopened, rejected and duplicate. Every change writes a ticket event (who, when, note, photo) and tells every reporter.
+resolved → closed, plus reopened, rejected and duplicate. Every change writes a ticket event (who, when, note,
+photo) and tells every reporter.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ PART = re.compile(r"\s*\(\d+/\d+\)$")  # the marker of a part of a longer reply 
 
 
 @pytest.fixture
-def poller(config: dict[str, Any], redis_conn: redis.Redis) -> MentionPoller:
+def poller(config: dict[str, Any], redis_conn: redis.Redis) -> MentionPoller:  # noqa: F811 (the fixture)
     return MentionPoller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
 
 

@@ -341,7 +341,8 @@ class FakeTwitterAPI(LoopbackServer):
         created = []
         with self._lock:
             for rule in body.get("add") or []:
-                new = {"id": str(next(self._rule_ids)), "value": rule["value"], **({"tag": rule["tag"]} if rule.get("tag") else {})}
+                tag = {"tag": rule["tag"]} if rule.get("tag") else {}
+                new = {"id": str(next(self._rule_ids)), "value": rule["value"], **tag}
                 self.rules.append(new)
                 created.append(new)
             drop = set((body.get("delete") or {}).get("ids") or [])

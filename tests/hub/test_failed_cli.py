@@ -9,7 +9,6 @@ import pytest
 import redis
 import yaml
 from rq import Queue
-from sqlalchemy import select
 
 from hub import cli
 from ingest.jobs import INTAKE_QUEUE, OUTBOX_QUEUE, PROCESS, SEND

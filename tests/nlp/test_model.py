@@ -62,7 +62,7 @@ def test_held_out_folds_leave_whole_batches_out(tmp_path: Path) -> None:
     assert classify.train(tmp_path / "a", single)["held_out"]["by_batch"] is False  # type: ignore[index]
     batched = tmp_path / "batched"
     batched.mkdir()
-    for n, path in enumerate(sorted(single.glob("*.jsonl"))):
+    for path in sorted(single.glob("*.jsonl")):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         for batch in range(3):  # every category in three batches: each fold still trains on all of them
             (batched / f"{path.stem}_{batch + 1}.jsonl").write_text("".join(lines[batch::3]), encoding="utf-8")

@@ -19,7 +19,7 @@ from store import officers as roster
 from store.models import Question, Ticket, TicketEvent
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.router.test_crop_conversations import (AFTER, CITIZEN, OFFICER, POINT, body, deliver, message, press,
-                                                  sent_to, ticket)
+                                                  sent_to)
 
 pytestmark = pytest.mark.usefixtures("hub")
 

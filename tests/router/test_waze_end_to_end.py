@@ -22,7 +22,7 @@ from bots.telegram.poll import Poller
 from ingest.intake import INTAKE_QUEUE, OUTBOX_QUEUE, Batch, Intake
 from ingest.message import Address, Location, Message, Sender
 from ingest.waze.poll import FeedPoller
-from router import cards, context, crop, lifecycle
+from router import cards, context, lifecycle
 from router.context import RouterConfig
 from store import db, ops
 from store import officers as roster

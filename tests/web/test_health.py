@@ -5,7 +5,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Iterator
 
 import pytest
 import redis

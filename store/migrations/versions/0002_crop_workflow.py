@@ -67,7 +67,8 @@ def downgrade() -> None:
         batch.drop_column("extras")
     with op.batch_alter_table("tickets") as batch:
         batch.drop_index("ix_tickets_status_category")
-        for column in ("sla_level", "sla_paused_seconds", "sla_paused_at", "sla_started_at", "resolution_photo_file_id", "resolved_at", "first_response_at", "duplicate_of_id",
+        for column in ("sla_level", "sla_paused_seconds", "sla_paused_at", "sla_started_at", "resolution_photo_file_id",
+                       "resolved_at", "first_response_at", "duplicate_of_id",
                        "assigned_officer_id", "agency"):
             batch.drop_column(column)
     op.drop_table("officers")
