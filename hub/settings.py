@@ -36,10 +36,10 @@ class HubSettings(_Section):
 class CitySettings(_Section):
     # The city's clock: every time a person reads (chat, dashboard, public map) is shown in it, marked
     # with its abbreviation (WIB); APIs keep ISO 8601 with the offset.
-    timezone: str = "Asia/Jakarta"
+    timezone: str = defaults.TIMEZONE
     # A point farther than this outside every kelurahan polygon of the gazetteer is outside the city:
     # Open311 answers 400, a chat is told so and asked again.
-    boundary_margin_m: float = Field(2000.0, ge=0, le=50_000)
+    boundary_margin_m: float = Field(defaults.BOUNDARY_MARGIN_M, ge=0, le=50_000)
 
     @field_validator("timezone")
     @classmethod
@@ -70,7 +70,7 @@ class RedisSettings(_Section):
 
 class WorkerSettings(_Section):
     processes: int = Field(2, ge=1, le=64)
-    job_timeout: int = Field(120, ge=10)
+    job_timeout: int = Field(defaults.JOB_TIMEOUT, ge=10)
     stop_timeout: float = Field(60.0, ge=1)
     sweep_interval: float = Field(30.0, gt=0)
     sweep_age: float = Field(60.0, ge=0)
@@ -83,9 +83,9 @@ class SendRate(_Section):
 
 
 class OutboxSettings(_Section):
-    retry_intervals: list[PositiveInt] = Field([5, 30, 120, 600, 1800], min_length=1, max_length=20)
-    max_retry_after: float = Field(30.0, ge=0)
-    lock_wait: float = Field(30.0, gt=0)
+    retry_intervals: list[PositiveInt] = Field(list(defaults.RETRY_INTERVALS), min_length=1, max_length=20)
+    max_retry_after: float = Field(defaults.MAX_RETRY_AFTER, ge=0)
+    lock_wait: float = Field(defaults.LOCK_WAIT, gt=0)
     rates: dict[str, SendRate] = Field(default_factory=lambda: {c: SendRate(**r) for c, r in defaults.SEND_RATES.items()})
 
 
@@ -106,9 +106,9 @@ DEFAULT_SLA = {c: SlaRule(**r) for c, r in defaults.SLA.items()}
 
 
 class TicketSettings(_Section):
-    prefix: str = Field("JKT", pattern=r"^[A-Z]{2,8}$")
-    attach_window_minutes: int = Field(30, ge=0)
-    dialogue_timeout_minutes: int = Field(60, ge=1)
+    prefix: str = Field(defaults.TICKET_PREFIX, pattern=r"^[A-Z]{2,8}$")
+    attach_window_minutes: int = Field(defaults.ATTACH_WINDOW_MINUTES, ge=0)
+    dialogue_timeout_minutes: int = Field(defaults.DIALOGUE_TIMEOUT_MINUTES, ge=1)
     duplicates: dict[str, DuplicateRule] = Field(default_factory=lambda: dict(DEFAULT_DUPLICATES))
     sla: dict[str, SlaRule] = Field(default_factory=lambda: dict(DEFAULT_SLA))
 
@@ -323,8 +323,8 @@ class NlpSettings(_Section):
     confidence_threshold: float | None = Field(None, ge=0, le=1)  # None: the model's, chosen at training
     water_mass: float | None = Field(None, ge=0, le=1)  # None: the model's, chosen at training
     nominatim_url: str | None = None
-    nominatim_user_agent: str = "crophub"
-    nominatim_timeout: float = Field(3.0, gt=0, le=30)
+    nominatim_user_agent: str = defaults.NOMINATIM_USER_AGENT
+    nominatim_timeout: float = Field(defaults.NOMINATIM_TIMEOUT, gt=0, le=30)
 
     @field_validator("nominatim_url")
     @classmethod

@@ -21,27 +21,27 @@ from router.pace import Rate
 class RouterConfig:
     """Router tunables; documented with their defaults in config.yaml."""
 
-    ticket_prefix: str = "JKT"
-    timezone: str = "Asia/Jakarta"  # city.timezone: the clock people read
-    boundary_margin_m: float = 2000.0  # city.boundary_margin_m: how far outside the gazetteer is still the city
-    attach_window_minutes: int = 30
-    dialogue_timeout_minutes: int = 60
+    ticket_prefix: str = defaults.TICKET_PREFIX
+    timezone: str = defaults.TIMEZONE
+    boundary_margin_m: float = defaults.BOUNDARY_MARGIN_M
+    attach_window_minutes: int = defaults.ATTACH_WINDOW_MINUTES
+    dialogue_timeout_minutes: int = defaults.DIALOGUE_TIMEOUT_MINUTES
     telegram_bot: str | None = None  # the Telegram bot's id (from its token): officers' cards come from it
     # tickets.duplicates and tickets.sla
     duplicates: dict[str, dict[str, float]] = field(default_factory=lambda: dict(defaults.DUPLICATES))
     sla: dict[str, dict[str, float]] = field(default_factory=lambda: dict(defaults.SLA))
     categories_file: str | None = None
-    retry_intervals: list[int] = field(default_factory=lambda: [5, 30, 120, 600, 1800])
-    max_retry_after: float = 30.0
-    lock_wait: float = 30.0
+    retry_intervals: list[int] = field(default_factory=lambda: list(defaults.RETRY_INTERVALS))
+    max_retry_after: float = defaults.MAX_RETRY_AFTER
+    lock_wait: float = defaults.LOCK_WAIT
     send_rates: dict[str, Rate] = field(default_factory=lambda: {c: Rate(**r) for c, r in defaults.SEND_RATES.items()})
-    job_timeout: int = 120
+    job_timeout: int = defaults.JOB_TIMEOUT
     max_attempts: int = defaults.MAX_ATTEMPTS  # workers.max_attempts
     confidence_threshold: float | None = None  # nlp.confidence_threshold; None: the trained model's
     water_mass: float | None = None  # nlp.water_mass (the water guard); None: the trained model's
     nominatim_url: str | None = None
-    nominatim_user_agent: str = "crophub"
-    nominatim_timeout: float = 3.0
+    nominatim_user_agent: str = defaults.NOMINATIM_USER_AGENT
+    nominatim_timeout: float = defaults.NOMINATIM_TIMEOUT
     routing: dict[str, Any] = field(default_factory=defaults.routing)  # routing: in config.yaml, officers aside
 
 

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+TICKET_PREFIX = "JKT"  # tickets.prefix: public ids read JKT-2026-000123
+TIMEZONE = "Asia/Jakarta"  # city.timezone: the clock people read (WIB)
+BOUNDARY_MARGIN_M = 2000.0  # city.boundary_margin_m: how far outside the gazetteer's polygons is still the city
+ATTACH_WINDOW_MINUTES = 30  # tickets.attach_window_minutes: a photo or location alone joins the last report
+DIALOGUE_TIMEOUT_MINUTES = 60  # tickets.dialogue_timeout_minutes: how long a question waits for its answer
+RETRY_INTERVALS = (5, 30, 120, 600, 1800)  # outbox.retry_intervals (s): the next tries of a failed send
+MAX_RETRY_AFTER = 30.0  # outbox.max_retry_after (s): a 429's wait beyond this is left to the next try
+LOCK_WAIT = 30.0  # outbox.lock_wait (s): how long a worker waits for a chat another one is sending to
+JOB_TIMEOUT = 120  # workers.job_timeout (s)
+NOMINATIM_USER_AGENT = "crophub"  # nlp.nominatim_user_agent
+NOMINATIM_TIMEOUT = 3.0  # nlp.nominatim_timeout (s)
 # Per category: a new report within radius_m of an active ticket filed within window_hours joins it.
 DUPLICATES: dict[str, dict[str, float]] = {
     "default": {"radius_m": 150, "window_hours": 72},

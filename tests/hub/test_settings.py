@@ -16,6 +16,16 @@ def test_the_shipped_config_is_valid_and_matches_the_defaults() -> None:
     assert shipped.model_dump() == parse({}).model_dump()
 
 
+def test_the_router_unconfigured_runs_with_the_settings_defaults() -> None:
+    from dataclasses import asdict
+
+    from hub.runtime import router_config
+    from router.context import RouterConfig
+
+    # A process never configured (a test, a one-off job) routes exactly as the default config.yaml does.
+    assert asdict(router_config(parse({}))) == asdict(RouterConfig())
+
+
 def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = parse({"telegram": {"token_env": "MY_BOT_TOKEN"}})
     assert settings.telegram.token is None
