@@ -55,6 +55,7 @@ chromium:
 
 test: $(STAMP) $(MODEL) dovecot chromium
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP) $(MODEL)

@@ -64,5 +64,5 @@ def new(channel: str) -> Sender:
     if channel not in SENDERS:
         raise KeyError(f"no sender for channel {channel!r}")
     module, _, name = SENDERS[channel].partition(":")
-    return getattr(importlib.import_module(module), name)(_configs.get(channel, {}))  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)(_configs.get(channel, {}))
 

@@ -21,6 +21,7 @@ from hub.errors import EX_INTERRUPTED, Fatal
 # loads (seconds on a busy machine) ends in one line instead of a traceback.
 if TYPE_CHECKING:
     from hub.settings import Settings
+    from nlp.classify import Classifier
 
 log = logging.getLogger("crophub")
 
@@ -272,7 +273,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _classifier(settings: Settings, model_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def _classifier(settings: Settings, model_dir: Path | None = None) -> Classifier:
     from nlp import classify
     from nlp.rules import Taxonomy
 

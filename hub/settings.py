@@ -498,7 +498,7 @@ def parse(data: Any, source: Path | None = None) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        lines = "\n  ".join(_describe(e) for e in exc.errors())
+        lines = "\n  ".join(_describe(dict(e)) for e in exc.errors())
         raise ConfigError(f"{where}: invalid configuration:\n  {lines}") from None
     settings.source = source
     return settings

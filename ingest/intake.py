@@ -43,7 +43,10 @@ class Batch:
 
     def add(self, item: Message | Skipped) -> None:
         """Add a parsed message or a skipped payload."""
-        (self.messages if isinstance(item, Message) else self.skipped).append(item)
+        if isinstance(item, Message):
+            self.messages.append(item)
+        else:
+            self.skipped.append(item)
 
 
 def payload_key(raw: Any) -> str:

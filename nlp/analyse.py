@@ -45,13 +45,13 @@ def parse_line(line: str) -> Report:
     lat, lon = data.get("lat"), data.get("lon")
     if (lat is None) != (lon is None):
         raise LineError('give both "lat" and "lon", or neither')
-    if lat is not None:
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, lon)):
-            raise LineError('"lat" and "lon" must be finite numbers')
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise LineError(f"coordinates out of range: lat {lat}, lon {lon}")
-        lat, lon = float(lat), float(lon)
-    return Report(text, lat, lon)
+    if lat is None or lon is None:
+        return Report(text, None, None)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, lon)):
+        raise LineError('"lat" and "lon" must be finite numbers')
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise LineError(f"coordinates out of range: lat {lat}, lon {lon}")
+    return Report(text, float(lat), float(lon))
 
 
 def analyse_report(report: Report, prediction: Any, fallback: NominatimFallback | None = None) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def analyse_report(report: Report, prediction: Any, fallback: NominatimFallback 
     named = text_place(report.text)
     if fallback is not None and report.lat is None:
         named = fallback.refine(report.text, named)
-    place = reverse_place(report.lat, report.lon) if report.lat is not None else named
+    place = reverse_place(report.lat, report.lon) if report.lat is not None and report.lon is not None else named
     out: dict[str, Any] = {
         "category": prediction.category, "confidence": round(prediction.confidence, 4),
         "needs_confirmation": prediction.needs_confirmation, "category_source": prediction.source,

@@ -271,6 +271,12 @@ def ensure_model(taxonomy: Path = DEFAULT_TAXONOMY, model_dir: Path = MODEL_DIR)
         return True
 
 
+def meta_number(key: str, default: float, model_dir: Path = MODEL_DIR) -> float:
+    """A number the trainer chose (threshold, water_mass, temperature), or `default` when there is none."""
+    value = model_meta(model_dir).get(key, default)
+    return float(value) if isinstance(value, (int, float)) else default
+
+
 def model_meta(model_dir: Path = MODEL_DIR) -> dict[str, object]:
     """The trained model's meta (threshold, water mass, fingerprint…), or {} when there is none."""
     path = model_dir / "crophub.json"
@@ -284,14 +290,13 @@ class Classifier:
                  threshold: float | None = None, water_mass: float | None = None) -> None:
         if not (model_dir / "crophub.json").exists() or not (model_dir / MODEL_FILE).exists():
             raise FileNotFoundError(f"no trained model in {model_dir}: run `crophub train` (or `make`)")
-        meta = model_meta(model_dir)
         saved = joblib.load(model_dir / MODEL_FILE)
         self.features, self.model, self.labels = saved["features"], saved["model"], saved["labels"]
         self.vocabulary = frozenset(saved["vocabulary"])
-        self.temperature = float(meta.get("temperature", 1.0))  # type: ignore[arg-type]
+        self.temperature = meta_number("temperature", 1.0, model_dir)
         # None: the values chosen on held-out folds at training time; a city's config may override them.
-        self.threshold = float(meta.get("threshold", DEFAULT_THRESHOLD) if threshold is None else threshold)  # type: ignore[arg-type]
-        self.water_mass = float(meta.get("water_mass", DEFAULT_WATER_MASS) if water_mass is None else water_mass)  # type: ignore[arg-type]
+        self.threshold = meta_number("threshold", DEFAULT_THRESHOLD, model_dir) if threshold is None else threshold
+        self.water_mass = meta_number("water_mass", DEFAULT_WATER_MASS, model_dir) if water_mass is None else water_mass
         self.taxonomy = taxonomy or Taxonomy.load()
         self.rules = PhraseRules({name: c.keywords for name, c in self.taxonomy.categories.items()})
         # What citizens call a flood ("banjir", "genangan", "tergenang", "rob") and the taxonomy's flood phrases:

@@ -117,7 +117,7 @@ def new_report(item: Item, place: Place | None, ticket: Ticket) -> bool:
     p = item.prediction
     if item.msg.command or p.category in (None, "not_report", "other") or p.needs_confirmation:
         return False
-    if p.confidence < context.config().confidence_threshold or p.category == ticket.category:
+    if p.confidence < context.confidence_threshold() or p.category == ticket.category:
         return False
     if p.source == "rule":
         return True  # a phrase that names a problem ("sampah menumpuk"), not a place

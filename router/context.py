@@ -57,8 +57,7 @@ def configure(config: RouterConfig, redis: Redis) -> None:
     global _config, _redis, _classifier, _nominatim
     if config.confidence_threshold is None:
         # Callers compare confidences with this number directly, so it is resolved to the model's now.
-        meta = classify.model_meta()
-        config = replace(config, confidence_threshold=float(meta.get("threshold", classify.DEFAULT_THRESHOLD)))  # type: ignore[arg-type]
+        config = replace(config, confidence_threshold=classify.meta_number("threshold", classify.DEFAULT_THRESHOLD))
     _config, _redis, _classifier = config, redis, None
     _nominatim = NominatimFallback(config.nominatim_url, config.nominatim_user_agent, config.nominatim_timeout) \
         if config.nominatim_url else None
@@ -79,6 +78,14 @@ def redis() -> Redis:
 def outbox_queue() -> Queue:
     """The queue send jobs go on."""
     return Queue(OUTBOX_QUEUE, connection=redis())
+
+
+def confidence_threshold() -> float:
+    """The confidence below which a category is asked about: nlp.confidence_threshold, else the model's."""
+    value = _config.confidence_threshold
+    if value is None:  # a process never configured: the trained model's choice, as configure() would take it
+        value = classify.meta_number("threshold", classify.DEFAULT_THRESHOLD)
+    return value
 
 
 def taxonomy() -> rules.Taxonomy:

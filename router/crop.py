@@ -267,23 +267,27 @@ def _taken_by_another(session: Session, ticket: Ticket, officer: Officer, verb: 
 def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, photo: str | None,
          inbound_id: int | None, language: str) -> list[Any]:
     actor = f"officer:{officer.id}"
-    common = {"officer_id": officer.id, "inbound_id": inbound_id}
+
+    def change(to: str, note: str | None = None, photo: str | None = None) -> list[dict[str, Any]]:
+        return lifecycle.change(session, ticket, to, actor, note=note, photo=photo, officer_id=officer.id,
+                                inbound_id=inbound_id)
+
     if action.verb == "take":
         if ticket.status == "taken" and ticket.assigned_officer_id == officer.id:
             raise TransitionError(ticket.status)  # it is theirs already
-        return lifecycle.change(session, ticket, "taken", actor, **common)
+        return change("taken")
     if action.verb == "progress":
-        return lifecycle.change(session, ticket, "in_progress", actor, note=action.rest or None, **common)
+        return change("in_progress", note=action.rest or None)
     if action.verb == "done":
         if photo is None:
             return [render("officer_need_photo", language, ticket=ticket.public_id)]
-        rows = lifecycle.change(session, ticket, "resolved", actor, note=action.rest or None, photo=photo, **common)
+        rows = change("resolved", note=action.rest or None, photo=photo)
         # Nobody can answer "is it fixed?" on a ticket only the feed reported, once its alert is gone.
         return rows + waze.close_resolved(session, ticket)
     if action.verb == "reject":
         if not action.rest:
             return [render("officer_need_reason", language)]
-        return lifecycle.change(session, ticket, "rejected", actor, note=action.rest, **common)
+        return change("rejected", note=action.rest)
     if action.verb == "recategorise":  # to another category, and the agency it maps to, whose officers get the card
         rows = recategorise.change(session, ticket, action.rest, actor, officer.id, inbound_id, language)
         return rows if rows and isinstance(rows[0], str) else rows + dispatch(session, ticket)
@@ -296,7 +300,7 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, pho
         raise TransitionError(ticket.status)
     # The reporter's category question ends: their answer must not send it back to the agency it left.
     rows = questions.end(session, ticket.id, questions.CATEGORY, "outdated")
-    rows += lifecycle.change(session, ticket, "open", actor, note=f"→ {code}", **common)
+    rows += change("open", note=f"→ {code}")
     ticket.agency, ticket.assigned_officer_id = code, None
     return rows + dispatch(session, ticket)
 

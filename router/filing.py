@@ -50,7 +50,6 @@ def completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str,
 def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A ticket waiting for its place goes on (placed, or without its place once the question is dropped): it
     joins a ticket already filed there or opens, asking about an uncertain category once it is placed."""
-    cfg = context.config()
     if ticket.category and ticket_located(ticket):
         same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
         if same is not None:
@@ -61,12 +60,12 @@ def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any
     waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,
                                   "geocode_source": ticket.geocode_source}])
     if ticket.category and ticket_located(ticket) and (ticket.category_confidence or 0) < 1.0 \
-            and _unsure(again := context.classifier().predict([ticket.text])[0], ticket, cfg.confidence_threshold):
+            and _unsure(again := context.classifier().predict([ticket.text])[0], ticket, context.confidence_threshold()):
         # Now that the place is known, the other question: is the category right? (Not for a category the
         # channel gave; the report's own text is read again: this message is only the place.)
         alternatives = tuple(c for c in again.alternatives if c != ticket.category)
         rows[0]["text"] += render("category_question", ticket.language)
-        rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id, ticket.category, alternatives, ticket.language)
+        rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id or "", ticket.category, alternatives, ticket.language)
         questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
                       rows[0]["dedupe_key"])
     return rows
@@ -107,7 +106,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
             joined += join(session, existing, item)
     if not new:
         return joined
-    items, categories, places = (list(x) for x in zip(*new))  # type: ignore[assignment]
+    items, categories, places = (list(x) for x in zip(*new))
     made = ops.create_tickets(session, cfg.ticket_prefix, [
         {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
          "language": i.language, "category": category,

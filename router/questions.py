@@ -59,7 +59,7 @@ def ask_new(session: Session, asked: list[tuple[int, int, str, str, str]]) -> No
     if not asked:
         return
     now = utcnow()
-    session.connection().execute(insert(Question.__table__), [
+    session.connection().execute(insert(ops.table_of(Question)), [
         {"ticket_id": t, "citizen_id": c, "chat_key": chat, "kind": kind, "asked": 1, "status": "open",
          "asked_in": [key], "created_at": now, "expires_at": now + _expiry(kind), "closed_at": None}
         for t, c, chat, kind, key in asked])

@@ -94,7 +94,7 @@ def keep(session: Session, blobs: dict[str, bytes]) -> None:
 
 def is_ref(ref: str | None) -> bool:
     """Whether `ref` names a photo kept here."""
-    return bool(ref) and ref.startswith(PREFIX) and len(ref) == len(PREFIX) + 64  # type: ignore[union-attr]
+    return ref is not None and ref.startswith(PREFIX) and len(ref) == len(PREFIX) + 64
 
 
 def load(session: Session, ref: str) -> tuple[bytes, str] | None:

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import Citizen, Cursor, InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert, utcnow
 
 
-def dialect_insert(session: Session, model: type) -> Any:
+def table_of(model: Any) -> Table:
+    """A mapped class's table, typed as the Table it is (SQLAlchemy types `__table__` as any FromClause)."""
+    return cast(Table, model.__table__)
+
+
+def dialect_insert(session: Session, model: Any) -> Any:
     """INSERT with ON CONFLICT support for the bound dialect (SQLite or PostgreSQL)."""
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     return dialect.insert(model)
@@ -26,7 +31,7 @@ def save_inbound(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     # An executemany takes its columns from the first row: give every row every column.
     columns = {key for row in rows for key in row}
     rows = [{key: row.get(key) for key in columns} for row in rows]
-    table = InboundMessage.__table__
+    table = table_of(InboundMessage)
     stmt = (
         dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["channel", "key"])
@@ -133,7 +138,7 @@ def upsert_citizens(session: Session, people: list[dict[str, Any]]) -> dict[tupl
     now = utcnow()
     rows = [{**p, "display_name": _clip(p.get("display_name")), "username": _clip(p.get("username")),
              "language": _clip(p.get("language"), 8), "created_at": now, "last_seen_at": now} for p in latest.values()]
-    table = Citizen.__table__
+    table = table_of(Citizen)
     stmt = dialect_insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["channel", "external_id"],
@@ -152,7 +157,7 @@ def create_tickets(session: Session, prefix: str, rows: list[dict[str, Any]]) ->
         return []
     now = utcnow()
     rows = [{"created_at": now, "updated_at": now, "status": "open", **r} for r in rows]
-    table = Ticket.__table__
+    table = table_of(Ticket)
     inserted = _executemany(session, insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     ids = [row.id for row in inserted]
     # The row id is unique and monotonic across processes; the year makes ids readable.
@@ -169,7 +174,7 @@ def add_reporters(session: Session, rows: list[dict[str, Any]]) -> int:
         return 0
     now = utcnow()
     rows = [{"joined_at": now, **r} for r in rows]
-    table = TicketReporter.__table__
+    table = table_of(TicketReporter)
     stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"])
             .returning(table.c.ticket_id))
     return len(list(_executemany(session, stmt, rows)))
@@ -282,7 +287,7 @@ def add_outboxes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     rows = [{"created_at": now, "status": "pending", "attempts": 0, "ticket_id": None, "inbound_id": None,
              "extras": None, **r} for r in rows]
     rows = [{"updated_at": r["created_at"], **r} for r in rows]
-    table = Outbox.__table__
+    table = table_of(Outbox)
     stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
     return sorted(row.id for row in _executemany(session, stmt, rows))
 
@@ -348,7 +353,7 @@ def claim_outbox(session: Session, chats: dict[str, int], until: datetime) -> di
     ids = [row.id for rows in taken.values() for row in rows]
     if not ids:
         return {chat: (taken[chat], due[chat]) for chat in chats}
-    table = Outbox.__table__
+    table = table_of(Outbox)
     # The same condition again, in the UPDATE: of two senders reading at once, one takes each row.
     got = set(session.execute(
         update(table).where(table.c.id.in_(ids), table.c.status == "pending",
@@ -370,7 +375,7 @@ def mark_outboxes(session: Session, changes: list[dict[str, Any]]) -> None:
     by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
     for change in changes:
         by_columns.setdefault(frozenset(change), []).append(change)
-    table = Outbox.__table__
+    table = table_of(Outbox)
     by_id = update(table).where(table.c.id == bindparam("outbox_id"))
     for group in by_columns.values():  # one executemany per shape: absent columns stay as they are
         session.connection().execute(by_id, [{"outbox_id": c["id"], **{k: v for k, v in c.items() if k != "id"}}

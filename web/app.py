@@ -7,13 +7,13 @@ from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp_remotes import XForwardedRelaxed
 
 from web import errors
 from web.health import is_up
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def make_app(health: Callable[[], dict[str, object]], max_photo_bytes: int = 10 * 1024 * 1024,

@@ -160,7 +160,7 @@ class _Chat:
             # A row without text only carried a clearing or a toast: it is no bubble.
             items = [_mine(m) for m in mine] + [_ours(o, cleared) for o in replies if o.text.strip()]
             # A toast is news only to a page already open: a fresh load does not replay old ones.
-            notices = [] if after is None else [{"id": o.id, "text": str(o.extras["toast"])} for o in replies
+            notices = [] if after is None else [{"id": o.id, "text": str((o.extras or {})["toast"])} for o in replies
                                                 if (o.extras or {}).get("toast")]
         items.sort(key=lambda m: m["at"])
         cursor = max([o.id for o in replies], default=after or 0)

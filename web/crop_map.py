@@ -32,6 +32,8 @@ def setup(app: web.Application, sessions: sessionmaker[Session], config: Config)
 
 def feature(t: Ticket, now: datetime) -> dict[str, Any]:
     """A ticket as a GeoJSON point with what its popup shows."""
+    if t.lat is None or t.lon is None:
+        raise ValueError(f"ticket {t.public_id} has no point")  # the map's query keeps only placed tickets
     row = dashboard.row(t, now)
     props = {k: row[k] for k in ("id", "category", "status", "status_label", "area", "place", "agency", "age_h")}
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(t.lon, 6), round(t.lat, 6)]},

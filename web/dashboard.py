@@ -182,7 +182,7 @@ def choices() -> dict[str, Any]:
             "categories": [(c, tax.label(c, "id")) for c in tax.categories]}
 
 
-def filtered(f: Mapping[str, str]) -> Select[tuple[Ticket]]:
+def filtered(f: Mapping[str, str]) -> Select[Ticket]:
     """Tickets matching the filters, newest first (the queue's and the officers' map's query)."""
     stmt = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc())
     if f["status"] == "all":

@@ -7,7 +7,8 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+from typing import cast as cast_type
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
@@ -17,7 +18,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy import Float, case, cast, create_engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE
@@ -107,7 +108,7 @@ class HubCollector(Collector):
     def _latency(self, session: Session, now: datetime) -> _Latency:
         # Bucketed in SQL: at 300 messages/s the window holds a quarter of a million rows.
         seconds = _seconds_between(session, InboundMessage.received_at, InboundMessage.processed_at)
-        columns = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
+        columns: list[ColumnElement[Any]] = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
         columns += [func.coalesce(func.sum(case((seconds <= bound, 1), else_=0)), 0) for bound in LATENCY_BUCKETS]
         row = session.execute(select(*columns).where(
             InboundMessage.status == "processed",
@@ -118,7 +119,7 @@ class HubCollector(Collector):
         return _Latency(buckets + [("+Inf", float(count))], total)
 
     def _redis(self) -> Iterator[Metric]:
-        counters = self.redis.hgetall(METRICS_KEY)
+        counters = cast_type(dict[bytes, bytes], self.redis.hgetall(METRICS_KEY))  # a sync client
         families = {kind: CounterMetricFamily(name, doc, labels=["channel"])
                     for kind, (name, doc) in OUTBOX_COUNTERS.items()}
         for field, n in sorted(counters.items()):
@@ -163,7 +164,10 @@ def _age(now: datetime, at: datetime) -> float:
     return max(0.0, (now - at).total_seconds())
 
 
-def _seconds_between(session: Session, start: ColumnElement[datetime], end: ColumnElement[datetime]
+_When = ColumnElement[Any] | QueryableAttribute[Any]  # a datetime column
+
+
+def _seconds_between(session: Session, start: _When, end: _When
                      ) -> ColumnElement[float]:
     if session.get_bind().dialect.name == "sqlite":
         # SQLite keeps datetimes as text; julianday() reads them as days.

@@ -201,7 +201,7 @@ class _Api:
             "long": round(ticket.lon, 5) if ticket.lon is not None else None,
             # A tweet's photo is a public link already; any other is served by the public page (web/public.py),
             # made an absolute URL by the handler.
-            "media_url": (photo if photo.startswith("https://") else public_photo_path(ticket.public_id))
+            "media_url": (photo if photo.startswith("https://") else public_photo_path(ticket.public_id or ""))
             if photo else None,
         }
 

@@ -148,7 +148,7 @@ def category_counts(session: Session, since: datetime, until: datetime) -> dict[
     stmt = (select(Ticket.category, func.count()).where(
         Ticket.created_at >= since, Ticket.created_at < until, Ticket.category.is_not(None),
         Ticket.category != NOT_REPORT).group_by(Ticket.category))
-    counts = {category: n for category, n in session.execute(stmt)}
+    counts = {str(category): int(n) for category, n in session.execute(stmt)}
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 

@@ -126,4 +126,4 @@ def watch_exists(client: IMAP4, seen: Callable[[], Any]) -> None:
             count["last"] = n
         return original(line)
 
-    protocol._untagged_response = untagged  # type: ignore[method-assign]
+    protocol._untagged_response = untagged

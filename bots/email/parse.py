@@ -38,7 +38,7 @@ def parse_email(source: bytes, account: str, now: datetime | None = None,
         return Skipped(CHANNEL, _source_key(bytes(source or b"")), "rejected", "empty message", {"size": 0})
     source = bytes(source)
     try:
-        msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(source)  # type: ignore[assignment]
+        msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(source)
     except Exception as exc:  # the parser is lenient; whatever still escapes it is the mail's fault
         return _reject(source, None, f"unparseable: {type(exc).__name__}: {exc}")
     try:
@@ -50,7 +50,7 @@ def parse_email(source: bytes, account: str, now: datetime | None = None,
 def too_large(header: bytes, size: int, limit: int) -> Skipped:
     """A mail over max_message_bytes, known by its header alone: rejected, its headers kept for inspection."""
     try:
-        msg: EmailMessage = BytesHeaderParser(policy=policy.default).parsebytes(header)  # type: ignore[assignment]
+        msg: EmailMessage = BytesHeaderParser(policy=policy.default).parsebytes(header)
         message_id, headers = _msgid(_header(msg, "Message-ID")), _headers(msg)
     except Exception:  # a header even the parser cannot read: the size alone says enough
         message_id, headers = None, {}
@@ -344,7 +344,7 @@ def _body(msg: EmailMessage) -> tuple[str, list[dict[str, Any]]]:
         if ctype == "message/rfc822":
             # A mail forwarded as an attachment: its text is the report.
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], EmailMessage):  # policy.default parts
                 texts.append(_forwarded_text(inner[0]))
         elif part.get_content_maintype() not in ("text", "image", "message", "multipart"):
             dropped.append({"kind": "unsupported", "filename": _clean(part.get_filename() or ""),
@@ -370,13 +370,13 @@ def _rebound(msg: EmailMessage) -> EmailMessage | None:
                     if k.lower() != "content-type")
     head += f'Content-Type: {msg.get_content_type()}; boundary="{boundary}"\r\n\r\n'.encode()
     repaired = BytesParser(policy=policy.default).parsebytes(head + payload.encode("utf-8", "surrogateescape"))
-    return repaired if isinstance(repaired.get_payload(), list) else None  # type: ignore[return-value]
+    return repaired if isinstance(repaired.get_payload(), list) else None
 
 
 # --- photos -------------------------------------------------------------------------------------------
 
 def _image_parts(msg: EmailMessage) -> list[EmailMessage]:
-    return [p for p in msg.walk() if p.get_content_maintype() == "image" and not p.is_multipart()]  # type: ignore[misc]
+    return [p for p in msg.walk() if p.get_content_maintype() == "image" and not p.is_multipart()]
 
 
 def _photo(part: EmailMessage, max_bytes: int) -> tuple[Media | None, dict[str, Any], bytes | None]:

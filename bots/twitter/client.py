@@ -61,7 +61,7 @@ class BaseURLAdapter(HTTPAdapter):
         parts = urlsplit(url)
         return urlunsplit((self.scheme, self.netloc, self.prefix + parts.path, parts.query, parts.fragment))
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
         """Send `request` to the rewritten URL."""
         request.url = self.rewrite(request.url or "")

@@ -5,7 +5,7 @@ import html
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from ingest.intake import Skipped, payload_key
 from ingest.message import Address, Location, Media, Message, Sender
@@ -133,8 +133,8 @@ def _location(tweet: dict[str, Any], includes: dict[str, Any]) -> Location | Non
     place_id = geo.get("place_id")
     if not place_id:
         return None
-    place = _by_key(includes.get("places"), "id").get(str(place_id))
-    bbox = ((place or {}).get("geo") or {}).get("bbox")
+    place = _by_key(includes.get("places"), "id").get(str(place_id)) or {}
+    bbox = (place.get("geo") or {}).get("bbox")
     if not bbox:
         return None  # the place was not expanded, or has no box: the text may still name a place
     west, south, east, north = (float(v) for v in bbox)
@@ -188,7 +188,7 @@ def _by_key(items: Any, field: str) -> dict[str, dict[str, Any]]:
     return {str(i[field]): i for i in items or [] if isinstance(i, dict) and field in i}
 
 
-def _is_id(value: Any) -> bool:
+def _is_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and value.isdigit()
 
 

@@ -115,7 +115,8 @@ class MentionPoller:
         # Never polled: only the newest page. Mentions from before crophub watched the account are old
         # news; answering hundreds of them at once would flood the city with stale reports.
         first_run = cursor is None
-        batch, read, token = Batch(), [], None
+        batch, token = Batch(), None
+        read: list[str] = []
         finished, error = False, None
         now = datetime.now(timezone.utc)
         for _ in range(1 if first_run else self.max_pages):
@@ -181,7 +182,7 @@ class MentionPoller:
         if token:
             params["pagination_token"] = token
         assert self.client is not None
-        return self.client.get_users_mentions(self.account_id, **params)  # type: ignore[return-value]
+        return self.client.get_users_mentions(self.account_id, **params)
 
     async def _pace(self) -> bool:
         """Wait until the rate limit allows a request; False when stopped meanwhile."""

@@ -126,18 +126,20 @@ class TwitterSender:
         if missing:
             raise PermanentError(f"twitter: cannot post replies without the account's OAuth 1.0a keys "
                                  f"(set {', '.join(missing)})")
-        if not (address.reply_to or "").isdigit():
+        reply_to = address.reply_to or ""
+        if not reply_to.isdigit():
             raise PermanentError("twitter: no tweet to reply to (a reply is never posted as a public tweet)")
         parts = split(text)
         if not parts or not parts[0]:
             raise PermanentError("twitter: empty reply")
-        key = hashlib.sha256(f"{address.chat_key}\0{address.reply_to}\0{text}".encode()).hexdigest()
+        key = hashlib.sha256(f"{address.chat_key}\0{reply_to}\0{text}".encode()).hexdigest()
         with self._lock:
             posted = list(self._posted.get(key, []))
-        previous = posted[-1] if posted else address.reply_to
+        previous = posted[-1] if posted else reply_to
         for part in parts[len(posted):]:
             # A part whose id is unknown (see _post) was posted all the same: the next goes under the last known.
-            previous = await asyncio.to_thread(self._post, part, previous) or previous
+            tweet_id = await asyncio.to_thread(self._post, part, previous)
+            previous = tweet_id or previous
             posted.append(previous)
             if len(posted) < len(parts):
                 self._remember(key, posted)
@@ -178,7 +180,7 @@ class TwitterSender:
         except requests.RequestException as exc:  # connection refused, reset, timeout
             raise TransientError(f"twitter: {type(exc).__name__}: {exc}") from exc
         try:
-            return str(response.json()["data"]["id"])  # type: ignore[union-attr]
+            return str(response.json()["data"]["id"])
         except (ValueError, KeyError, TypeError) as exc:
             # A 2xx: the tweet is up. Retrying would post it twice.
             log.warning("twitter: reply under %s posted, but its answer was unreadable (%s)", in_reply_to, exc)
