@@ -7,9 +7,7 @@ moment later, in a worker); GET tokens/{token} gives its service_request_id once
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -21,8 +19,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bots.open311 import parse as open311_parse
+from bots.open311.parse import CHANNEL, MAX_DESCRIPTION
 from ingest.intake import Batch, Intake
-from ingest.message import Address, Location, Message, Sender
 from nlp.gazetteer import gazetteer
 from nlp.geocode import outside_city
 from router import context, routing, ticket_ids
@@ -34,7 +33,6 @@ from web.public import public_photo_path
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "open311"
 PREFIX = "/open311/v2"
 CLOSED = tuple(sorted(stats.CLOSED))  # statuses officers are done with: "closed" in GeoReport's two states
 # What each status means to the public, as status_notes when no officer wrote a note.
@@ -42,7 +40,6 @@ NOTES = {"needs_info": "waiting for the reporter's details", "open": "waiting fo
          "assigned": "with the officers", "in_progress": "being worked on", "reopened": "reopened",
          "resolved": "resolved by an officer", "closed": "closed", "rejected": "rejected",
          "duplicate": "a duplicate of another request"}
-MAX_DESCRIPTION = 4000
 TOKEN = re.compile(r"[0-9a-f]{32}")  # what post() answers: the request's key
 
 
@@ -212,44 +209,23 @@ class _Api:
             raise ApiError(503, "this server does not accept requests")
         form = await _form(request)
         client = self._client(form.get("api_key", ""))
-        code = form.get("service_code", "").strip()
-        if not code:
-            raise ApiError(400, "service_code is required")
-        if code not in _codes():
-            raise ApiError(404, f"service_code {_shown(code)} is not a service here")
-        location = _location(form)
-        if location is not None:
-            # A point outside the city has no unit to act on it: refused now, not left waiting forever.
-            margin = context.config().boundary_margin_m
-            if await asyncio.to_thread(outside_city, location.lat, location.lon, margin):
-                raise ApiError(400, f"lat/long is outside DKI Jakarta's area (more than {margin:,.0f} m "
-                                    "beyond its boundary)")
-        address = form.get("address_string", "").strip()[:500]
-        if location is None and not address and not form.get("address_id", "").strip():
-            raise ApiError(400, "a location is required: lat and long, address_string or address_id")
-        description = form.get("description", "").strip()
-        if len(description) > MAX_DESCRIPTION:
-            raise ApiError(400, f"description is longer than {MAX_DESCRIPTION} characters")
-        text = "\n".join(p for p in (description, address, _named_area(form.get("address_id", ""))) if p)
-        # A client that sends the same request twice (a retry after a timeout) files it once: the key is the
-        # request's content, and the answer is the same token.
-        fields = {k: form.get(k, "") for k in ("service_code", "lat", "long", "address_string", "address_id",
-                                               "description", "media_url", "email", "device_id", "account_id")}
-        key = hashlib.sha256(json.dumps([client, fields], sort_keys=True).encode()).hexdigest()[:32]
-        person = form.get("email") or form.get("device_id") or form.get("account_id") or "anonymous"
-        name = " ".join(p for p in (form.get("first_name", ""), form.get("last_name", "")) if p) or None
-        media = form.get("media_url", "").strip()
-        msg = Message(
-            channel=CHANNEL, key=key,
-            # Private, like every channel's sender: kept for officers, never shown by this API.
-            sender=Sender(id=f"{client}:{person}"[:255], name=name),
-            address=Address(channel=CHANNEL, chat_id=client), text=text, location=location,
-            category=code, provider_message_id=key, received_at=datetime.now(timezone.utc),
-            raw={"client": client, "form": {k: v for k, v in form.items() if k != "api_key"},
-                 "media_url": media if media.startswith("https://") else None},
-        )
+        try:
+            code = open311_parse.service_code(form)
+            if code not in _codes():
+                raise ApiError(404, f"service_code {_shown(code)} is not a service here")
+            location = open311_parse.location(form)
+            if location is not None:
+                # A point outside the city has no unit to act on it: refused now, not left waiting forever.
+                margin = context.config().boundary_margin_m
+                if await asyncio.to_thread(outside_city, location.lat, location.lon, margin):
+                    raise ApiError(400, f"lat/long is outside DKI Jakarta's area (more than {margin:,.0f} m "
+                                        "beyond its boundary)")
+            msg = open311_parse.parse(form, client, datetime.now(timezone.utc), _named_area(form.get("address_id", "")))
+        except open311_parse.Invalid as exc:
+            raise ApiError(400, str(exc)) from None
         await asyncio.to_thread(self.intake.accept, Batch([msg]))
         notice = "Laporan diterima dan sedang diproses; nomor tiketnya ada di tokens/{token}."
+        key = msg.key
         return 201, "service_requests", [{"token": key, "service_notice": notice.format(token=key),
                                           "account_id": None}]
 
@@ -325,16 +301,6 @@ def _named_area(code: str) -> str:
     area = gazetteer().areas.get(code.strip())
     return f"Kel. {area.nama}" if area is not None and area.level == "kelurahan" else \
         (f"Kec. {area.nama}" if area is not None and area.level == "kecamatan" else "")
-
-
-def _location(form: dict[str, str]) -> Location | None:
-    lat, lon = form.get("lat", "").strip(), form.get("long", "").strip()
-    if not lat and not lon:
-        return None
-    try:
-        return Location(lat=float(lat), lon=float(lon))
-    except ValueError:
-        raise ApiError(400, "lat and long must be decimal degrees (WGS84)") from None
 
 
 async def _form(request: web.Request) -> dict[str, str]:
