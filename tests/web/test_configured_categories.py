@@ -3,31 +3,27 @@ accepted by Open311 and shown in the dashboard's filters and ticket pages, on SQ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 import redis
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
-from rq import Queue
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from ingest.intake import INTAKE_QUEUE, Intake
 from nlp.rules import DEFAULT_TAXONOMY
 from router import context
 from router.context import RouterConfig
 from store import db
 from store.models import Ticket
 from tests.web.conftest import work
-from web import dashboard, labels, open311
-from web.app import make_app
+from tests.web.test_open311 import KEY, client  # noqa: F401 (the Open311 app, a fixture)
+from web import dashboard, labels
 
 pytestmark = pytest.mark.usefixtures("hub")
-KEY = "k3y-portal-0123456789"
 
 
-@pytest.fixture
-def city_taxonomy(tmp_path: Path, redis_conn: redis.Redis) -> Path:
+@pytest.fixture(autouse=True)
+def city_taxonomy(hub: str, tmp_path: Path, redis_conn: redis.Redis) -> Path:
     """The packaged taxonomy with one category more (graffiti, before "other"), configured as the city's."""
     data = yaml.safe_load(DEFAULT_TAXONOMY.read_text(encoding="utf-8"))
     at = next(i for i, c in enumerate(data["categories"]) if c["name"] == "other")
@@ -39,16 +35,7 @@ def city_taxonomy(tmp_path: Path, redis_conn: redis.Redis) -> Path:
     return path
 
 
-@pytest.fixture
-async def client(city_taxonomy: Path, redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
-    app = make_app(lambda: {"redis": True})
-    open311.setup(app, db.factory(), Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)),
-                  open311.Config("jakarta.go.id", {KEY: "portal"}))
-    async with TestClient(TestServer(app)) as c:
-        yield c
-
-
-async def test_a_category_the_city_adds_is_offered_accepted_and_shown(client: TestClient,
+async def test_a_category_the_city_adds_is_offered_accepted_and_shown(client: TestClient,  # noqa: F811 (the fixture)
                                                                       redis_conn: redis.Redis) -> None:
     services = await (await client.get("/open311/v2/services.json")).json()
     assert "graffiti" in [s["service_code"] for s in services]
