@@ -19,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import joblib
 import numpy as np
@@ -54,7 +54,7 @@ _BATCH = re.compile(r"_(\d+)$")
 # The threshold is the lowest confidence whose unflagged held-out predictions reach TARGET_ACCURACY.
 # Held-out folds of our own examples are easier than real reports, so it aims above the 0.93 wanted.
 TARGET_ACCURACY = 0.985
-MAX_FLAGGED = 0.25  # never flag more than this share of the held-out predictions for the threshold alone
+MAX_FLAGGED = 0.25  # the threshold and the water guard together flag at most this share of held-out predictions
 # The water mass is set so the guard asks about at most this share of held-out non-water reports.
 WATER_ASKS = 0.05
 
@@ -271,9 +271,9 @@ def ensure_model(taxonomy: Path = DEFAULT_TAXONOMY, model_dir: Path = MODEL_DIR)
         return True
 
 
-def meta_number(key: str, default: float, model_dir: Path = MODEL_DIR) -> float:
-    """A number the trainer chose (threshold, water_mass, temperature), or `default` when there is none."""
-    value = model_meta(model_dir).get(key, default)
+def meta_number(meta: Mapping[str, object], key: str, default: float) -> float:
+    """A number the trainer chose (threshold, water_mass, temperature) in `meta`, or `default` when there is none."""
+    value = meta.get(key, default)
     return float(value) if isinstance(value, (int, float)) else default
 
 
@@ -293,10 +293,11 @@ class Classifier:
         saved = joblib.load(model_dir / MODEL_FILE)
         self.features, self.model, self.labels = saved["features"], saved["model"], saved["labels"]
         self.vocabulary = frozenset(saved["vocabulary"])
-        self.temperature = meta_number("temperature", 1.0, model_dir)
+        meta = model_meta(model_dir)
+        self.temperature = meta_number(meta, "temperature", 1.0)
         # None: the values chosen on held-out folds at training time; a city's config may override them.
-        self.threshold = meta_number("threshold", DEFAULT_THRESHOLD, model_dir) if threshold is None else threshold
-        self.water_mass = meta_number("water_mass", DEFAULT_WATER_MASS, model_dir) if water_mass is None else water_mass
+        self.threshold = meta_number(meta, "threshold", DEFAULT_THRESHOLD) if threshold is None else threshold
+        self.water_mass = meta_number(meta, "water_mass", DEFAULT_WATER_MASS) if water_mass is None else water_mass
         self.taxonomy = taxonomy or Taxonomy.load()
         self.rules = PhraseRules({name: c.keywords for name, c in self.taxonomy.categories.items()})
         # What citizens call a flood ("banjir", "genangan", "tergenang", "rob") and the taxonomy's flood phrases:

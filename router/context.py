@@ -1,7 +1,7 @@
 """What router jobs need from the process they run in: tunables and the Redis connection."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,6 @@ _nominatim: NominatimFallback | None = None
 def configure(config: RouterConfig, redis: Redis) -> None:
     """Set this process's router config and Redis connection (hub does this at start)."""
     global _config, _redis, _classifier, _nominatim
-    if config.confidence_threshold is None:
-        # Callers compare confidences with this number directly, so it is resolved to the model's now.
-        config = replace(config, confidence_threshold=classify.meta_number("threshold", classify.DEFAULT_THRESHOLD))
     _config, _redis, _classifier = config, redis, None
     _nominatim = NominatimFallback(config.nominatim_url, config.nominatim_user_agent, config.nominatim_timeout) \
         if config.nominatim_url else None
@@ -81,11 +78,9 @@ def outbox_queue() -> Queue:
 
 
 def confidence_threshold() -> float:
-    """The confidence below which a category is asked about: nlp.confidence_threshold, else the model's."""
-    value = _config.confidence_threshold
-    if value is None:  # a process never configured: the trained model's choice, as configure() would take it
-        value = classify.meta_number("threshold", classify.DEFAULT_THRESHOLD)
-    return value
+    """The confidence below which a category is asked about: nlp.confidence_threshold, else the model's (the
+    loaded classifier has resolved which)."""
+    return classifier().threshold
 
 
 def taxonomy() -> rules.Taxonomy:

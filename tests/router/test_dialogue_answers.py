@@ -299,6 +299,8 @@ async def test_a_report_the_water_guard_flags_is_asked_about_once_its_place_is_k
     class WaterGuarded:
         """A confident non-water category the water guard flags (flood and drainage together are plausible)."""
 
+        threshold = 0.5  # as a loaded Classifier has resolved it
+
         def predict(self, texts: list[str]) -> list[Prediction]:
             return [Prediction("garbage", 0.99, True, "model", ("flood", "drainage")) for _ in texts]
 
