@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crophub")
 
-# The channels `crophub listen` can run, in the order they are reported.
-LISTEN_CHANNELS = ("telegram", "twitter", "email", "waze")
-
 
 def _child_env(redis_url: str) -> dict[str, str]:
     return {"CROPHUB_REDIS_URL": redis_url, "CROPHUB_SUPERVISED": "1"}
@@ -111,55 +108,50 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
 
 def channels_on(settings: Settings) -> list[str]:
     """The channels to listen on; logs, once, the line that says why each other one is off."""
+    from bots import CHANNELS
     from hub import runtime
 
     on: list[str] = []
-    off = runtime.telegram_status(settings)
-    if off or settings.telegram.mode != "polling":
-        log.info(off or "telegram: webhook mode: updates arrive through `crophub web`")
-    else:
-        on.append("telegram")
-    for name, status in (("twitter", runtime.twitter_status), ("email", runtime.email_status),
-                         ("waze", runtime.waze_status)):
-        off = status(settings)
+    for channel in CHANNELS:
+        if channel.listener is None:
+            continue
+        off = runtime.channel_status(settings, channel.name)
         if off:
             log.info(off)
+        elif not settings.channel(channel.name).listens():
+            log.info("%s: webhook mode: updates arrive through `crophub web`", channel.name)
         else:
-            on.append(name)
+            on.append(channel.name)
     return on
 
 
 def _listeners(settings: Settings, intake: Any, channels: list[str] | None = None) -> list[Any]:
     """The listeners of `channels`; by default of every channel that is on (each off one says so in the log)."""
+    from bots import channel
+    from bots.base import load
+
     # `crophub run` passes the channels it has already checked and reported, so the listen child
     # does not report the same channels off a second time.
     listeners: list[Any] = []
-    for channel in (channels_on(settings) if channels is None else channels):
-        if channel == "telegram":
-            from bots.telegram.poll import Poller
-
-            listeners.append(Poller(settings.telegram.model_dump(), settings.telegram.token or "", intake))
-        elif channel == "twitter":
-            from bots.twitter.poll import MentionPoller
-
-            listeners.append(MentionPoller(settings.twitter.sender_config(), intake))
-        elif channel == "email":
-            from bots.email.inbox import InboxReader
-
-            listeners.append(InboxReader(settings.email.sender_config(), intake))
-        elif channel == "waze":
-            from ingest.waze.poll import FeedPoller
-
-            listeners.append(FeedPoller(settings.waze.poller_config(), intake))
+    for name in (channels_on(settings) if channels is None else channels):
+        try:
+            found = channel(name)
+        except KeyError as exc:
+            raise Fatal(f"listen: {exc.args[0]}") from None
+        if found.listener:
+            listeners.append(load(found.listener)(settings.channel(name), intake))
     return listeners
 
 
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the web app: health, Open311 GeoReport v2, and the Telegram webhook in webhook mode."""
-    from aiohttp import web
+    """Serve the web app: health, the pages, the web chat, Open311 GeoReport v2, and the webhooks of the channels
+    that receive by webhook (Telegram in webhook mode)."""
     from rq import Queue
 
-    from bots.telegram import webhook
+    from bots import CHANNELS
+    from bots.base import load
+    from bots.open311.config import Open311Settings
+    from bots.webchat.config import WebChatSettings
     from hub import runtime
     from hub.serve import serve
     from ingest.intake import INTAKE_QUEUE, Intake
@@ -182,22 +174,18 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         mount_metrics(app, HubCollector(sessions, conn), w.metrics_token())
     photos = media.Photos(sessions, w.max_photo_bytes)
     intake = Intake(sessions, Queue(INTAKE_QUEUE, connection=conn), settings.workers.job_timeout)
-    o311 = w.open311
+    o311 = settings.typed("open311", Open311Settings)
     site.mount(app, sessions, intake, photos, site.Site(
         # The public page, the officers' map and the statistics read the same settings.
         public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count, o311.public_photos),
         w.session_hours, w.secure_cookies,
         open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests, o311.default_days,
-                       o311.public_photos) if o311.enabled else None))
-    tg = settings.telegram
-    if tg.mode == "webhook" and runtime.telegram_status(settings) is None:
-        token, secret = tg.token or "", tg.webhook_secret or ""
-        webhook.route(app, token, secret, intake, tg.webhook.path)
-
-        async def set_hook(_app: web.Application) -> None:
-            await webhook.register(tg.model_dump(), token, tg.webhook.url or "", secret)
-
-        app.on_startup.append(set_hook)
+                       o311.public_photos) if o311.enabled else None,
+        chat=settings.typed("web", WebChatSettings).enabled))
+    for channel in CHANNELS:
+        section = settings.channel(channel.name)
+        if channel.webhook and section.serves() and runtime.channel_status(settings, channel.name) is None:
+            load(channel.webhook)(app, section, intake)
     serve(app, w.host, w.port, None if settings.hub.log_level != "DEBUG" else logging.getLogger("aiohttp.access"))
     return 0
 
@@ -340,9 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     w = command(sub, "worker", "run RQ workers for the intake and outbox queues")
     w.add_argument("--processes", type=int, help="worker processes (default: workers.processes)")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    li = command(sub, "listen", "run channel listeners (Telegram long polling, Twitter mentions, email inbox, Waze feed)")
-    # For `crophub run`, which has checked (and reported) the channels already.
-    li.add_argument("--channel", action="append", choices=LISTEN_CHANNELS, help=argparse.SUPPRESS)
+    li = command(sub, "listen", "run the listeners of the channels that are on (Telegram long polling, Twitter "
+                                "mentions, the email inbox, the Waze feed, ...)")
+    # For `crophub run`, which has checked (and reported) the channels already; checked against bots.CHANNELS
+    # when the command runs, so that building this parser imports no channel.
+    li.add_argument("--channel", action="append", help=argparse.SUPPRESS)
     command(sub, "web", "serve the web app (public map, officers' dashboard, Open311, health, Telegram webhook)")
     command(sub, "migrate", "bring the database schema up to date")
     t = command(sub, "train", "train the category classifier from nlp/data/train (offline, seeded)")

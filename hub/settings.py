@@ -2,21 +2,24 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, create_model, field_validator,
                       model_validator)
 
-from ingest.waze import parse as waze_parse
-from ingest.waze import track as waze_track
+import bots
+from bots.base import ChannelSettings
 from router import defaults  # plain data, shared with router/context.py
 
 DEFAULT_CONFIG = Path("config.yaml")
+S = TypeVar("S", bound=ChannelSettings)
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -120,172 +123,6 @@ class TicketSettings(_Section):
         return rules
 
 
-class TelegramWebhookSettings(_Section):
-    url: str | None = None
-    path: str = Field("/telegram/webhook", pattern=r"^/")
-    secret_env: str = "CROPHUB_TELEGRAM_WEBHOOK_SECRET"
-
-
-class TelegramSettings(_Section):
-    token_env: str = "CROPHUB_TELEGRAM_TOKEN"
-    mode: Literal["polling", "webhook"] = "polling"
-    api_base_url: str = Field("https://api.telegram.org/bot", pattern=r"^https?://")
-    file_base_url: str = Field("https://api.telegram.org/file/bot", pattern=r"^https?://")
-    poll_timeout: int = Field(30, ge=0, le=50)
-    poll_limit: int = Field(100, ge=1, le=100)
-    poll_batch_wait: float = Field(0.05, ge=0, le=5)
-    connection_pool: int = Field(8, ge=1, le=256)
-    webhook: TelegramWebhookSettings = TelegramWebhookSettings()
-
-    @property
-    def token(self) -> str | None:
-        """The bot token from the environment, or None when the channel is off."""
-        return os.environ.get(self.token_env) or None
-
-    @property
-    def webhook_secret(self) -> str | None:
-        """The webhook secret_token from the environment."""
-        return os.environ.get(self.webhook.secret_env) or None
-
-    def sender_config(self) -> dict[str, Any]:
-        """The plain dict a Telegram sender is built from, in any worker."""
-        return {
-            "token_env": self.token_env,
-            "api_base_url": self.api_base_url,
-            "file_base_url": self.file_base_url,
-            "connection_pool": self.connection_pool,
-        }
-
-
-class TwitterSettings(_Section):
-    # The city's account: mentions of it are read, replies are posted as it. On when account_id is set
-    # and the bearer token's environment variable is.
-    account_id: str | None = Field(None, pattern=r"^\d{1,20}$")
-    account_username: str | None = Field(None, pattern=r"^@?\w{1,15}$")
-    api_base_url: str = Field("https://api.twitter.com", pattern=r"^https?://")
-    bearer_token_env: str = "CROPHUB_TWITTER_BEARER_TOKEN"
-    # OAuth 1.0a user context, needed to post replies as the account.
-    consumer_key_env: str = "CROPHUB_TWITTER_CONSUMER_KEY"
-    consumer_secret_env: str = "CROPHUB_TWITTER_CONSUMER_SECRET"
-    access_token_env: str = "CROPHUB_TWITTER_ACCESS_TOKEN"
-    access_token_secret_env: str = "CROPHUB_TWITTER_ACCESS_TOKEN_SECRET"
-    mode: Literal["polling", "stream"] = "polling"
-    poll_interval: float = Field(60.0, ge=1)
-    max_pages: int = Field(5, ge=1, le=100)
-    max_rate_limit_wait: float = Field(900.0, ge=1)
-    timeout: float = Field(30.0, gt=0)
-
-    @field_validator("account_username")
-    @classmethod
-    def _no_at(cls, value: str | None) -> str | None:
-        return value.lstrip("@") if value else value
-
-    @model_validator(mode="after")
-    def _stream_needs_username(self) -> "TwitterSettings":
-        if self.mode == "stream" and self.account_id and not self.account_username:
-            raise ValueError("twitter.account_username is required when twitter.mode is stream (its rule is @name)")
-        return self
-
-    def secret(self, env: str) -> str | None:
-        """A credential from the environment variable named by one of the *_env keys."""
-        return os.environ.get(getattr(self, env)) or None
-
-    def sender_config(self) -> dict[str, Any]:
-        """The plain dict a Twitter sender is built from, in any worker (names of env vars, not secrets)."""
-        return self.model_dump()
-
-
-class ImapSettings(_Section):
-    host: str | None = None
-    port: int = Field(993, ge=1, le=65535)
-    security: Literal["ssl", "starttls", "none"] = "ssl"
-    username: str | None = None
-    password_env: str = "CROPHUB_EMAIL_PASSWORD"
-    mailbox: str = "INBOX"
-    idle: bool = True  # IMAP IDLE when the server offers it; polling otherwise
-    poll_interval: float = Field(60.0, ge=1)
-    idle_timeout: float = Field(29 * 60, ge=10, le=29 * 60)  # RFC 2177: re-issue IDLE within 29 minutes
-    timeout: float = Field(30.0, gt=0)
-    batch_size: int = Field(50, ge=1, le=1000)
-    batch_bytes: int = Field(25_000_000, ge=1_000_000)
-    cafile: Path | None = None
-
-
-class SmtpSettings(_Section):
-    host: str | None = None
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None  # default: imap.username
-    password_env: str = "CROPHUB_EMAIL_PASSWORD"
-    timeout: float = Field(30.0, gt=0)
-    cafile: Path | None = None
-
-
-class EmailSettings(_Section):
-    # The complaint inbox: on when address and imap.host are set.
-    address: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
-    display_name: str = "Pengaduan Warga Jakarta"
-    imap: ImapSettings = ImapSettings()
-    smtp: SmtpSettings = SmtpSettings()
-    max_attachment_bytes: int = Field(5_000_000, ge=1)
-    max_message_bytes: int = Field(25_000_000, ge=1)
-
-    def sender_config(self) -> dict[str, Any]:
-        """The plain dict an email sender is built from, in any worker (names of env vars, not secrets)."""
-        data = self.model_dump(mode="json")
-        data["smtp"]["username"] = self.smtp.username or self.imap.username
-        return data
-
-
-class WazeSettings(_Section):
-    # The Waze for Cities partner feed (JSON): on when feed_url is set, or the environment variable
-    # feed_url_env names is (partner feed URLs carry an access token: keep them out of the file).
-    feed_url: str | None = Field(None, pattern=r"^https?://")
-    feed_url_env: str = "CROPHUB_WAZE_FEED_URL"
-    poll_interval: float = Field(120.0, ge=5)
-    timeout: float = Field(30.0, gt=0)
-    max_feed_bytes: int = Field(20_000_000, ge=1000)
-    max_retry_after: float = Field(900.0, ge=0)
-    kinds: dict[str, str] = Field(default_factory=lambda: dict(waze_parse.DEFAULT_KINDS))
-    min_jam_level: int = Field(waze_parse.DEFAULT_MIN_JAM_LEVEL, ge=0, le=5)
-    min_corroboration: int = Field(waze_parse.DEFAULT_MIN_CORROBORATION, ge=0, le=waze_parse.CORROBORATION_MAX)
-    misses_before_gone: int = Field(waze_track.DEFAULT_MISSES_BEFORE_GONE, ge=1, le=100)
-
-    @field_validator("kinds")
-    @classmethod
-    def _upper(cls, kinds: dict[str, str]) -> dict[str, str]:
-        return {key.strip().upper(): value for key, value in kinds.items()}
-
-    def url(self) -> str | None:
-        """The feed URL: from the environment variable if set, else from the file."""
-        value = os.environ.get(self.feed_url_env) or self.feed_url
-        return value or None
-
-    def poller_config(self) -> dict[str, Any]:
-        """The plain dict the poller is built from (with the URL, which may carry a token)."""
-        return {**self.model_dump(exclude={"feed_url", "feed_url_env"}), "feed_url": self.url()}
-
-
-class Open311Settings(_Section):
-    enabled: bool = True
-    jurisdiction_id: str = "jakarta.go.id"
-    # Keys that may POST requests, from the environment: "name:key,name:key" (a bare key is named by its
-    # first 6 characters). Reading needs no key.
-    api_keys_env: str = "CROPHUB_OPEN311_API_KEYS"
-    max_requests: int = Field(1000, ge=1, le=10_000)
-    default_days: int = Field(90, ge=1, le=3650)
-    public_photos: bool = False
-
-    def api_keys(self) -> dict[str, str]:
-        """key → client name, from the environment variable api_keys_env names."""
-        keys: dict[str, str] = {}
-        for entry in (os.environ.get(self.api_keys_env) or "").split(","):
-            name, _, key = entry.strip().rpartition(":")
-            if key:
-                keys[key] = name or key[:6]
-        return keys
-
-
 class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -304,7 +141,6 @@ class WebSettings(_Section):
     # is set, then only to "Authorization: Bearer <its value>".
     metrics: bool = True
     metrics_token_env: str = "CROPHUB_METRICS_TOKEN"
-    open311: Open311Settings = Open311Settings()
 
     @field_validator("tile_url")
     @classmethod
@@ -433,7 +269,9 @@ class RoutingSettings(_Section):
         return self
 
 
-class Settings(_Section):
+class CoreSettings(_Section):
+    """The hub's own sections; `Settings` adds one section per channel of bots.CHANNELS."""
+
     hub: HubSettings = HubSettings()
     city: CitySettings = CitySettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -441,15 +279,37 @@ class Settings(_Section):
     workers: WorkerSettings = WorkerSettings()
     outbox: OutboxSettings = OutboxSettings()
     tickets: TicketSettings = TicketSettings()
-    telegram: TelegramSettings = TelegramSettings()
-    twitter: TwitterSettings = TwitterSettings()
-    email: EmailSettings = EmailSettings()
-    waze: WazeSettings = WazeSettings()
     web: WebSettings = WebSettings()
     nlp: NlpSettings = NlpSettings()
     routing: RoutingSettings = RoutingSettings()
 
     source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # web.open311 became the open311 channel's own section; a file written before still works.
+        if isinstance(data, dict) and isinstance(data.get("web"), dict) and "open311" in data["web"]:
+            web = dict(data["web"])
+            if "open311" in data:
+                raise ValueError("open311 is set twice: as web.open311 (its old place) and as open311")
+            log.warning("config: web.open311 is now the section open311 (same keys); please move it")
+            data = {**data, "web": web, "open311": web.pop("open311")}
+        return data
+
+    def channel(self, name: str) -> ChannelSettings:
+        """The settings section of the channel stored as `name`."""
+        from bots import channel
+
+        section: ChannelSettings = getattr(self, channel(name).key)
+        return section
+
+    def typed(self, name: str, kind: type[S]) -> S:
+        """The section of the channel stored as `name`, as its own settings class (for the code that wires it)."""
+        section = self.channel(name)
+        if not isinstance(section, kind):
+            raise TypeError(f"the {name} section is a {type(section).__name__}, not a {kind.__name__}")
+        return section
 
     @model_validator(mode="after")
     def _routed_categories(self) -> "Settings":
@@ -459,9 +319,11 @@ class Settings(_Section):
         unknown = sorted(set(self.routing.categories) - known)
         if unknown:
             raise ValueError(f"routing.categories names categories the taxonomy does not have: {unknown}")
-        unknown = sorted(set(self.waze.kinds.values()) - known)
-        if unknown:
-            raise ValueError(f"waze.kinds maps to categories the taxonomy does not have: {unknown}")
+        for ch in bots.CHANNELS:
+            for key, named in self.channel(ch.name).categories().items():
+                unknown = sorted(named - known)
+                if unknown:
+                    raise ValueError(f"{ch.key}.{key} maps to categories the taxonomy does not have: {unknown}")
         for key in ("duplicates", "sla"):
             unknown = sorted(set(getattr(self.tickets, key)) - known - {"default"})
             if unknown:
@@ -477,6 +339,19 @@ class Settings(_Section):
     def redis_url(self) -> str | None:
         """Redis URL; CROPHUB_REDIS_URL overrides the file; None means the embedded Redis."""
         return os.environ.get("CROPHUB_REDIS_URL") or self.redis.url
+
+
+def _with_channels() -> type[CoreSettings]:
+    fields: dict[str, Any] = {ch.key: (ch.settings, Field(default_factory=ch.settings)) for ch in bots.CHANNELS}
+    return create_model("Settings", __base__=CoreSettings, __doc__="All of config.yaml.", **fields)
+
+
+# The type checker sees the hub's sections; a channel's section is read through Settings.channel(name), typed as
+# the ChannelSettings it is, so no hub code depends on one channel's keys.
+if TYPE_CHECKING:
+    Settings = CoreSettings
+else:
+    Settings = _with_channels()
 
 
 def _describe(error: dict[str, Any]) -> str:

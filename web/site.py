@@ -20,6 +20,7 @@ class Site:
     session_hours: float = 12.0
     secure_cookies: bool = False
     open311: open311.Config | None = None  # None: no Open311 API
+    chat: bool = True  # the web chat (/chat); false: its page and API answer 404
 
 
 def mount(app: web.Application, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos,
@@ -29,7 +30,8 @@ def mount(app: web.Application, sessions: sessionmaker[Session], intake: Intake 
     dashboard.setup(app, sessions, photos)
     supervisors.setup(app, sessions, site.view)
     crop_map.setup(app, sessions, site.view)
-    chat.setup(app, sessions, intake, photos, site.secure_cookies)
+    if site.chat:
+        chat.setup(app, sessions, intake, photos, site.secure_cookies)
     public.setup(app, sessions, site.view, photos)
     if site.open311 is not None:
         open311.setup(app, sessions, intake, site.open311)

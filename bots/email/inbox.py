@@ -10,7 +10,7 @@ from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
 from ingest import listen
 from bots.email import imap
-from bots.email.config import password, tls_context
+from bots.email.config import EmailSettings, password, tls_context
 from bots.email.parse import parse_email, too_large
 from ingest.intake import Batch, Intake, Skipped
 
@@ -258,3 +258,8 @@ def _log_stored(uid: int, item: Any) -> None:
         level = logging.WARNING if dropped.get("kind") in ("oversized", "unreadable") else logging.INFO
         log.log(level, "email: mail %s: dropped attachment %s (%s bytes): %s", item.key,
                 dropped.get("filename") or dropped.get("mime_type"), dropped.get("size", "?"), dropped.get("reason"))
+
+
+def listener(settings: EmailSettings, intake: Intake) -> InboxReader:
+    """The inbox's reader, as `crophub listen` runs it."""
+    return InboxReader(settings.sender_config(), intake)

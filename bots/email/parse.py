@@ -17,7 +17,7 @@ from ingest.intake import Skipped
 from ingest.message import Address, Media, Message, Sender
 from store.media import MediaError, prepare
 
-CHANNEL = "email"
+from bots.email import NAME as CHANNEL  # noqa: E402
 MAX_TEXT = 20_000  # characters of body kept as the report's text; the whole mail stays in raw
 MAX_KEY = 255  # inbound_messages.key is a String(255)
 MAX_REFERENCES = 10  # ids kept in References (the first and the latest), as RFC 5322 §3.6.4 allows

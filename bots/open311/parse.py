@@ -14,7 +14,7 @@ from typing import Mapping
 
 from ingest.message import Address, Location, Message, Sender
 
-CHANNEL = "open311"
+from bots.open311 import NAME as CHANNEL  # noqa: E402
 MAX_DESCRIPTION = 4000  # characters, the spec's limit
 MAX_ADDRESS = 500  # characters of address_string kept
 # The request's content, which makes its idempotency key (the api_key, names and phone are not content).

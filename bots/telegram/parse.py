@@ -10,7 +10,7 @@ from telegram import Update
 from ingest.intake import Skipped, payload_key
 from ingest.message import Address, Location, Media, Message, Sender
 
-CHANNEL = "telegram"
+from bots.telegram import NAME as CHANNEL  # noqa: E402
 
 # Message content we turn into reports; any other content kind is named and ignored.
 _MESSAGE_CONTENT = ("text", "photo", "location", "venue")

@@ -10,6 +10,7 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from ingest import listen
+from bots.telegram.config import TelegramSettings
 from bots.telegram.parse import bot_id_of, parse_update
 from bots.telegram.send import make_bot
 from ingest.intake import Batch, Intake
@@ -87,3 +88,8 @@ class Poller:
             await listen.forever("telegram poller", step, stop)
         finally:
             await self.bot.shutdown()
+
+
+def listener(settings: TelegramSettings, intake: Intake) -> Poller:
+    """The bot's long-polling loop, as `crophub listen` runs it."""
+    return Poller(settings.sender_config(), settings.token or "", intake)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from telegram import Bot
 
+from bots.telegram.config import TelegramSettings
 from bots.telegram.parse import bot_id_of, parse_update
 from bots.telegram.send import make_bot
 from ingest.intake import Batch, Intake
@@ -52,3 +53,14 @@ async def register(config: dict[str, Any], token: str, url: str, secret: str) ->
 def route(app: web.Application, token: str, secret: str, intake: Intake, path: str) -> None:
     """Mount the webhook handler for this bot on `app` at `path`."""
     app.router.add_post(path, handler(secret, bot_id_of(token), intake))
+
+
+def mount(app: web.Application, settings: TelegramSettings, intake: Intake) -> None:
+    """The webhook as `crophub web` serves it: its route, and setWebhook once the app starts."""
+    token, secret = settings.token or "", settings.webhook_secret or ""
+    route(app, token, secret, intake, settings.webhook.path)
+
+    async def set_hook(_app: web.Application) -> None:
+        await register(settings.sender_config(), token, settings.webhook.url or "", secret)
+
+    app.on_startup.append(set_hook)

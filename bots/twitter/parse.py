@@ -10,7 +10,7 @@ from typing import Any, TypeGuard
 from ingest.intake import Skipped, payload_key
 from ingest.message import Address, Location, Media, Message, Sender
 
-CHANNEL = "twitter"
+from bots.twitter import NAME as CHANNEL  # noqa: E402
 
 # Replies and mentions start with the handles they address ("@DKIJakarta @TMCPoldaMetro banjir ...").
 _LEADING_HANDLES = re.compile(r"^(?:\s*@\w{1,15}\b[:,]?)+\s*")

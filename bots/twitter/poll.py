@@ -16,6 +16,7 @@ import tweepy
 
 from ingest import listen
 from bots.twitter import client as tw
+from bots.twitter.config import TwitterSettings
 from bots.twitter.parse import CHANNEL, newest_id, page_problem, parse_page, tweet_ids
 from ingest.intake import Batch, Intake, Skipped, payload_key
 
@@ -379,3 +380,8 @@ def _json(response: requests.Response) -> tuple[Any, str | None]:
         return response.json(), None
     except ValueError as exc:
         return None, f"response is not JSON: {exc}"
+
+
+def listener(settings: TwitterSettings, intake: Intake) -> MentionPoller:
+    """The account's mention reader, as `crophub listen` runs it."""
+    return MentionPoller(settings.sender_config(), intake)

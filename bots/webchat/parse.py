@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ingest.intake import Skipped
 from ingest.message import Address, Location, Media, Message, Sender
 
-CHANNEL = "web"
+from bots.webchat import NAME as CHANNEL  # noqa: E402
 MAX_TEXT = 4000
 _ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 

@@ -214,7 +214,7 @@ async def test_resolving_with_a_photo_shows_it_and_the_public_map_marks_the_repo
     popup = page.locator("#map .leaflet-popup-content")
     await expect(popup).to_contain_text(flood.public_id)
     await expect(popup).to_contain_text("selesai")
-    # The city publishes no photos here (web.open311.public_photos is off): none is asked for or linked, and
+    # The city publishes no photos here (open311.public_photos is off): none is asked for or linked, and
     # the officer's photo, which is never public, is nowhere.
     assert not any("/photos/" in u or "/crop/" in u for u in watch.requests[watch.requests.index(base_url + "/"):])
     assert "/public/photos/" not in await page.content() and "/crop/" not in await page.content()

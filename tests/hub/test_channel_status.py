@@ -6,7 +6,6 @@ import pytest
 from bots.email.inbox import InboxReader
 from bots.twitter.poll import MentionPoller
 from ingest.waze.poll import FeedPoller
-from hub import runtime
 from hub.cli import _listeners
 from hub.settings import parse
 
@@ -23,20 +22,20 @@ def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_channel_is_off_by_default_and_says_how_to_turn_it_on() -> None:
     settings = parse({})
-    assert "CROPHUB_TELEGRAM_TOKEN" in runtime.telegram_status(settings)
-    assert "twitter.account_id" in runtime.twitter_status(settings)
-    assert "email.address and email.imap.host" in runtime.email_status(settings)
-    assert "export CROPHUB_WAZE_FEED_URL=" in runtime.waze_status(settings)
+    assert "CROPHUB_TELEGRAM_TOKEN" in settings.channel("telegram").status()
+    assert "twitter.account_id" in settings.channel("twitter").status()
+    assert "email.address and email.imap.host" in settings.channel("email").status()
+    assert "export CROPHUB_WAZE_FEED_URL=" in settings.channel("waze").status()
     assert _listeners(settings, intake=None) == []
 
 
 def test_configured_channels_need_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = parse({"twitter": TWITTER, "email": EMAIL})
-    assert "export CROPHUB_TWITTER_BEARER_TOKEN=" in runtime.twitter_status(settings)
-    assert "export CROPHUB_EMAIL_PASSWORD=" in runtime.email_status(settings)
+    assert "export CROPHUB_TWITTER_BEARER_TOKEN=" in settings.channel("twitter").status()
+    assert "export CROPHUB_EMAIL_PASSWORD=" in settings.channel("email").status()
     monkeypatch.setenv("CROPHUB_TWITTER_BEARER_TOKEN", "AAAA")
     monkeypatch.setenv("CROPHUB_EMAIL_PASSWORD", "rahasia")
-    assert runtime.twitter_status(settings) is None and runtime.email_status(settings) is None
+    assert settings.channel("twitter").status() is None and settings.channel("email").status() is None
     listeners = _listeners(settings, intake=None)
     assert [type(x) for x in listeners] == [MentionPoller, InboxReader]
     reader = listeners[1]
@@ -46,7 +45,7 @@ def test_configured_channels_need_their_secrets(monkeypatch: pytest.MonkeyPatch)
 def test_the_waze_feed_is_polled_from_the_url_in_the_environment_or_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = parse({"waze": {"min_corroboration": 15, "kinds": {"hazard_weather_flood": "flood"}}})
     monkeypatch.setenv("CROPHUB_WAZE_FEED_URL", "https://wazefeed.example/feed?token=s3cret")
-    assert runtime.waze_status(settings) is None
+    assert settings.channel("waze").status() is None
     [poller] = _listeners(settings, intake=None)
     assert isinstance(poller, FeedPoller) and poller.url.endswith("token=s3cret")
     assert poller.rules.min_corroboration == 15 and poller.kinds == {"HAZARD_WEATHER_FLOOD": "flood"}
@@ -57,5 +56,5 @@ def test_the_waze_feed_is_polled_from_the_url_in_the_environment_or_the_file(mon
 
 def test_a_feed_url_that_is_not_http_is_refused_without_repeating_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CROPHUB_WAZE_FEED_URL", "wazefeed.example/feed?token=s3cret")
-    off = runtime.waze_status(parse({}))
+    off = parse({}).channel("waze").status()
     assert "CROPHUB_WAZE_FEED_URL is not an http(s):// URL" in off and "s3cret" not in off

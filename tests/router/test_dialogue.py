@@ -7,7 +7,9 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker
 
+import bots
 from bots import registry
+from bots.base import Channel, ChannelSettings
 from ingest.intake import OUTBOX_QUEUE
 from ingest.message import Address, Message, Sender
 from router import dialogue, replies
@@ -19,7 +21,8 @@ ADDRESS = Address(channel="plain", chat_id="warga@example.org")
 
 @pytest.fixture
 def plain(hub: str, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    monkeypatch.setitem(registry.SENDERS, "plain", "tests.fakes.plain_sender:PlainSender")
+    monkeypatch.setitem(bots.BY_NAME, "plain", Channel(name="plain", settings=ChannelSettings, parse="",
+                                                       sender="tests.fakes.plain_sender:PlainSender"))
     registry.configure({"plain": {}})
     plain_sender.SENT.clear()
     return plain_sender.SENT
