@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bots import registry  # noqa: E402
+from bots.waze import options  # noqa: E402
 from ingest.intake import INTAKE_QUEUE, JOB_SIZE, Intake  # noqa: E402
 from ingest.waze.parse import parse_feed  # noqa: E402
 from ingest.waze.poll import FeedPoller  # noqa: E402
@@ -169,7 +170,7 @@ def main() -> None:
             db.configure(url)
             context.configure(RouterConfig(), conn)
             registry.configure({})
-            poller = FeedPoller({"feed_url": "http://unused", "misses_before_gone": args.misses_before_gone},
+            poller = FeedPoller(options({"feed_url": "http://unused", "misses_before_gone": args.misses_before_gone}),
                                 Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
             # Warm-up outside the timings: the classifier (process_inbound loads it even for feed-only batches)
             # and the kelurahan gazetteer behind reverse_place.
@@ -179,7 +180,7 @@ def main() -> None:
             ids: dict[str, list[int]] = {}
             for label, body in zip(("(a) first", "(b) same, later", "(c) churned"), bodies):
                 started = time.perf_counter()
-                result = parse_feed(body, poller.kinds, poller.min_jam_level)
+                result = parse_feed(body, poller.options.kinds, poller.options.min_jam_level)
                 parsed = time.perf_counter()
                 outcome = poller._store(result, body)
                 stored = time.perf_counter()

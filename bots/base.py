@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ingest.message import Address
 
@@ -105,6 +105,23 @@ def load(dotted: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def coerce(settings: type[ChannelSettings], value: ChannelSettings | Mapping[str, Any]) -> ChannelSettings:
-    """A channel's settings from its typed section or the plain data a worker was given."""
-    return value if isinstance(value, settings) else settings.model_validate(value)
+S = TypeVar("S", bound=ChannelSettings)
+
+
+def coerce(settings: type[S], value: S | Mapping[str, Any]) -> S:
+    """A channel's settings from its typed section, or validated from the plain data a worker was given."""
+    if isinstance(value, settings):
+        return value
+    try:
+        return settings.model_validate(dict(value))
+    except ValidationError as exc:
+        # Inputs are not echoed: a refused key may well be a secret someone put in the config.
+        problems = "; ".join(_problem(error["loc"], error["type"], error["msg"]) for error in exc.errors())
+        raise ValueError(f"{settings.__name__}: {problems}") from None
+
+
+def _problem(loc: tuple[int | str, ...], kind: str, msg: str) -> str:
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key (check its spelling; a secret is never a key: a *_env key names its variable)"
+    return f"{key}: {msg[:1].lower()}{msg[1:]}"

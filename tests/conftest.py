@@ -138,10 +138,14 @@ def fake_api(bot_api: FakeBotAPI) -> FakeBotAPI:
     return bot_api
 
 
+TELEGRAM_TOKEN_ENV = "CROPHUB_TEST_TELEGRAM_TOKEN"  # not the default name: a test's channel is on only when it asks
+
+
 @pytest.fixture
-def telegram_config(fake_api: FakeBotAPI) -> dict[str, Any]:
-    """A telegram config section pointed at the fake Bot API."""
-    return {"token": fake_api.token, "api_base_url": fake_api.base_url, "file_base_url": fake_api.file_base_url,
+def telegram_config(fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A telegram config section pointed at the fake Bot API, its bot token in the variable token_env names."""
+    monkeypatch.setenv(TELEGRAM_TOKEN_ENV, fake_api.token)
+    return {"token_env": TELEGRAM_TOKEN_ENV, "api_base_url": fake_api.base_url, "file_base_url": fake_api.file_base_url,
             "poll_timeout": 0, "poll_limit": 100, "connection_pool": 8}
 
 

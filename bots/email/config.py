@@ -55,7 +55,7 @@ class EmailSettings(ChannelSettings):
         """None when the inbox can be read; otherwise the line that says it is off and how to turn it on."""
         if not self.address or not self.imap.host:
             return "email: channel off: set email.address and email.imap.host (and smtp.host for replies) to turn it on"
-        if not os.environ.get(self.imap.password_env):
+        if not password(self.imap):
             # The reader always logs in (as imap.username, or as the address): without a password it never could.
             return f"email: channel off: no IMAP password. To turn it on, export {self.imap.password_env}=<password>"
         return None
@@ -71,21 +71,18 @@ class EmailSettings(ChannelSettings):
         return data
 
 
-def password(section: dict[str, Any]) -> str | None:
-    """The password of an imap/smtp section: a direct `password` key (tests), else the env var it names."""
-    if section.get("password"):
-        return str(section["password"])
-    env = section.get("password_env") or "CROPHUB_EMAIL_PASSWORD"
-    return os.environ.get(env) or None
+def password(section: ImapSettings | SmtpSettings) -> str | None:
+    """The password of an imap or smtp section, from the environment variable its password_env names."""
+    return os.environ.get(section.password_env) or None
 
 
-def tls_context(section: dict[str, Any]) -> ssl.SSLContext | None:
+def tls_context(section: ImapSettings | SmtpSettings) -> ssl.SSLContext | None:
     """A verifying client TLS context when the section's security is ssl or starttls, else None.
 
-    An optional `cafile` key trusts a private CA (a server with a self-signed certificate, as in tests)."""
-    if section.get("security", "ssl") == "none":
+    An optional `cafile` trusts a private CA (a server with a self-signed certificate, as in tests)."""
+    if section.security == "none":
         return None
-    return ssl.create_default_context(cafile=section.get("cafile") or None)
+    return ssl.create_default_context(cafile=str(section.cafile) if section.cafile else None)
 
 
 def domain_of(address: str | None) -> str | None:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH
 
 from ingest import listen
+from bots.base import coerce
 from bots.email import imap
 from bots.email.config import EmailSettings, password, tls_context
 from bots.email.parse import parse_email, too_large
@@ -22,21 +24,22 @@ FETCH_TRIES = 3  # passes a mail the server will not hand over is tried in, befo
 class InboxReader:
     """One mailbox's reader: UID SEARCH UNSEEN, fetch, store in one transaction, flag \\Seen, wait."""
 
-    def __init__(self, config: dict[str, Any], intake: Intake) -> None:
-        self.account = (config.get("address") or "").lower()
-        self.imap: dict[str, Any] = dict(config.get("imap") or {})
+    def __init__(self, settings: EmailSettings | Mapping[str, Any], intake: Intake) -> None:
+        self.settings = coerce(EmailSettings, settings)
+        self.account = (self.settings.address or "").lower()
+        self.imap = self.settings.imap
         self.intake = intake
-        self.max_attachment_bytes = int(config.get("max_attachment_bytes") or 5_000_000)
-        self.max_message_bytes = int(config.get("max_message_bytes") or 25_000_000)
-        self.mailbox = self.imap.get("mailbox") or "INBOX"
-        self.timeout = float(self.imap.get("timeout") or 30)
-        self.poll_interval = float(self.imap.get("poll_interval") or 60)
-        self.idle_timeout = float(self.imap.get("idle_timeout") or 29 * 60)
+        self.max_attachment_bytes = self.settings.max_attachment_bytes
+        self.max_message_bytes = self.settings.max_message_bytes
+        self.mailbox = self.imap.mailbox
+        self.timeout = self.imap.timeout
+        self.poll_interval = self.imap.poll_interval
+        self.idle_timeout = self.imap.idle_timeout
         # Mails handled per pass: each pass is one transaction; a backlog is read in several passes.
-        self.batch_size = int(self.imap.get("batch_size") or 50)
+        self.batch_size = self.imap.batch_size
         # Bytes of mail held per pass (beyond its first mail), so a backlog of large mails is not all
         # in memory at once.
-        self.batch_bytes = int(self.imap.get("batch_bytes") or max(self.max_message_bytes, 10_000_000))
+        self.batch_bytes = self.imap.batch_bytes
         self.more = False  # the last pass left unseen mail for the next one
         self.client: IMAP4 | None = None
         self.idle = False  # set at connect: config allows it and the server offers it
@@ -48,11 +51,10 @@ class InboxReader:
 
     async def connect(self) -> None:
         """Connect, log in, select the mailbox, and learn whether the server can IDLE."""
-        host, port = self.imap.get("host"), int(self.imap.get("port") or 993)
+        host, port, security = self.imap.host, self.imap.port, self.imap.security
         if not host:
             raise imap.ImapError("no IMAP server (set email.imap.host)")
-        security = self.imap.get("security", "ssl")
-        user = self.imap.get("username") or self.account
+        user = self.imap.username or self.account
         lost = self._lost = asyncio.Event()
         client = await imap.open_client(host, port, security, tls_context(self.imap), self.timeout,
                                         on_lost=lambda exc: lost.set())
@@ -66,7 +68,7 @@ class InboxReader:
             raise
         imap.watch_exists(client, self._seen_new)
         self.client = client
-        self.idle = bool(self.imap.get("idle", True)) and client.has_capability("IDLE")
+        self.idle = self.imap.idle and client.has_capability("IDLE")
         log.info("email: reading %s of %s at %s:%s (%s), %s", self.mailbox, user, host, port, security,
                  "waiting with IDLE" if self.idle else f"polling every {self.poll_interval:g}s")
 
@@ -262,4 +264,4 @@ def _log_stored(uid: int, item: Any) -> None:
 
 def listener(settings: EmailSettings, intake: Intake) -> InboxReader:
     """The inbox's reader, as `crophub listen` runs it."""
-    return InboxReader(settings.sender_config(), intake)
+    return InboxReader(settings, intake)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.headerregistry import Address as MailAddress
 from email.message import EmailMessage
@@ -11,7 +12,8 @@ from typing import Any
 
 import aiosmtplib
 
-from bots.email.config import domain_of, password, tls_context
+from bots.base import coerce
+from bots.email.config import EmailSettings, domain_of, password, tls_context
 from bots.errors import PermanentError, TransientError
 from ingest.message import Address
 
@@ -54,10 +56,13 @@ def html_body(text: str, language: str) -> str:
 class EmailSender:
     """Sends replies over SMTP; maps SMTP failures to the channel-neutral errors in bots.errors."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.address: str | None = config.get("address")
-        self.display_name: str = config.get("display_name") or ""
-        self.smtp: dict[str, Any] = dict(config.get("smtp") or {})
+    def __init__(self, config: Mapping[str, Any] | EmailSettings) -> None:
+        # A sender is built from sender_config(), which fills smtp.username from imap.username: a section given
+        # as it is goes through it too, so both ways build the same sender.
+        self.settings = coerce(EmailSettings, config.sender_config() if isinstance(config, EmailSettings) else config)
+        self.address = self.settings.address
+        self.display_name = self.settings.display_name
+        self.smtp = self.settings.smtp
         self.domain = domain_of(self.address) or "localhost"
 
     def compose(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> EmailMessage:
@@ -100,21 +105,20 @@ class EmailSender:
         if not text.strip():
             return ""
         msg = self.compose(address, text, extras)
-        host = self.smtp.get("host")
+        host, security = self.smtp.host, self.smtp.security
         if not host:
             raise PermanentError("email: no SMTP server (set email.smtp.host)")
-        security = self.smtp.get("security", "starttls")
-        username = self.smtp.get("username") or None
+        username = self.smtp.username or None
         secret = password(self.smtp) if username else None
         if username and not secret:
-            raise PermanentError(f"email: no SMTP password (set {self.smtp.get('password_env', 'CROPHUB_EMAIL_PASSWORD')})")
+            raise PermanentError(f"email: no SMTP password (set {self.smtp.password_env})")
         try:
             await aiosmtplib.send(
                 msg, sender=self.address, recipients=[msg["To"]],
-                hostname=host, port=int(self.smtp.get("port") or 587),
+                hostname=host, port=self.smtp.port,
                 username=username, password=secret,
                 use_tls=security == "ssl", start_tls=security == "starttls",
-                tls_context=tls_context(self.smtp), timeout=float(self.smtp.get("timeout") or 30),
+                tls_context=tls_context(self.smtp), timeout=self.smtp.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]

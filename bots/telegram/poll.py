@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,6 +11,7 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from ingest import listen
+from bots.base import coerce
 from bots.telegram.config import TelegramSettings
 from bots.telegram.parse import bot_id_of, parse_update
 from bots.telegram.send import make_bot
@@ -34,14 +36,18 @@ class RawBot(Bot):
 class Poller:
     """One bot's getUpdates loop."""
 
-    def __init__(self, config: dict[str, Any], token: str, intake: Intake) -> None:
-        self.bot: RawBot = make_bot(config, token, pool=2, cls=RawBot,
+    def __init__(self, settings: TelegramSettings | Mapping[str, Any], intake: Intake) -> None:
+        self.settings = coerce(TelegramSettings, settings)
+        token = self.settings.token or ""
+        # Not connection_pool: that sizes a sender. Besides getUpdates (on a connection of its own) the poller
+        # makes a few calls only (getMe, deleteWebhook).
+        self.bot: RawBot = make_bot(self.settings, token, pool=2, cls=RawBot,
                                     get_updates_request=HTTPXRequest(connection_pool_size=1))  # type: ignore[assignment]
         self.bot_id = bot_id_of(token)
         self.intake = intake
-        self.timeout = int(config.get("poll_timeout", 30))
-        self.limit = int(config.get("poll_limit", 100))
-        self.batch_wait = float(config.get("poll_batch_wait", 0.05))
+        self.timeout = self.settings.poll_timeout
+        self.limit = self.settings.poll_limit
+        self.batch_wait = self.settings.poll_batch_wait
         self.cursor_name = f"telegram:{self.bot_id}:offset"
         self.offset: int | None = None
         self.started = False
@@ -92,4 +98,4 @@ class Poller:
 
 def listener(settings: TelegramSettings, intake: Intake) -> Poller:
     """The bot's long-polling loop, as `crophub listen` runs it."""
-    return Poller(settings.sender_config(), settings.token or "", intake)
+    return Poller(settings, intake)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -12,23 +12,26 @@ from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardB
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from bots.base import coerce
 from bots.errors import PermanentError, RateLimited, TransientError
+from bots.telegram.config import TelegramSettings
 from ingest.message import Address
 
 log = logging.getLogger(__name__)
 
 
-def make_bot(config: dict[str, Any], token: str | None = None, pool: int | None = None, cls: type[Bot] = Bot,
+def make_bot(settings: TelegramSettings, token: str | None = None, pool: int | None = None, cls: type[Bot] = Bot,
              **kwargs: Any) -> Bot:
-    """A python-telegram-bot `Bot` (or subclass) for the configured, possibly self-hosted, Bot API server."""
-    token = token or config.get("token") or os.environ.get(config.get("token_env", "CROPHUB_TELEGRAM_TOKEN"), "")
+    """A python-telegram-bot `Bot` (or subclass) for the configured, possibly self-hosted, Bot API server; `token`
+    when the caller has read it already, else the one in the environment variable settings.token_env names."""
+    token = token or settings.token
     if not token:
-        raise PermanentError(f"telegram: no bot token (set {config.get('token_env', 'CROPHUB_TELEGRAM_TOKEN')})")
+        raise PermanentError(f"telegram: no bot token (set {settings.token_env})")
     return cls(
         token,
-        base_url=config.get("api_base_url", "https://api.telegram.org/bot"),
-        base_file_url=config.get("file_base_url", "https://api.telegram.org/file/bot"),
-        request=HTTPXRequest(connection_pool_size=pool or int(config.get("connection_pool", 8))),
+        base_url=settings.api_base_url,
+        base_file_url=settings.file_base_url,
+        request=HTTPXRequest(connection_pool_size=pool or settings.connection_pool),
         **kwargs,
     )
 
@@ -41,17 +44,13 @@ def _seconds(value: Any) -> float:
 class TelegramSender:
     """Sends text replies; maps Bot API errors to the channel-neutral ones in bots.errors."""
 
-    buttons = True  # shows extras["buttons"] as inline buttons (other channels get a numbered menu)
-    locations = True  # citizens can share a location (extras["ask_location"] offers a button for it)
-    uploads = True  # extras["photo"] may be bytes: a photo uploaded to crophub itself (store/media.py)
-    edits = True  # extras["clear_buttons"] removes the inline buttons of a message sent earlier
     max_text = 4096  # Bot API limit for a message's text: the outbox cuts longer replies
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        pool = int(config.get("connection_pool", 8))
-        self.bot = make_bot(config, pool=pool)
+    def __init__(self, config: Mapping[str, Any] | TelegramSettings) -> None:
+        self.settings = coerce(TelegramSettings, config)
+        self.bot = make_bot(self.settings)
         # Requests beyond the pool would queue inside httpcore, whose queue costs O(n²) to serve.
-        self.slots = asyncio.Semaphore(pool)
+        self.slots = asyncio.Semaphore(self.settings.connection_pool)
 
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
         """Answer the button press in `address` (with extras["toast"]), clear extras["clear_buttons"]'s buttons,

@@ -42,9 +42,9 @@ def handler(secret: str, bot_id: str, intake: Intake) -> Any:
     return receive
 
 
-async def register(config: dict[str, Any], token: str, url: str, secret: str) -> None:
+async def register(settings: TelegramSettings, token: str, url: str, secret: str) -> None:
     """Tell Telegram where to deliver updates (setWebhook with our secret token)."""
-    bot: Bot = make_bot(config, token, pool=1)
+    bot: Bot = make_bot(settings, token, pool=1)
     async with bot:
         await bot.set_webhook(url=url, secret_token=secret)
     log.info("telegram: webhook set to %s", url)
@@ -61,6 +61,6 @@ def mount(app: web.Application, settings: TelegramSettings, intake: Intake) -> N
     route(app, token, secret, intake, settings.webhook.path)
 
     async def set_hook(_app: web.Application) -> None:
-        await register(settings.sender_config(), token, settings.webhook.url or "", secret)
+        await register(settings, token, settings.webhook.url or "", secret)
 
     app.on_startup.append(set_hook)

@@ -2,31 +2,20 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from bots.twitter.config import TwitterSettings
+
 TWITTER_HOST = "https://api.twitter.com"  # tweepy writes this into every request URL
-DEFAULT_TIMEOUT = 30.0  # seconds per request, as twitter.timeout documents
-DEFAULT_MAX_WAIT = 900.0  # twitter.max_rate_limit_wait: one 15-minute rate-limit window
 DEFAULT_WAIT = 60.0  # a 429 without x-rate-limit-reset: wait this long (capped like any other wait)
 MIN_WAIT = 1.0  # resets are whole seconds and clocks drift: never wait less, never spin
-
-# Credential → (direct config key for tests, config key naming the env var, its default name).
-_CREDENTIALS = {
-    "bearer_token": ("bearer_token_env", "CROPHUB_TWITTER_BEARER_TOKEN"),
-    "consumer_key": ("consumer_key_env", "CROPHUB_TWITTER_CONSUMER_KEY"),
-    "consumer_secret": ("consumer_secret_env", "CROPHUB_TWITTER_CONSUMER_SECRET"),
-    "access_token": ("access_token_env", "CROPHUB_TWITTER_ACCESS_TOKEN"),
-    "access_token_secret": ("access_token_secret_env", "CROPHUB_TWITTER_ACCESS_TOKEN_SECRET"),
-}
-USER_CREDENTIALS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 
 # tweepy logs every request's headers at DEBUG, the bearer token among them: keep that out of our logs
 # even when crophub runs at DEBUG (set the "tweepy" logger's level explicitly to see them anyway).
@@ -34,23 +23,11 @@ if logging.getLogger("tweepy").level == logging.NOTSET:
     logging.getLogger("tweepy").setLevel(logging.INFO)
 
 
-def secret(config: Mapping[str, Any], name: str) -> str | None:
-    """A credential: the config's own key (tests), else the environment variable its *_env key names."""
-    env_key, default_env = _CREDENTIALS[name]
-    return config.get(name) or os.environ.get(config.get(env_key) or default_env) or None
-
-
-def env_name(config: Mapping[str, Any], name: str) -> str:
-    """The environment variable a credential is read from, for messages that say what to set."""
-    env_key, default_env = _CREDENTIALS[name]
-    return str(config.get(env_key) or default_env)
-
-
 class BaseURLAdapter(HTTPAdapter):
     """Sends requests tweepy addressed to api.twitter.com to the configured base URL instead, and gives
     every request the configured timeout (tweepy's Client sets none, so a stalled server would hang it)."""
 
-    def __init__(self, base_url: str, timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, timeout: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         parts = urlsplit(base_url.rstrip("/"))
         self.scheme, self.netloc, self.prefix = parts.scheme, parts.netloc, parts.path
@@ -72,21 +49,23 @@ class BaseURLAdapter(HTTPAdapter):
                             verify=verify, cert=cert, proxies=proxies)
 
 
-def route(session: requests.Session, config: Mapping[str, Any]) -> None:
+def route(session: requests.Session, settings: TwitterSettings) -> None:
     """Mount the base-URL adapter on a tweepy session (Client or StreamingClient)."""
-    adapter = BaseURLAdapter(str(config.get("api_base_url") or TWITTER_HOST),
-                             float(config.get("timeout") or DEFAULT_TIMEOUT))
-    session.mount(TWITTER_HOST + "/", adapter)
+    session.mount(TWITTER_HOST + "/", BaseURLAdapter(settings.api_base_url, settings.timeout))
 
 
-def make_client(config: Mapping[str, Any]) -> tweepy.Client:
+def make_client(settings: TwitterSettings) -> tweepy.Client:
     """A tweepy Client (bearer token; OAuth 1.0a user keys when present) routed to the configured server.
 
     It returns the raw `requests.Response`: the poller needs the rate-limit headers, and reads the JSON
     itself so that a malformed body is rejected as input instead of failing inside tweepy."""
-    client = tweepy.Client(**{name: secret(config, name) for name in _CREDENTIALS},
+    client = tweepy.Client(bearer_token=settings.secret("bearer_token_env"),
+                           consumer_key=settings.secret("consumer_key_env"),
+                           consumer_secret=settings.secret("consumer_secret_env"),
+                           access_token=settings.secret("access_token_env"),
+                           access_token_secret=settings.secret("access_token_secret_env"),
                            return_type=requests.Response, wait_on_rate_limit=False)
-    route(client.session, config)
+    route(client.session, settings)
     return client
 
 
@@ -104,7 +83,7 @@ def remaining(response: Any) -> float | None:
     return header_number(response, "x-rate-limit-remaining")
 
 
-def reset_wait(response: Any, max_wait: float = DEFAULT_MAX_WAIT, now: float | None = None) -> float:
+def reset_wait(response: Any, max_wait: float, now: float | None = None) -> float:
     """Seconds until the rate-limit window of `response` resets: at least MIN_WAIT, at most `max_wait`,
     with a little jitter so several processes do not all retry in the same instant.
 

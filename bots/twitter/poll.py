@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +16,7 @@ import requests
 import tweepy
 
 from ingest import listen
+from bots.base import coerce
 from bots.twitter import client as tw
 from bots.twitter.config import TwitterSettings
 from bots.twitter.parse import CHANNEL, newest_id, page_problem, parse_page, tweet_ids
@@ -76,15 +78,15 @@ class Cursor:
 class MentionPoller:
     """The account's mentions, polled (or streamed) into the intake."""
 
-    def __init__(self, config: dict[str, Any], intake: Intake) -> None:
-        self.config = config
+    def __init__(self, settings: TwitterSettings | Mapping[str, Any], intake: Intake) -> None:
+        self.settings = coerce(TwitterSettings, settings)
         self.intake = intake
-        self.account_id = str(config.get("account_id") or "")
-        self.username = (config.get("account_username") or "").lstrip("@") or None
-        self.mode = str(config.get("mode") or "polling")
-        self.poll_interval = float(config.get("poll_interval", 60.0))
-        self.max_pages = int(config.get("max_pages", 5))
-        self.max_wait = float(config.get("max_rate_limit_wait", tw.DEFAULT_MAX_WAIT))
+        self.account_id = self.settings.account_id or ""
+        self.username = self.settings.account_username  # without the "@" (the settings strip it)
+        self.mode = self.settings.mode
+        self.poll_interval = self.settings.poll_interval
+        self.max_pages = self.settings.max_pages
+        self.max_wait = self.settings.max_rate_limit_wait
         self.cursor_name = f"twitter:{self.account_id}:since_id"
         self.cursor: Cursor | None = None
         self.client: tweepy.Client | None = None
@@ -98,9 +100,9 @@ class MentionPoller:
         """Make the client and load the stored cursor."""
         if not self.account_id.isdigit():
             raise ValueError("twitter: set twitter.account_id (the account's numeric user id)")
-        if not tw.secret(self.config, "bearer_token"):
-            raise ValueError(f"twitter: no bearer token (set {tw.env_name(self.config, 'bearer_token')})")
-        self.client = tw.make_client(self.config)
+        if not self.settings.secret("bearer_token_env"):
+            raise ValueError(f"twitter: no bearer token (set {self.settings.bearer_token_env})")
+        self.client = tw.make_client(self.settings)
         self.cursor = Cursor.decode(await asyncio.to_thread(self.intake.cursor, self.cursor_name))
         self.started = True
         log.info("twitter: reading mentions of %s (@%s) from %s", self.account_id, self.username or "?",
@@ -304,9 +306,9 @@ class MentionStream(tweepy.StreamingClient):
     tweepy's own retry loop is turned off (max_retries=0): reconnecting and backoff live in listen.forever."""
 
     def __init__(self, poller: MentionPoller, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(tw.secret(poller.config, "bearer_token"), return_type=dict, wait_on_rate_limit=False,
+        super().__init__(poller.settings.secret("bearer_token_env"), return_type=dict, wait_on_rate_limit=False,
                          max_retries=0, daemon=True)
-        tw.route(self.session, poller.config)
+        tw.route(self.session, poller.settings)
         self.poller = poller
         self.loop = loop
         self.connected, self.ended = asyncio.Event(), asyncio.Event()
@@ -384,4 +386,4 @@ def _json(response: requests.Response) -> tuple[Any, str | None]:
 
 def listener(settings: TwitterSettings, intake: Intake) -> MentionPoller:
     """The account's mention reader, as `crophub listen` runs it."""
-    return MentionPoller(settings.sender_config(), intake)
+    return MentionPoller(settings, intake)

@@ -7,13 +7,16 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 import tweepy
 
+from bots.base import coerce
 from bots.errors import PermanentError, RateLimited, TransientError
 from bots.twitter import client as tw
+from bots.twitter.config import SECRETS, TwitterSettings
 from ingest.message import Address
 
 TWEET_LIMIT = 280  # weighted characters per tweet
@@ -105,9 +108,9 @@ def _fit(word: str, budget: int) -> int:
 class TwitterSender:
     """Posts replies as tweets threaded under the citizen's; maps API errors to those in bots.errors."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.max_wait = float(config.get("max_rate_limit_wait", tw.DEFAULT_MAX_WAIT))
+    def __init__(self, config: Mapping[str, Any] | TwitterSettings) -> None:
+        self.settings = coerce(TwitterSettings, config)
+        self.max_wait = self.settings.max_rate_limit_wait
         self._local = threading.local()  # one client per worker thread: a requests.Session is not thread-safe
         # (chat, tweet answered, text) → ids of the parts already posted, when a later part failed: a retry
         # goes on from there instead of posting them again (Twitter would refuse them as duplicates).
@@ -122,7 +125,7 @@ class TwitterSender:
         text (one that only carried them) posts nothing and returns ""."""
         if not text.strip():
             return ""
-        missing = [tw.env_name(self.config, n) for n in tw.USER_CREDENTIALS if not tw.secret(self.config, n)]
+        missing = [getattr(self.settings, key) for key in SECRETS if not self.settings.secret(key)]
         if missing:
             raise PermanentError(f"twitter: cannot post replies without the account's OAuth 1.0a keys "
                                  f"(set {', '.join(missing)})")
@@ -157,7 +160,7 @@ class TwitterSender:
     def _client(self) -> tweepy.Client:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = tw.make_client(self.config)
+            client = self._local.client = tw.make_client(self.settings)
         return client
 
     def _post(self, text: str, in_reply_to: str) -> str | None:

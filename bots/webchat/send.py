@@ -10,9 +10,6 @@ from ingest.message import Address
 class WebChatSender:
     """Marks a reply deliverable; the page (web/chat.py) shows sent replies with their buttons and photo."""
 
-    buttons = True  # the page shows extras["buttons"] and posts a pressed one's value back
-    locations = True  # the page offers the browser's location for extras["ask_location"]
-    edits = True  # the page drops the buttons of the reply extras["clear_buttons"] names (web/chat.py)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config

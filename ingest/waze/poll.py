@@ -7,7 +7,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -16,8 +15,7 @@ from ingest import listen
 from ingest.intake import Batch, Intake, Skipped, payload_key
 from ingest.waze import track
 from store import ops
-from ingest.waze.parse import CHANNEL, DEFAULT_KINDS, DEFAULT_MIN_CORROBORATION, DEFAULT_MIN_JAM_LEVEL, FeedError, \
-    FeedResult, parse_feed
+from ingest.waze.parse import CHANNEL, FeedError, FeedResult, parse_feed
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +39,26 @@ class Outcome:
     message_ids: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class FeedOptions:
+    """How the feed is polled. No defaults here: they are the `waze:` section's (bots/waze/config.py), which
+    bots.waze builds these from."""
+
+    url: str  # carries the feed's access token: only its origin is ever logged
+    poll_interval: float  # seconds between polls
+    timeout: float  # seconds one request may take
+    max_feed_bytes: int  # a larger body is kept as rejected, not read
+    max_retry_after: float  # the longest Retry-After (429/503) waited out
+    kinds: dict[str, str]  # Waze alert type/subtype → our category (parse_feed)
+    min_jam_level: int  # the least jam level filed (parse_feed)
+    rules: track.Rules  # corroboration and disappearance (track.observe)
+
+
 class FeedPoller:
     """Polls the feed every `poll_interval` seconds into the intake, until stopped."""
 
-    def __init__(self, config: dict[str, Any], intake: Intake) -> None:
-        self.url: str = config["feed_url"]
-        self.poll_interval = float(config.get("poll_interval", 120.0))
-        self.timeout = float(config.get("timeout", 30.0))
-        self.max_feed_bytes = int(config.get("max_feed_bytes", 20_000_000))
-        self.max_retry_after = float(config.get("max_retry_after", 900.0))
-        self.kinds: dict[str, str] = dict(config.get("kinds") or DEFAULT_KINDS)
-        self.min_jam_level = int(config.get("min_jam_level", DEFAULT_MIN_JAM_LEVEL))
-        self.rules = track.Rules(int(config.get("min_corroboration", DEFAULT_MIN_CORROBORATION)),
-                                 int(config.get("misses_before_gone", track.DEFAULT_MISSES_BEFORE_GONE)))
+    def __init__(self, options: FeedOptions, intake: Intake) -> None:
+        self.options = options
         self.intake = intake
         self.etag: str | None = None
         self.last_modified: str | None = None
@@ -65,7 +70,7 @@ class FeedPoller:
         async def step() -> None:
             await self.poll_once()
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(stop.wait(), timeout=self.options.poll_interval)
             except asyncio.TimeoutError:
                 pass
 
@@ -83,7 +88,7 @@ class FeedPoller:
     async def poll_once(self) -> Outcome:
         """Fetch the feed once and store what changed; raise on a transport error or an error status."""
         if self.http is None:
-            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.options.timeout),
                                               headers={"Accept": "application/json"})
         headers = {}
         if self.etag:
@@ -92,7 +97,7 @@ class FeedPoller:
             headers["If-Modified-Since"] = self.last_modified
         try:
             # No redirects: the URL carries the access token, which a redirect could send elsewhere or in clear.
-            async with self.http.get(self.url, headers=headers, allow_redirects=False) as response:
+            async with self.http.get(self.options.url, headers=headers, allow_redirects=False) as response:
                 if response.status == 304:
                     log.debug("waze: feed not modified")
                     return Outcome("same")
@@ -105,13 +110,13 @@ class FeedPoller:
                 validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             # aiohttp's messages quote the whole URL, token included; the log gets its origin only.
-            raise FeedUnavailable(f"{type(exc).__name__} fetching {_origin(self.url)}") from None
-        if len(body) > self.max_feed_bytes:
-            reason = f"feed is larger than max_feed_bytes ({self.max_feed_bytes}); not read"
+            raise FeedUnavailable(f"{type(exc).__name__} fetching {_origin(self.options.url)}") from None
+        if len(body) > self.options.max_feed_bytes:
+            reason = f"feed is larger than max_feed_bytes ({self.options.max_feed_bytes}); not read"
             await asyncio.to_thread(self._reject, body[:_RAW_LIMIT], reason)
             return Outcome("too_large")
         try:
-            result = await asyncio.to_thread(parse_feed, body, self.kinds, self.min_jam_level)
+            result = await asyncio.to_thread(parse_feed, body, self.options.kinds, self.options.min_jam_level)
         except FeedError as exc:
             # Kept and logged; the poller goes on. Validators are not kept, so the next poll reads it afresh.
             await asyncio.to_thread(self._reject, body, str(exc))
@@ -128,7 +133,7 @@ class FeedPoller:
         body = bytearray()
         async for chunk in response.content.iter_chunked(65_536):
             body += chunk
-            if len(body) > self.max_feed_bytes:
+            if len(body) > self.options.max_feed_bytes:
                 break
         return bytes(body)
 
@@ -136,7 +141,7 @@ class FeedPoller:
         """A 429 or 503 with Retry-After (seconds) is waited out, capped, before the error backs off."""
         value = response.headers.get("Retry-After", "")
         if response.status in (429, 503) and value.strip().isdigit():
-            wait = min(float(value), self.max_retry_after)
+            wait = min(float(value), self.options.max_retry_after)
             log.warning("waze: feed answered HTTP %d; waiting %.0fs as asked", response.status, wait)
             await asyncio.sleep(wait)
 
@@ -148,7 +153,7 @@ class FeedPoller:
             # The same bytes twice (a server without validators, or one whose validators changed) count once.
             # Any other body is tracked, whatever its time says: an older or equal endTimeMillis included.
             if snapshot != ops.get_cursor(session, CURSOR):
-                changes = track.observe(session, result, self.rules, now)
+                changes = track.observe(session, result, self.options.rules, now)
             rejected = result.rejected + (changes.rejected if changes else [])
             batch = Batch(changes.messages if changes else [], rejected, (CURSOR, snapshot) if changes else None)
             ids = self.intake.store(session, batch)

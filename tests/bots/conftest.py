@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.fakes.mail import Dovecot, Mailbox, SmtpServer, dovecot_binary, make_certificate
+from tests.fakes.mail import PASSWORD_ENV, Dovecot, Mailbox, SmtpServer, dovecot_binary, make_certificate
 from tests.fakes.twitter_api import FakeTwitterAPI
 
 
@@ -49,9 +49,11 @@ def dovecot(mail_certificate: tuple[Path, Path] | None) -> Iterator[Dovecot]:
 
 
 @pytest.fixture
-def mailbox(dovecot: Dovecot) -> Mailbox:
-    """A fresh user with an empty inbox on the session's Dovecot."""
-    return dovecot.mailbox()
+def mailbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
+    """A fresh user with an empty inbox on the session's Dovecot, its password in the environment."""
+    box = dovecot.mailbox()
+    monkeypatch.setenv(PASSWORD_ENV, box.password)
+    return box
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from store import officers as roster
 from store.models import Ticket
 from tests.fakes.mail import Mailbox, SmtpServer
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.fakes.twitter_api import BEARER, USER_KEYS, FakeTwitterAPI
+from tests.fakes.twitter_api import FakeTwitterAPI, credentials
 
 ACCOUNT, USERNAME = "1481234567", "CropHubJKT"
 ADDRESS = "pengaduan@jakarta.go.id"
@@ -37,17 +37,18 @@ _ids = itertools.count(700_000_000)
 
 @pytest.fixture
 def channels(db_url: str, redis_conn: redis.Redis, api: FakeTwitterAPI, mailbox: Mailbox,
-             smtp_server: SmtpServer, fake_api: FakeBotAPI, telegram_config: dict[str, Any]) -> Iterator[dict]:
+             smtp_server: SmtpServer, fake_api: FakeBotAPI, telegram_config: dict[str, Any],
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """This process wired as a worker with all three channels, and an officer covering Duren Sawit."""
     twitter = {"account_id": ACCOUNT, "account_username": USERNAME, "api_base_url": api.base_url,
-               "bearer_token": BEARER, **USER_KEYS, "mode": "polling", "poll_interval": 0.05, "max_pages": 5,
-               "max_rate_limit_wait": 5.0, "timeout": 5.0}
+               **credentials(monkeypatch), "mode": "polling", "max_pages": 5, "max_rate_limit_wait": 5.0,
+               "timeout": 5.0}
     email = {**mailbox.config(ADDRESS), "smtp": smtp_server.config(ADDRESS)["smtp"]}
     db.configure(db_url)
     routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
     # As `crophub run` does: cards come from the configured bot, whatever channel the report came by.
     context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing,
-                                   telegram_bot=bot_id_of(telegram_config["token"])), redis_conn)
+                                   telegram_bot=bot_id_of(fake_api.token)), redis_conn)
     registry.configure({"telegram": telegram_config, "twitter": twitter, "email": email})
     with db.session() as s:
         roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
@@ -79,7 +80,7 @@ async def officer_says(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redi
         "chat": {"id": OFFICER["id"], "type": "private", "first_name": "Budi"},
         "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000,
                              "chat": {"id": OFFICER["id"], "type": "private"}, "text": "..."}}})
-    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
     await poller.start()
     await poller.poll_once()
     await poller.bot.shutdown()

@@ -13,13 +13,21 @@ import redis
 from rq import Queue
 from sqlalchemy import select
 
+from bots.email.config import EmailSettings
 from bots.email.inbox import InboxReader
 from ingest.intake import INTAKE_QUEUE, Batch, Intake
 from store import db, media
 from store.models import InboundMessage
 from tests.fakes.mail import Mailbox
+from tests.fakes.settings import quick
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "email"
+
+
+def quick_imap(mailbox: Mailbox, **imap: Any) -> EmailSettings:
+    """The mailbox's settings with imap values a config file refuses (a 0.2 s poll, a 1500-byte batch)."""
+    settings = EmailSettings.model_validate(mailbox.config())
+    return quick(settings, imap=quick(settings.imap, **imap))
 
 
 def eml(name: str) -> bytes:
@@ -191,7 +199,7 @@ async def test_a_backlog_is_read_in_bounded_passes(limit: dict[str, int], expect
                                                    intake: Intake) -> None:
     for name in ("plain_text", "photo_jpeg", "html_only", "windows1252"):
         mailbox.append(eml(name))
-    assert await passes(InboxReader(mailbox.config(**limit), intake)) == expected
+    assert await passes(InboxReader(quick_imap(mailbox, **limit), intake)) == expected
     assert len(rows()) == 4 and mailbox.unseen() == []
 
 
@@ -241,7 +249,7 @@ async def test_a_mail_arriving_during_a_pass_is_not_left_waiting_for_the_next_id
 
 
 async def test_without_idle_it_polls(mailbox: Mailbox, intake: Intake) -> None:
-    reader = InboxReader(mailbox.config(idle=False, poll_interval=0.2), intake)
+    reader = InboxReader(quick_imap(mailbox, idle=False, poll_interval=0.2), intake)
     idled: list[bool] = []
     original = reader._idle
 

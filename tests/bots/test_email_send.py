@@ -119,18 +119,23 @@ async def test_bad_recipient_and_missing_config_are_permanent(smtp_server: SmtpS
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
-async def test_tls_and_login(security: str, mail_certificate: tuple[Path, Path] | None) -> None:
+async def test_tls_and_login(security: str, mail_certificate: tuple[Path, Path] | None,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
     if mail_certificate is None:
         pytest.skip("no openssl CLI to make a test certificate")
+    monkeypatch.setenv("CROPHUB_TEST_SMTP_PASSWORD", "rahasia")
+    monkeypatch.setenv("CROPHUB_TEST_SMTP_WRONG_PASSWORD", "salah")
     server = SmtpServer(security, mail_certificate, users={"pengaduan": "rahasia"}).start()
     try:
-        config = server.config(certificate=mail_certificate, username="pengaduan", password="rahasia")
+        config = server.config(certificate=mail_certificate, username="pengaduan",
+                               password_env="CROPHUB_TEST_SMTP_PASSWORD")
         await EmailSender(config).send(CITIZEN, ACK)
         [got] = server.received
         assert got.tls and got.login == "pengaduan" and got.message["In-Reply-To"] == CITIZEN.reply_to
         # A wrong password is refused with 535: sending again will not help.
+        wrong = {**config, "smtp": {**config["smtp"], "password_env": "CROPHUB_TEST_SMTP_WRONG_PASSWORD"}}
         with pytest.raises(PermanentError, match="535"):
-            await EmailSender({**config, "smtp": {**config["smtp"], "password": "salah"}}).send(CITIZEN, ACK)
+            await EmailSender(wrong).send(CITIZEN, ACK)
         # Without our CA the self-signed certificate is not trusted: nothing is sent in the clear.
         untrusted = {**config, "smtp": {k: v for k, v in config["smtp"].items() if k != "cafile"}}
         with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bots.email.send import EmailSender
 from bots.twitter.send import TwitterSender
 from bots.webchat.send import WebChatSender
 from ingest.message import Address
 from tests.fakes.mail import SmtpServer
-from tests.fakes.twitter_api import BEARER, USER_KEYS, FakeTwitterAPI
+from tests.fakes.twitter_api import FakeTwitterAPI, credentials
 
 STALE = {"clear_buttons": "1990000000000000555", "toast": "Pertanyaan ini sudah tidak berlaku."}
 TWEETER = Address(channel="twitter", chat_id="1122334455", bot="1481234567", reply_to="1990000000000000102")
@@ -17,13 +19,14 @@ MAILER = Address(channel="email", chat_id="siti.rahma@gmail.com", bot="pengaduan
                  reply_to="<CAJx8Lq2v9PzK3r@mail.gmail.com>", subject="Banjir di Kampung Melayu")
 
 
-def twitter_config(api: FakeTwitterAPI) -> dict[str, Any]:
+def twitter_config(api: FakeTwitterAPI, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return {"account_id": "1481234567", "account_username": "CropHubJKT", "api_base_url": api.base_url,
-            "bearer_token": BEARER, **USER_KEYS, "max_rate_limit_wait": 5.0, "timeout": 5.0}
+            **credentials(monkeypatch), "max_rate_limit_wait": 5.0, "timeout": 5.0}
 
 
-async def test_twitter_ignores_the_keys_and_posts_nothing_for_an_empty_row(api: FakeTwitterAPI) -> None:
-    sender = TwitterSender(twitter_config(api))
+async def test_twitter_ignores_the_keys_and_posts_nothing_for_an_empty_row(api: FakeTwitterAPI,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    sender = TwitterSender(twitter_config(api, monkeypatch))
     assert await sender.send(TWEETER, "", STALE) == ""
     assert await sender.send(TWEETER, " \n", STALE) == ""
     assert api.posted == []

@@ -10,6 +10,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from bots.telegram import webhook
+from bots.telegram.config import TelegramSettings
 from ingest.intake import INTAKE_QUEUE, Intake
 from store import db
 from store.models import InboundMessage
@@ -71,5 +72,6 @@ async def test_body_that_is_not_json_is_a_400(client: TestClient) -> None:
 
 
 async def test_register_sets_the_webhook_with_the_secret(fake_api: FakeBotAPI, telegram_config: dict) -> None:
-    await webhook.register(telegram_config, fake_api.token, "https://crop.example.go.id/telegram/webhook", SECRET)
+    settings = TelegramSettings.model_validate(telegram_config)
+    await webhook.register(settings, fake_api.token, "https://crop.example.go.id/telegram/webhook", SECRET)
     assert fake_api.webhook == {"url": "https://crop.example.go.id/telegram/webhook", "secret_token": SECRET}

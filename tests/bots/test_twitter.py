@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bots.errors import PermanentError, RateLimited, TransientError
 from bots.twitter import client as tw
+from bots.twitter.config import TwitterSettings
 from bots.twitter.poll import MentionPoller
 from bots.twitter.send import TwitterSender, weighted_length
 from ingest.intake import INTAKE_QUEUE, Intake
@@ -24,7 +25,8 @@ from store import db
 from store.models import Cursor as CursorRow
 from store.models import InboundMessage
 from tests.conftest import fixture
-from tests.fakes.twitter_api import BEARER, PREFIX, USER_KEYS, FakeTwitterAPI
+from tests.fakes.settings import quick
+from tests.fakes.twitter_api import BEARER, CREDENTIAL_ENV, PREFIX, USER_KEYS, FakeTwitterAPI, credentials
 
 ACCOUNT, USERNAME = "1481234567", "CropHubJKT"
 CURSOR = f"twitter:{ACCOUNT}:since_id"
@@ -35,11 +37,15 @@ FIXTURE_PAGES = ["mention_with_place", "mention_with_coordinates", "mention_with
 
 
 @pytest.fixture
-def config(api: FakeTwitterAPI) -> dict[str, Any]:
-    """A twitter config section (TwitterSettings keys) pointed at the fake, with secrets given directly."""
+def config(api: FakeTwitterAPI, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A twitter config section (TwitterSettings keys) pointed at the fake, its credentials in the environment."""
     return {"account_id": ACCOUNT, "account_username": USERNAME, "api_base_url": api.base_url,
-            "bearer_token": BEARER, **USER_KEYS, "mode": "polling", "poll_interval": 0.05, "max_pages": 5,
-            "max_rate_limit_wait": 5.0, "timeout": 5.0}
+            **credentials(monkeypatch), "mode": "polling", "max_pages": 5, "max_rate_limit_wait": 5.0, "timeout": 5.0}
+
+
+def mention_poller(config: dict[str, Any], intake: Intake) -> MentionPoller:
+    """A poller for `config` that polls every 0.05 s (quick: a config file may not poll more than once a second)."""
+    return MentionPoller(quick(TwitterSettings.model_validate(config), poll_interval=0.05), intake)
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ async def running(poller: MentionPoller, body: Callable[[], Awaitable[None]]) ->
 def test_the_adapter_routes_tweepys_requests_to_the_base_url(api: FakeTwitterAPI, config: dict[str, Any]) -> None:
     api.mention(ACCOUNT, SITI, f"@{USERNAME} sampah menumpuk di Jl. Dermaga")
     for base in (api.base_url, api.base_url + PREFIX + "/"):  # with a path prefix (and a trailing slash) too
-        client = tw.make_client({**config, "api_base_url": base})
+        client = tw.make_client(TwitterSettings.model_validate({**config, "api_base_url": base}))
         response = client.get_users_mentions(ACCOUNT, max_results=5)
         assert response.json()["meta"]["result_count"] == 1
     paths = [c.path for c in api.requests("GET")]
@@ -126,7 +132,7 @@ async def test_mentions_are_stored_with_their_cursor(api: FakeTwitterAPI, config
     queue = Queue(INTAKE_QUEUE, connection=redis_conn)
     for name in FIXTURE_PAGES:
         api.add_page(fixture("twitter", name), ACCOUNT)
-    poller = MentionPoller(config, Intake(db.factory(), queue))
+    poller = mention_poller(config, Intake(db.factory(), queue))
     await poller.start()
     assert await poller.poll_once() == 10
 
@@ -161,13 +167,13 @@ async def test_mentions_are_stored_with_their_cursor(api: FakeTwitterAPI, config
 async def test_a_replayed_page_creates_nothing_new(api: FakeTwitterAPI, config: dict[str, Any], intake: Intake,
                                                    redis_conn: redis.Redis) -> None:
     mentions(api, 4)
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
     await poller.poll_once()
     before = [(r.id, r.key) for r in rows()]
     assert len(before) == 4
     with db.session() as s:  # as if the cursor had been lost: the same page comes again
         s.delete(s.get(CursorRow, CURSOR))
-    again = MentionPoller(config, intake)
+    again = mention_poller(config, intake)
     assert await again.poll_once() == 4
     assert [(r.id, r.key) for r in rows()] == before
     assert len(Queue(INTAKE_QUEUE, connection=redis_conn).get_jobs()) == 1  # nothing new enqueued
@@ -175,9 +181,9 @@ async def test_a_replayed_page_creates_nothing_new(api: FakeTwitterAPI, config: 
 
 async def test_a_restart_resumes_from_since_id(api: FakeTwitterAPI, config: dict[str, Any], intake: Intake) -> None:
     first = mentions(api, 3)
-    await MentionPoller(config, intake).poll_once()
+    await mention_poller(config, intake).poll_once()
     later = mentions(api, 2, BUDI)
-    restarted = MentionPoller(config, intake)  # a new process: only the database remembers
+    restarted = mention_poller(config, intake)  # a new process: only the database remembers
     await restarted.start()
     assert await restarted.poll_once() == 2
     last = api.requests("GET")[-1]
@@ -190,7 +196,7 @@ async def test_a_restart_resumes_from_since_id(api: FakeTwitterAPI, config: dict
 async def test_the_first_run_reads_only_the_newest_page(api: FakeTwitterAPI, config: dict[str, Any],
                                                         intake: Intake) -> None:
     old = mentions(api, 130)
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
     assert await poller.poll_once() == 100
     assert len(api.requests("GET")) == 1
     assert {r.key for r in rows()} == set(old[30:])
@@ -200,13 +206,13 @@ async def test_the_first_run_reads_only_the_newest_page(api: FakeTwitterAPI, con
 async def test_more_than_max_pages_neither_misses_nor_repeats(api: FakeTwitterAPI, config: dict[str, Any],
                                                               intake: Intake) -> None:
     seen = mentions(api, 1)
-    poller = MentionPoller({**config, "max_pages": 1}, intake)
+    poller = mention_poller({**config, "max_pages": 1}, intake)
     await poller.poll_once()
     burst = mentions(api, 250)
     assert await poller.poll_once() == 100  # the newest 100; the cursor keeps the older ones open
     newer = mentions(api, 5, BUDI)  # arriving while the backlog is read
-    assert await MentionPoller({**config, "max_pages": 1}, intake).poll_once() == 100  # a restart mid-backlog
-    poller = MentionPoller({**config, "max_pages": 1}, intake)
+    assert await mention_poller({**config, "max_pages": 1}, intake).poll_once() == 100  # a restart mid-backlog
+    poller = mention_poller({**config, "max_pages": 1}, intake)
     assert await poller.poll_once() == 50
     assert stored_cursor() == burst[-1]
     assert await poller.poll_once() == 5
@@ -220,7 +226,7 @@ async def test_more_than_max_pages_neither_misses_nor_repeats(api: FakeTwitterAP
 async def test_a_server_error_on_a_later_page_keeps_what_was_read(api: FakeTwitterAPI, config: dict[str, Any],
                                                                    intake: Intake) -> None:
     seen = mentions(api, 1)
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
     await poller.poll_once()
     burst = mentions(api, 150)
     original = poller._fetch
@@ -244,7 +250,7 @@ async def test_a_server_error_on_a_later_page_keeps_what_was_read(api: FakeTwitt
 async def test_a_429_is_waited_out_without_a_hot_loop(api: FakeTwitterAPI, config: dict[str, Any], intake: Intake,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     ids = mentions(api, 1)
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
     await poller.poll_once()
     more = mentions(api, 3)
     api.fail_next("GET", 429, reset_in=1.2)
@@ -265,7 +271,7 @@ async def test_a_429_is_waited_out_without_a_hot_loop(api: FakeTwitterAPI, confi
 async def test_a_spent_window_waits_for_its_reset(api: FakeTwitterAPI, config: dict[str, Any],
                                                   intake: Intake) -> None:
     api.set_window("mentions", remaining=1, reset_in=1.0)  # this request is the window's last
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
     later: list[str] = []
 
     async def body() -> None:
@@ -283,7 +289,7 @@ async def test_a_spent_window_waits_for_its_reset(api: FakeTwitterAPI, config: d
 async def test_malformed_json_is_rejected_and_the_loop_goes_on(api: FakeTwitterAPI, config: dict[str, Any],
                                                                intake: Intake, caplog: pytest.LogCaptureFixture) -> None:
     seen = mentions(api, 1)
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
     await poller.poll_once()
     more = mentions(api, 2)
     api.garble_next("GET")
@@ -305,7 +311,7 @@ async def test_a_tweet_without_text_is_rejected_and_the_others_stored(
     api.add_page(fixture("twitter", "no_text"), ACCOUNT)
     api.add_page(fixture("twitter", "malformed_no_author"), ACCOUNT)
     after = mentions(api, 1, BUDI)
-    poller = MentionPoller(config, intake)
+    poller = mention_poller(config, intake)
 
     async def body() -> None:
         await until(lambda: len(rows()) == 5)
@@ -327,7 +333,7 @@ async def test_the_loop_outlives_a_server_error(api: FakeTwitterAPI, config: dic
     async def body() -> None:
         await until(lambda: len(rows()) == 2)
 
-    await running(MentionPoller(config, intake), body)
+    await running(mention_poller(config, intake), body)
     assert [c.status for c in api.requests("GET")][:2] == [503, 200]
     assert [r.key for r in rows()] == ids
 
@@ -337,7 +343,7 @@ async def test_the_loop_outlives_a_server_error(api: FakeTwitterAPI, config: dic
 async def test_stream_mode_catches_up_then_stores_streamed_tweets(api: FakeTwitterAPI, config: dict[str, Any],
                                                                   intake: Intake) -> None:
     before = mentions(api, 2)
-    poller = MentionPoller({**config, "mode": "stream"}, intake)
+    poller = mention_poller({**config, "mode": "stream"}, intake)
     photo = fixture("twitter", "mention_with_photo")
     tweet = {**photo["data"][0], "id": "1999000000000000001"}  # newer than anything polled
 
@@ -456,19 +462,19 @@ async def test_missing_user_keys_are_a_permanent_error_naming_the_env_vars(confi
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CROPHUB_TWITTER_ACCESS_TOKEN", "CROPHUB_TWITTER_ACCESS_TOKEN_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    section = {k: v for k, v in config.items() if k not in ("access_token", "access_token_secret")}
+    section = {k: v for k, v in config.items() if k not in ("access_token_env", "access_token_secret_env")}
     with pytest.raises(PermanentError, match="CROPHUB_TWITTER_ACCESS_TOKEN, CROPHUB_TWITTER_ACCESS_TOKEN_SECRET"):
         await TwitterSender(section).send(citizen(), "Halo")
 
 
 async def test_credentials_come_from_the_env_vars_the_config_names(api: FakeTwitterAPI, config: dict[str, Any],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    names = {"bearer_token": BEARER, **USER_KEYS}
-    section = {k: v for k, v in config.items() if k not in names}
-    for name, value in names.items():
+    section = dict(config)
+    for name, value in {"bearer_token": BEARER, **USER_KEYS}.items():
+        monkeypatch.delenv(CREDENTIAL_ENV[name])  # only the variables the section names hold them now
         monkeypatch.setenv(f"TEST_TW_{name.upper()}", value)
         section[f"{name}_env"] = f"TEST_TW_{name.upper()}"
     await TwitterSender(section).send(citizen(), "Laporan diterima.")
     assert len(api.posted) == 1
-    client = tw.make_client(section)
+    client = tw.make_client(TwitterSettings.model_validate(section))
     assert client.get_users_mentions(ACCOUNT, max_results=5).status_code == 200

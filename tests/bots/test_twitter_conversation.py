@@ -16,7 +16,7 @@ from router import context
 from router.context import RouterConfig
 from store import db
 from store.models import Outbox, Ticket, TicketEvent
-from tests.fakes.twitter_api import BEARER, USER_KEYS, FakeTwitterAPI
+from tests.fakes.twitter_api import FakeTwitterAPI, credentials
 
 ACCOUNT, USERNAME = "1481234567", "CropHubJKT"
 SITI = {"id": "1122334455", "name": "Siti Rahma", "username": "sitirahma_jkt"}
@@ -24,11 +24,12 @@ POINT = {"type": "Point", "coordinates": [106.900447, -6.225014]}  # Pondok Bamb
 
 
 @pytest.fixture
-def config(api: FakeTwitterAPI, db_url: str, redis_conn: redis.Redis) -> Iterator[dict[str, Any]]:
+def config(api: FakeTwitterAPI, db_url: str, redis_conn: redis.Redis,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """This process wired as a worker that sends on Twitter; yields the twitter config section."""
     section = {"account_id": ACCOUNT, "account_username": USERNAME, "api_base_url": api.base_url,
-               "bearer_token": BEARER, **USER_KEYS, "mode": "polling", "poll_interval": 0.05, "max_pages": 5,
-               "max_rate_limit_wait": 5.0, "timeout": 5.0}
+               **credentials(monkeypatch), "mode": "polling", "max_pages": 5, "max_rate_limit_wait": 5.0,
+               "timeout": 5.0}
     db.configure(db_url)
     context.configure(RouterConfig(retry_intervals=[1, 2]), redis_conn)
     registry.configure({"twitter": section})

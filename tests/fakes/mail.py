@@ -33,6 +33,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 HOST = "127.0.0.1"
+# The variable a mailbox's config names for its password (the `mailbox` fixture sets it): never the default
+# name, so that no test turns the channel on by accident.
+PASSWORD_ENV = "CROPHUB_TEST_IMAP_PASSWORD"
 _users = itertools.count(1)
 
 
@@ -75,10 +78,11 @@ class Mailbox:
     password: str
 
     def config(self, address: str = "pengaduan@jakarta.go.id", security: str = "none", **imap: Any) -> dict[str, Any]:
-        """An email config dict (as EmailSettings.sender_config() gives) for this mailbox."""
+        """An email config dict (as EmailSettings.sender_config() gives) for this mailbox; its password is in the
+        variable PASSWORD_ENV names."""
         port = self.server.imaps_port if security == "ssl" else self.server.port
         section = {"host": HOST, "port": port, "security": security, "username": self.user,
-                   "password": self.password, "mailbox": "INBOX", "idle": True, "poll_interval": 60,
+                   "password_env": PASSWORD_ENV, "mailbox": "INBOX", "idle": True, "poll_interval": 60,
                    "idle_timeout": 1740, "timeout": 10}
         if self.server.certificate:
             section["cafile"] = str(self.server.certificate[0])

@@ -4,12 +4,13 @@ and check the hub picks it up with nothing else changed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import Field
 
-from bots.base import Channel, ChannelSettings
+from bots.base import Channel, ChannelSettings, coerce
 from ingest.intake import Batch, Intake, Skipped
 from ingest.message import Address, Message, Sender
 
@@ -35,16 +36,18 @@ def parse(line: str, now: datetime | None = None) -> Message | Skipped:
     number, sep, text = line.partition(":")
     if not sep or not number.strip().isdigit():
         return Skipped("pager", f"pager:{hash(line)}", "rejected", "not '<number>: <text>'", {"line": line})
-    return Message(channel="pager", key=f"pager:{number.strip()}:{text.strip()}", sender=Sender(id=number.strip()),
-                   address=Address(channel="pager", chat_id=number.strip()), text=text.strip(),
+    text = text.strip()
+    return Message(channel="pager", key=f"pager:{number.strip()}:{text}", sender=Sender(id=number.strip()),
+                   address=Address(channel="pager", chat_id=number.strip()), text=text,
+                   command=text.split(maxsplit=1)[0].lower() if text.startswith("/") else None,
                    received_at=now or datetime.now(timezone.utc))
 
 
 class PagerSender:
     """Records what it sends."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.gateway = config["gateway"]
+    def __init__(self, config: Mapping[str, Any] | PagerSettings) -> None:
+        self.settings = coerce(PagerSettings, config)
 
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
         """Record the page; its id."""

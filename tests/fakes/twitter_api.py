@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
@@ -28,6 +29,8 @@ from tests.fakes.loopback import LoopbackServer
 BEARER = "AAAA-fake-bearer-token-for-crophub"
 USER_KEYS = {"consumer_key": "fake-consumer-key", "consumer_secret": "fake-consumer-secret",
              "access_token": "1481234567-fake-access-token", "access_token_secret": "fake-access-secret"}
+# Where credentials() puts them: not the default names, so that no test turns the channel on by accident.
+CREDENTIAL_ENV = {name: f"CROPHUB_TEST_TWITTER_{name.upper()}" for name in ("bearer_token", *USER_KEYS)}
 
 # Fields the API returns without being asked; others only when named in *.fields.
 _DEFAULT_FIELDS = {"tweets": {"id", "text", "edit_history_tweet_ids"}, "users": {"id", "name", "username"},
@@ -36,6 +39,14 @@ _FIELDS_PARAM = {"tweets": "tweet.fields", "users": "user.fields", "places": "pl
 _URL = re.compile(r"https?://\S+")
 PREFIX = "/gateway/twitter"  # the API is also served under this path
 _LIMIT_HEADERS: Any = web.RequestKey("limit_headers", dict) if hasattr(web, "RequestKey") else "limit_headers"
+
+
+def credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Put the fake's credentials in the environment (undone after the test); → the *_env keys of a twitter
+    section that name them."""
+    for name, value in {"bearer_token": BEARER, **USER_KEYS}.items():
+        monkeypatch.setenv(CREDENTIAL_ENV[name], value)
+    return {f"{name}_env": env for name, env in CREDENTIAL_ENV.items()}
 
 
 @dataclass

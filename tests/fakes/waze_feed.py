@@ -12,17 +12,25 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from aiohttp import web
 
+from bots.waze import options
+from ingest.waze.poll import FeedOptions
 from tests.fakes.loopback import LoopbackServer
 
 PATH = "/feed"
 MOVED_PATH = "/moved"
+
+
+def feed_options(url: str, **waze: Any) -> FeedOptions:
+    """The poller's options for `url`: the `waze:` section's defaults (bots/waze/config.py) but for `waze`'s keys.
+    The URL is set as given, whatever CROPHUB_WAZE_FEED_URL holds in the shell that runs the tests."""
+    return replace(options(waze), url=url)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def test_configured_channels_need_their_secrets(monkeypatch: pytest.MonkeyPatch)
     listeners = _listeners(settings, intake=None)
     assert [type(x) for x in listeners] == [MentionPoller, InboxReader]
     reader = listeners[1]
-    assert reader.account == "pengaduan@jakarta.go.id" and reader.imap["host"] == "127.0.0.1"
+    assert reader.account == "pengaduan@jakarta.go.id" and reader.imap.host == "127.0.0.1"
 
 
 def test_the_waze_feed_is_polled_from_the_url_in_the_environment_or_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,11 +47,11 @@ def test_the_waze_feed_is_polled_from_the_url_in_the_environment_or_the_file(mon
     monkeypatch.setenv("CROPHUB_WAZE_FEED_URL", "https://wazefeed.example/feed?token=s3cret")
     assert settings.channel("waze").status() is None
     [poller] = _listeners(settings, intake=None)
-    assert isinstance(poller, FeedPoller) and poller.url.endswith("token=s3cret")
-    assert poller.rules.min_corroboration == 15 and poller.kinds == {"HAZARD_WEATHER_FLOOD": "flood"}
+    assert isinstance(poller, FeedPoller) and poller.options.url.endswith("token=s3cret")
+    assert poller.options.rules.min_corroboration == 15 and poller.options.kinds == {"HAZARD_WEATHER_FLOOD": "flood"}
     monkeypatch.delenv("CROPHUB_WAZE_FEED_URL")
     [poller] = _listeners(parse({"waze": {"feed_url": "http://127.0.0.1:9/feed"}}), intake=None)
-    assert poller.url == "http://127.0.0.1:9/feed" and poller.rules.misses_before_gone == 3
+    assert poller.options.url == "http://127.0.0.1:9/feed" and poller.options.rules.misses_before_gone == 3
 
 
 def test_a_feed_url_that_is_not_http_is_refused_without_repeating_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from ingest.waze.poll import FeedPoller
 from store import db
 from store.models import InboundMessage, WazeAlert
 from tests.conftest import fixture
-from tests.fakes.waze_feed import FakeWazeFeed
+from tests.fakes.waze_feed import FakeWazeFeed, feed_options
 
 pytestmark = pytest.mark.usefixtures("hub")
 
@@ -42,7 +42,7 @@ def feed() -> Iterator[FakeWazeFeed]:
 
 @pytest.fixture
 async def poller(feed: FakeWazeFeed, redis_conn: redis.Redis) -> AsyncIterator[FeedPoller]:
-    p = FeedPoller({"feed_url": feed.url}, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
+    p = FeedPoller(feed_options(feed.url), Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
     yield p
     await p.close()
 

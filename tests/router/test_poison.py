@@ -58,12 +58,12 @@ async def test_a_poison_update_is_rejected_and_the_next_five_reports_are_answere
         fake_api.push(u)
     for i in range(5):
         fake_api.push(update("text_message", 800000010 + i, message_id=310 + i))
-    poller = Poller(telegram_config, telegram_config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
+    poller = Poller(telegram_config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
     await poller.start()
     assert await poller.poll_once() == 7
     await poller.bot.shutdown()
     work(redis_conn)
-    bot = telegram_config["token"].split(":")[0]
+    bot = fake_api.token.split(":")[0]
     stored = rows()
     for key in (f"{bot}:800000001", f"{bot}:800000002"):
         assert stored[key].status == "rejected" and stored[key].reason
@@ -82,7 +82,7 @@ async def test_nul_and_a_lone_surrogate_in_a_telegram_text_are_cleaned_and_answe
     fake_api.push(update("text_message", 800000101, message_id=401,
                          text="banjir \ud800 setinggi lutut\x00 di Jl. Dermaga Raya, Kel. Klender"))
     fake_api.push(update("text_message", 800000102, message_id=402))
-    poller = Poller(telegram_config, telegram_config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
+    poller = Poller(telegram_config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
     await poller.start()
     await poller.poll_once()
     await poller.bot.shutdown()
