@@ -24,6 +24,7 @@ def cmd_officer(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "add":
         try:
             spec = OfficerSettings(name=args.name, telegram_id=args.telegram_id, role=args.role,
+                                   identities=dict(roster.parse_handle(h) for h in args.on or []),
                                    areas=args.area or [], agencies=args.agency or [])
         except ValidationError as exc:
             print("crophub: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
@@ -38,23 +39,23 @@ def cmd_officer(settings: Settings, args: argparse.Namespace) -> int:
             print("crophub: give --area and/or --agency: an officer with neither may act on no ticket", file=sys.stderr)
             return 2
         with db.session() as session:
-            roster.add(session, spec.model_dump())
-        print(f"officer {spec.name} ({spec.telegram_id}) added as {spec.role}")
+            handles = roster.add(session, spec.model_dump()).handles()
+        print(f"officer {spec.name} ({handles}) added as {spec.role}")
         return 0
     if args.action == "remove":
         with db.session() as session:
-            removed = roster.remove(session, str(args.telegram_id))
+            removed = roster.remove(session, *roster.parse_handle(args.officer))
         if not removed:
-            print(f"crophub: no active officer with Telegram id {args.telegram_id}", file=sys.stderr)
+            print(f"crophub: no active officer {args.officer}", file=sys.stderr)
             return 1
-        print(f"officer {args.telegram_id} removed")
+        print(f"officer {args.officer} removed")
         return 0
     with db.session() as session:
         people = roster.all_officers(session)
-        print(f"{'telegram_id':>12}  {'role':12}  {'source':6}  {'name':24}  areas / agencies")
+        print(f"{'role':12}  {'source':6}  {'name':24}  {'areas / agencies':32}  identities")
         for o in people:
-            print(f"{o.telegram_id:>12}  {o.role:12}  {o.source:6}  {o.name[:24]:24}  "
-                  f"{','.join(o.areas) or '*'} / {','.join(o.agencies) or '*'}")
+            scope = f"{','.join(o.areas) or '*'} / {','.join(o.agencies) or '*'}"
+            print(f"{o.role:12}  {o.source:6}  {o.name[:24]:24}  {scope:32}  {o.handles()}")
     return 0
 
 
@@ -72,11 +73,12 @@ def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
         migrate.upgrade(settings.database_url)
     db.configure(settings.database_url)
     if args.action == "add":
-        missing = (f"crophub: no active officer with Telegram id {args.officer}: add the officer first "
-                   f"(`crophub officer add --telegram-id {args.officer} ...`; see `crophub officer list`)")
+        missing = (f"crophub: no active officer {args.officer}: add the officer first "
+                   f"(`crophub officer add --telegram-id ID ...` or `--on CHANNEL:ID`; see `crophub officer list`)")
+        handle = roster.parse_handle(str(args.officer))
         with db.session() as session:
             # Before asking for a password: typed for an officer who is not there, it would be typed in vain.
-            if roster.by_telegram_id(session, str(args.officer)) is None:
+            if roster.by_identity(session, *handle) is None:
                 print(missing, file=sys.stderr)
                 return 2
         password = os.environ.get("CROPHUB_NEW_PASSWORD")
@@ -92,7 +94,7 @@ def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
         try:
             with db.session() as session:
-                officer = roster.by_telegram_id(session, str(args.officer))
+                officer = roster.by_identity(session, *handle)
                 if officer is None:  # removed meanwhile
                     print(missing, file=sys.stderr)
                     return 2
@@ -113,9 +115,9 @@ def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
             session.execute(delete(WebSession).where(WebSession.account_id == account.id))
             print(f"login {account.username} disabled")
             return 0
-        print(f"{'username':20}  {'active':6}  {'telegram_id':>12}  officer")
+        print(f"{'username':20}  {'active':6}  {'officer':24}  identities")
         for account in session.scalars(select(WebAccount).order_by(WebAccount.username)):
             officer = session.get(Officer, account.officer_id)
-            print(f"{account.username:20}  {str(account.active).lower():6}  {officer.telegram_id if officer else '-':>12}  "
-                  f"{officer.name if officer else '-'}")
+            print(f"{account.username:20}  {str(account.active).lower():6}  {officer.name if officer else '-':24}  "
+                  f"{officer.handles() if officer else '-'}")
     return 0

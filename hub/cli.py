@@ -15,6 +15,7 @@ from hub.examples_cli import add_parser as add_examples_parser
 from hub.examples_cli import add_train_options, cmd_export_examples, confirmed_examples
 from hub.failed_cli import add_parser as add_failed_parser
 from hub.failed_cli import cmd_failed
+from hub.listen_cli import _listeners, channels_on, cmd_listen  # noqa: F401  (tests read _listeners here)
 from hub.errors import EX_INTERRUPTED, Fatal
 
 # Only the standard library above: everything else is imported inside main(), so a Ctrl-C while it
@@ -69,78 +70,6 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     children = [Child(f"worker-{i + 1}", _child_argv(args, "worker", "--processes", "1"), _child_env(url))
                 for i in range(processes)]
     return _supervise(settings, url, children)
-
-
-def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the channel listeners: Telegram long polling, Twitter mentions, the email inbox, the Waze feed."""
-    import asyncio
-
-    from redis import Redis
-    from rq import Queue
-
-    from hub import runtime
-    from ingest.intake import INTAKE_QUEUE, Intake
-    from store import db
-
-    url = runtime.redis_url_or_exit(settings)
-    intake = Intake(db.configure(settings.database_url), Queue(INTAKE_QUEUE, connection=Redis.from_url(url)),
-                    settings.workers.job_timeout)
-    listeners = _listeners(settings, intake, args.channel)
-    if not listeners:
-        log.info("listen: no channel to listen on")
-        return 0
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        tasks = [asyncio.create_task(listener.run(stop)) for listener in listeners]
-        await stop.wait()
-        # Whatever is in flight is dropped: nothing is confirmed to a channel before it is stored.
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    asyncio.run(main())
-    return 0
-
-
-def channels_on(settings: Settings) -> list[str]:
-    """The channels to listen on; logs, once, the line that says why each other one is off."""
-    from bots import CHANNELS
-    from hub import runtime
-
-    on: list[str] = []
-    for channel in CHANNELS:
-        if channel.listener is None:
-            continue
-        off = runtime.channel_status(settings, channel.name)
-        if off:
-            log.info(off)
-        elif not settings.channel(channel.name).listens():
-            log.info("%s: webhook mode: updates arrive through `crophub web`", channel.name)
-        else:
-            on.append(channel.name)
-    return on
-
-
-def _listeners(settings: Settings, intake: Any, channels: list[str] | None = None) -> list[Any]:
-    """The listeners of `channels`; by default of every channel that is on (each off one says so in the log)."""
-    from bots import channel
-    from bots.base import load
-
-    # `crophub run` passes the channels it has already checked and reported, so the listen child
-    # does not report the same channels off a second time.
-    listeners: list[Any] = []
-    for name in (channels_on(settings) if channels is None else channels):
-        try:
-            found = channel(name)
-        except KeyError as exc:
-            raise Fatal(f"listen: {exc.args[0]}") from None
-        if found.listener:
-            listeners.append(load(found.listener)(settings.channel(name), intake))
-    return listeners
 
 
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
@@ -343,21 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
     o = command(sub, "officer", "add, list or remove officers (besides routing.officers in the config)")
     osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
-    oa = command(osub, "add", "add an officer, or update the one with this Telegram id")
+    oa = command(osub, "add", "add an officer, or update the one with one of these identities")
     oa.add_argument("--name", required=True)
-    oa.add_argument("--telegram-id", required=True, help="the officer's numeric Telegram user id")
+    oa.add_argument("--telegram-id", help="the officer's numeric Telegram user id")
+    oa.add_argument("--on", action="append", metavar="CHANNEL:ID",
+                    help="who the officer is on another channel that carries officers (repeatable; the first listed "
+                         "gets the cards, after --telegram-id)")
     oa.add_argument("--role", default="petugas", help="petugas | lurah | camat | agency_staff | agency_head | supervisor")
     oa.add_argument("--area", action="append", help="kota, kecamatan or kelurahan code, e.g. 31.75.03.1001 (repeatable)")
     oa.add_argument("--agency", action="append", help="agency code from routing.agencies, e.g. dsda (repeatable)")
     command(osub, "list", "list active officers")
     orm = command(osub, "remove", "deactivate an officer (kept in ticket histories)")
-    orm.add_argument("telegram_id")
+    orm.add_argument("officer", metavar="OFFICER", help="their Telegram id, or CHANNEL:ID")
     acc = command(sub, "account", "add, list or remove officers' dashboard logins")
     asub = acc.add_subparsers(dest="action", required=True, metavar="ACTION")
     aa = command(asub, "add", "give an officer a login (or a new password): asks for the password, or "
                               "reads it from $CROPHUB_NEW_PASSWORD")
     aa.add_argument("username")
-    aa.add_argument("--officer", required=True, help="the officer's Telegram id (see `crophub officer list`)")
+    aa.add_argument("--officer", required=True, help="the officer's Telegram id, or CHANNEL:ID (see `crophub officer list`)")
     command(asub, "list", "list logins")
     ar = command(asub, "remove", "disable a login and end its sessions")
     ar.add_argument("username")

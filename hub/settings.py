@@ -1,11 +1,8 @@
 """config.yaml → typed, validated settings; secrets come from environment variables."""
 from __future__ import annotations
 
-import csv
 import logging
 import os
-import re
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -15,6 +12,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 import bots
 from bots.base import ChannelSettings
+from hub.routing_settings import AgencySettings, OfficerSettings, RoutingSettings, UnitSettings
 from router import defaults  # plain data, shared with router/context.py
 
 DEFAULT_CONFIG = Path("config.yaml")
@@ -185,88 +183,8 @@ class NlpSettings(_Section):
         return path
 
 
-ROLES = ("petugas", "lurah", "camat", "agency_staff", "agency_head", "supervisor")
-AREAS_CSV = Path(__file__).resolve().parents[1] / "nlp" / "data" / "jakarta" / "jakarta_wilayah_2025.csv"
-_AREA = r"^31(\.\d{2}){1,2}(\.\d{4})?$"  # a kota, kecamatan or kelurahan code: 31.75, 31.75.03, 31.75.03.1001
-
-
-class AgencySettings(_Section):
-    name: str = Field(min_length=1)
-    telegram_chat_id: str | None = None  # the agency's group chat, when it runs one
-
-
-class UnitSettings(_Section):
-    name: str = Field(min_length=1)
-    telegram_chat_id: str | None = None  # the unit's group chat (e.g. a kelurahan's PPSU group)
-
-
-class OfficerSettings(_Section):
-    name: str = Field(min_length=1)
-    telegram_id: str = Field(pattern=r"^\d{1,20}$")
-    role: Literal[ROLES] = "petugas"  # type: ignore[valid-type]
-    areas: list[str] = []
-    agencies: list[str] = []
-
-    @field_validator("telegram_id", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value  # YAML reads a bare id as a number
-
-    @field_validator("areas")
-    @classmethod
-    def _codes(cls, areas: list[str]) -> list[str]:
-        return [_area_code(a) for a in areas]
-
-
-def _area_code(code: str) -> str:
-    if not re.match(_AREA, code):
-        raise ValueError(f"{code!r} is not a DKI Jakarta area code (31.75, 31.75.03 or 31.75.03.1001)")
-    if code not in _known_area_codes():
-        # A well-formed code that names no area would silently route nothing to that officer or unit.
-        raise ValueError(f"{code!r} names no area in nlp/data/jakarta/jakarta_wilayah_2025.csv")
-    return code
-
-
-@lru_cache(maxsize=1)
-def _known_area_codes() -> frozenset[str]:
-    with open(AREAS_CSV, encoding="utf-8") as f:
-        return frozenset(row["kode"] for row in csv.DictReader(f))
-
-
-DEFAULT_AGENCIES = {code: AgencySettings(name=name) for code, name in defaults.AGENCIES.items()}
-
-
-class RoutingSettings(_Section):
-    agencies: dict[str, AgencySettings] = Field(default_factory=lambda: dict(DEFAULT_AGENCIES))
-    categories: dict[str, str] = Field(default_factory=lambda: dict(defaults.CATEGORY_AGENCY))
-    default_agency: str = defaults.DEFAULT_AGENCY
-    units: dict[str, UnitSettings] = {}
-    # The city-wide triage chat: it gets the card of a ticket no officer, unit or agency chat covers.
-    triage_chat_id: str | None = None
-    officers: list[OfficerSettings] = []
-
-    @field_validator("triage_chat_id", mode="before")
-    @classmethod
-    def _chat_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value  # YAML reads a bare chat id as a number
-
-    @field_validator("units")
-    @classmethod
-    def _unit_codes(cls, units: dict[str, UnitSettings]) -> dict[str, UnitSettings]:
-        return {_area_code(code): unit for code, unit in units.items()}
-
-    @model_validator(mode="after")
-    def _known_agencies(self) -> "RoutingSettings":
-        named = [("default_agency", self.default_agency)]
-        named += [(f"categories.{c}", a) for c, a in self.categories.items()]
-        named += [(f"officers[{i}].agencies", a) for i, o in enumerate(self.officers) for a in o.agencies]
-        unknown = [f"{where}: {agency!r}" for where, agency in named if agency not in self.agencies]
-        if unknown:
-            raise ValueError(f"agencies not defined under routing.agencies: {', '.join(unknown)}")
-        ids = [o.telegram_id for o in self.officers]
-        if len(ids) != len(set(ids)):
-            raise ValueError("an officer's telegram_id appears twice in routing.officers")
-        return self
+__all__ = ["AgencySettings", "ConfigError", "OfficerSettings", "RoutingSettings", "Settings", "UnitSettings", "load",
+           "parse"]
 
 
 class CoreSettings(_Section):

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bots import registry
 from nlp.geocode import Place, outside_city
+from nlp.place_rules import located
 from nlp.places import LEVEL_WORDS, STREET_END, STREET_WORDS, index
 from ingest.message import Address
-from router import cards, context, crop, dialogue, filing, lifecycle, questions, replies
+from router import cards, context, crop, dialogue, filing, lifecycle, questions
 from router.filing import Item
+from router.outcome import Outcome, Reply
 from router.templates import render
 from store import db, ops
 from store.models import Outbox, Question, Ticket
@@ -32,21 +34,22 @@ _ADDRESS_WORDS = STREET_WORDS | STREET_END | set(LEVEL_WORDS) | {"dan", "yang", 
 REPORT_WORDS = 3
 
 
-def read(session: Session, item: Item, question: Question) -> list[dict[str, Any]] | None:
-    """The replies to `item` read as the answer to `question`; None when it is not one (handle it as usual)."""
+def read(session: Session, item: Item, question: Question) -> Outcome | None:
+    """What `item` read as the answer to `question` comes to; None when it is not one (handle it as usual)."""
     ticket = session.get(Ticket, question.ticket_id, with_for_update=True, populate_existing=True)
     if ticket is None or ticket.status not in questions.STILL_ASKED[question.kind]:
         # Only a change made outside the lifecycle leaves such a question (router.lifecycle ends the others).
         questions.close(session, question, "outdated")
         return None
     if question.kind == questions.PLACE:
-        return _place_answer(session, item, question, ticket)
+        placed = _place_answer(session, item, question, ticket)
+        return Outcome.about(placed) if placed is not None else None
     if question.kind == questions.CATEGORY:
         return _category_answer(session, item, question, ticket)
     return None
 
 
-def _place_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> list[dict[str, Any]] | None:
+def _place_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> list[Reply] | None:
     msg, lang = item.msg, ticket.language
     if msg.command or not (msg.text.strip() or msg.location):
         return None  # a command, a photo alone: handled as usual (a photo joins the ticket)
@@ -55,14 +58,14 @@ def _place_answer(session: Session, item: Item, question: Question, ticket: Tick
                                                  context.config().boundary_margin_m):
         filing.attach(session, ticket, item, kind)  # what came with it still counts; the point places nothing
         return _ask_again(session, item, question, ticket, render("place_outside_again", lang, ticket=ticket.public_id))
-    place = filing.place_of(msg)
+    place = filing.message_place(msg)
     # A message that names a place answers "where?", whatever else it says (its words join the ticket).
-    if not filing.located(place) and not msg.location and new_report(item, place, ticket):
+    if not located(place) and not msg.location and new_report(item, place, ticket):
         # A report of its own, with no answer in it: filed as one; the citizen is reminded of the question.
-        rows = filing.file_reports(session, [item])
-        if rows:
-            rows[-1]["text"] += render("question_reminder_place", item.language, ticket=ticket.public_id)
-        return rows
+        filed = filing.file_reports(session, [item])
+        if filed:
+            filed[-1] = filed[-1].then(render("question_reminder_place", item.language, ticket=ticket.public_id))
+        return filed
     filing.set_place(ticket, place, msg.text)
     filing.attach(session, ticket, item, kind)
     if filing.ticket_located(ticket):
@@ -76,7 +79,7 @@ def _place_answer(session: Session, item: Item, question: Question, ticket: Tick
     return _ask_again(session, item, question, ticket, render(again, lang, ticket=ticket.public_id))
 
 
-def _ask_again(session: Session, item: Item, question: Question, ticket: Ticket, text: str) -> list[dict[str, Any]]:
+def _ask_again(session: Session, item: Item, question: Question, ticket: Ticket, text: str) -> list[Reply]:
     """Ask where once more, with an example; asked twice already, the ticket goes on without its place (what
     the message said is on the ticket already)."""
     lang = ticket.language
@@ -86,14 +89,13 @@ def _ask_again(session: Session, item: Item, question: Question, ticket: Ticket,
                                   "inbound_id": item.inbound_id, "data": {"question": question.kind}}])
         said = filing.reply_row(item, render("place_dropped", lang, ticket=ticket.public_id), ticket.id)
         return filing.go_on(session, ticket, item, [said]) + rows
-    row = filing.reply_row(item, text, ticket.id)
-    if registry.offers(item.msg.channel, "locations"):
-        row["extras"] = {"ask_location": render("btn_share_location", lang)}
-    questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, question.kind, row["dedupe_key"])
-    return [row]
+    share = render("btn_share_location", lang) if registry.offers(item.msg.channel, "locations") else None
+    asked = replace(filing.reply_row(item, text, ticket.id), ask_location=share)
+    questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, question.kind, asked.key)
+    return [asked]
 
 
-def _category_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> list[dict[str, Any]] | None:
+def _category_answer(session: Session, item: Item, question: Question, ticket: Ticket) -> Outcome | None:
     named = category_named(item.msg.text)
     if named is None:
         return None  # the ticket has its category already: anything else is handled as usual
@@ -151,11 +153,12 @@ def problem_words(text: str) -> list[str]:
     return kept
 
 
-def expire(session: Session) -> tuple[list[dict[str, Any]], list[int]]:
+def expire(session: Session) -> Outcome:
     """Questions past their expiry end: their buttons go, and a ticket still waiting for its place goes on
-    without it (to officers, "lokasi belum jelas"), its reporter told so. → (outbox rows, tickets moved on)."""
-    rows: list[dict[str, Any]] = []
-    moved_on: list[int] = []
+    without it (to officers, "lokasi belum jelas"), its reporter told so. → the replies, and the tickets moved on
+    (they reached officers: their SLA clock runs)."""
+    rows: list[Reply] = []
+    moved_on: set[int] = set()
     for question_id, ticket_id in questions.due(session):
         try:
             with session.begin_nested():  # one question at a time: one that fails leaves the others to go on
@@ -167,15 +170,15 @@ def expire(session: Session) -> tuple[list[dict[str, Any]], list[int]]:
                 rows += questions.clear_buttons(session, question.asked_in, question.ticket_id)
                 if ticket is not None and question.kind == questions.PLACE and ticket.status == "needs_info":
                     rows += _go_on_unplaced(session, ticket, question)
-                    moved_on.append(ticket.id)
+                    moved_on.add(ticket.id)
         except Exception as exc:
             if db.is_transient(exc):
                 raise  # the next sweep tries again
             log.exception("answers: question %d could not expire", question_id)
-    return rows, moved_on
+    return Outcome(tuple(rows), moved=frozenset(moved_on))
 
 
-def _go_on_unplaced(session: Session, ticket: Ticket, question: Question) -> list[dict[str, Any]]:
+def _go_on_unplaced(session: Session, ticket: Ticket, question: Question) -> list[Reply]:
     """A ticket whose "where?" expired goes to officers as it is; one message tells the citizen so, and where
     the ticket went."""
     moved = lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
@@ -184,10 +187,10 @@ def _go_on_unplaced(session: Session, ticket: Ticket, question: Question) -> lis
         if question.asked_in else None
     if asked is None:
         return moved
-    told = replies.reply(Address(**{**asked.address, "callback_id": None}),
-                         render("place_dropped", ticket.language, ticket=ticket.public_id),
-                         f"dropped:{question.id}", ticket.id)
-    for row in [r for r in moved if r["chat_key"] == told["chat_key"] and r["text"] and not r.get("extras")]:
-        told["text"] += "\n\n" + row["text"]
-        moved.remove(row)
-    return [told] + moved
+    told = Reply(Address(**{**asked.address, "callback_id": None}),
+                 render("place_dropped", ticket.language, ticket=ticket.public_id), f"dropped:{question.id}", ticket.id)
+    # The citizen's own updates join this one message (what goes to officers stays apart).
+    for update in moved:
+        if update.chat_key == told.chat_key and update.plain():
+            told = told.then("\n\n" + update.text)
+    return [told] + [r for r in moved if not (r.chat_key == told.chat_key and r.plain())]

@@ -3,16 +3,16 @@ sources, text, the citizen's photo, buttons), and the bot that sends it. Dispatc
 all send the same card."""
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session, object_session
 
+from bots import registry
 from ingest.message import Address
 from nlp.gazetteer import gazetteer
-from router import context, replies
+from router import context
+from router.outcome import Button, Reply
 from router.templates import render
-from store import media, ops
-from store.models import Ticket
+from store import ops
+from store.models import Officer, Ticket
 
 
 def officer_bot(ticket: Ticket) -> str | None:
@@ -23,7 +23,21 @@ def officer_bot(ticket: Ticket) -> str | None:
     return ticket.reply_address.get("bot") if ticket.reply_address.get("channel") == "telegram" else None
 
 
-def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> dict[str, Any]:
+def officer_address(officer: Officer, ticket: Ticket) -> Address | None:
+    """Where an officer's cards go: their first identity on a channel that carries officers (None: nowhere)."""
+    for identity in officer.identities:
+        if registry.offers(identity.channel, "officers"):
+            bot = officer_bot(ticket) if identity.channel == "telegram" else None
+            return Address(channel=identity.channel, chat_id=identity.user_id, bot=bot)
+    return None
+
+
+def group_address(chat_id: str, ticket: Ticket) -> Address:
+    """A unit's, an agency's or the triage group chat (routing.*.telegram_chat_id: Telegram groups)."""
+    return Address(channel="telegram", chat_id=chat_id, bot=officer_bot(ticket))
+
+
+def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", key: str = "") -> Reply:
     """The card an officer acts on: category, place, text, map link, the citizen's photo, buttons."""
     tax = context.taxonomy()
     place = place_words(ticket, language)
@@ -33,20 +47,15 @@ def card(ticket: Ticket, to: Address, language: str = "id", prefix: str = "", ke
     text = prefix + render("card", language, ticket=ticket.public_id, category=category,
                            place=place, map=link, sources=sources(ticket, language), text=ticket.text[:2000])
     pid = ticket.public_id
-    buttons = [[{"label": render("btn_take", language), "value": f"/ambil {pid}"},
-                {"label": render("btn_progress", language), "value": f"/proses {pid}"}],
-               [{"label": render("btn_done", language), "value": f"/selesai {pid}"},
-                {"label": render("btn_reject", language), "value": f"/tolak {pid}"}]]
+    buttons = ((Button(render("btn_take", language), f"/ambil {pid}"),
+                Button(render("btn_progress", language), f"/proses {pid}")),
+               (Button(render("btn_done", language), f"/selesai {pid}"),
+                Button(render("btn_reject", language), f"/tolak {pid}")))
+    # Whether the officer's channel can show it is decided as it is sent (router/replies.py: MediaRef).
     photo = ticket.photo_file_id
-    # Telegram file ids are valid only for the bot that received them; a tweet's photo is a public URL,
-    # which Telegram fetches itself; a photo kept here (email, web chat) is uploaded (router/replies.py).
-    if photo and not photo.startswith(("https://", "http://")) and not media.is_ref(photo) and not (
-            ticket.channel == "telegram" and ticket.reply_address.get("bot") == to.bot):
-        photo = None
-    extras = {"card": True, "buttons": buttons, **({"photo": photo} if photo else {})}
     # One card per ticket, chat and moment (`key` tells apart cards sent in the same change).
-    return replies.reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,
-                         extras=extras)
+    return Reply(to, text, f"card:{ticket.id}:{to.chat_key}:{ticket.updated_at.isoformat()}{key}", ticket.id,
+                 photo=photo or None, buttons=buttons, card=True)
 
 
 def place_words(ticket: Ticket, language: str = "id") -> str:
@@ -82,12 +91,12 @@ def sources(ticket: Ticket, language: str) -> str:
     return " · ".join(parts) or "-"
 
 
-def tell(session: Session, ticket: Ticket, text: str, key: str) -> list[dict[str, Any]]:
+def tell(session: Session, ticket: Ticket, text: str, key: str) -> list[Reply]:
     """Tell every chat that holds the ticket's card (its officer, the unit's chat) `text`, threaded under that
     card; replying to it acts on the ticket like the card. `key` names the event (one message each)."""
-    rows = []
+    told = []
     for sent in ops.card_chats(session, ticket.id):
         to = Address(**{**sent.address, "reply_to": sent.provider_message_id, "callback_id": None})
-        rows.append(replies.reply(to, text, f"told:{ticket.id}:{sent.chat_key}:{key}:{ticket.updated_at.isoformat()}",
-                                  ticket.id, extras={"card": True}))
-    return rows
+        told.append(Reply(to, text, f"told:{ticket.id}:{sent.chat_key}:{key}:{ticket.updated_at.isoformat()}",
+                          ticket.id, card=True))
+    return told

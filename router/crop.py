@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bots import registry
 from ingest import jobs
 from ingest.jobs import CROP_QUEUE
-from ingest.message import Address, Message
-from router import cards, context, dialogue, lifecycle, questions, recategorise, replies, routing, sla, ticket_ids, waze
+from ingest.message import Message
+from router import cards, context, dialogue, lifecycle, questions, recategorise, routing, ticket_ids, unit, waze
 from router.lifecycle import TransitionError
+from router.outcome import Outcome, Reply
 from router.templates import render, status_label
 from store import officers as roster
 from store import db, ops
+from store.media import MediaRef
 from store.models import Officer, Outbox, Ticket
 
 log = logging.getLogger(__name__)
@@ -108,16 +110,16 @@ def enqueue_dispatch(ticket_ids: list[int]) -> None:
 def dispatch_tickets(ticket_ids: list[int]) -> dict[str, int]:
     """Job: send open tickets to their officers (the sweep's way back in; the pipeline does it inline)."""
     with db.session() as session:
-        rows, unrouted = dispatch_open(session, ticket_ids)
-        outbox_ids = replies.store(session, rows)
-    replies.enqueue_send(outbox_ids)
-    sla.schedule(ticket_ids)
+        sent, unrouted = dispatch_open(session, ticket_ids)
+        done = unit.commit(session, Outcome(tuple(sent), moved=frozenset(ticket_ids)))
+    unit.after_commit(done)
     return {"unrouted": unrouted}
 
 
-def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[str, Any]], int]:
+def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[Reply], int]:
     """Send those of the tickets that are open (with a category) to their officers, in the caller's
-    transaction; a ticket already sent is left alone. → (outbox rows, tickets nobody covers)."""
+    transaction; a ticket already sent is left alone. → (the cards and reporters' updates, tickets nobody
+    covers)."""
     if not ticket_ids:
         return [], 0
     # Who covers each ticket is decided on plain rows first: most tickets of a busy batch go nowhere
@@ -131,7 +133,7 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[st
     if not candidates:
         return [], 0
     officers = roster.all_officers(session)
-    rows: list[dict[str, Any]] = []
+    rows: list[Reply] = []
     unrouted = []
     for candidate in candidates:
         if not routing.responders(officers, candidate) and not routing.desk(candidate):
@@ -157,46 +159,48 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[dict[st
 
 
 def dispatch(session: Session, ticket: Ticket, language: str = "id",
-             officers: list[Officer] | None = None) -> list[dict[str, Any]]:
+             officers: list[Officer] | None = None) -> list[Reply]:
     """Send the ticket's card to the officers who should act (or the unit's group chat) and mark it assigned;
-    → outbox rows (cards and reporters' updates); none when nobody covers it (it stays open)."""
+    → the cards and reporters' updates; none when nobody covers it (it stays open)."""
     if ticket.status not in ("open", "reopened"):
         return []
     targets = routing.responders(officers if officers is not None else roster.all_officers(session), ticket)
-    found = None if targets else routing.desk(ticket)
-    chats = [o.telegram_id for o in targets] or ([found[0]] if found else [])
-    if not chats:
+    reached = [(o, a) for o in targets for a in [cards.officer_address(o, ticket)] if a is not None]
+    if targets and not reached:
+        log.warning("crop: ticket %s: %s cover it, but none has an identity on a channel that carries officers",
+                    ticket.public_id, ", ".join(o.name for o in targets))
+    found = None if reached else routing.desk(ticket)
+    addresses = [a for _, a in reached] or ([cards.group_address(found[0], ticket)] if found else [])
+    if not addresses:
         return []  # the caller records and logs it
-    bot = cards.officer_bot(ticket)
-    rows = [cards.card(ticket, Address(channel="telegram", chat_id=chat, bot=bot), language) for chat in chats]
+    rows = [cards.card(ticket, address, language) for address in addresses]
     who = (found[1], found[2]) if found else ("who_officers", {})
     rows += lifecycle.change(session, ticket, "assigned", "router", who=who)
     log.info("crop: ticket %s sent to %s", ticket.public_id,
-             ", ".join(o.name for o in targets) or f"{found[1] if found else '?'} chat {chats[0]}")
+             ", ".join(o.name for o, _ in reached) or f"{found[1] if found else '?'} chat {addresses[0].chat_id}")
     return rows
 
 
 # --- officers acting -------------------------------------------------------------------------------
 
 def handle_officer(session: Session, msg: Message, inbound_id: int, action: Action, replied: Outbox | None,
-                   language: str) -> list[dict[str, Any]]:
-    """Carry out an officer's action on a ticket, if they may; → replies to them and updates to reporters."""
+                   language: str) -> Outcome:
+    """Carry out an officer's action on a ticket, if they may; → the reply to them and updates to reporters."""
     ticket = _ticket_of(session, action, replied)
 
-    def answer(text: str, about_ticket: bool = True) -> dict[str, Any]:
+    def answer(text: str, about_ticket: bool = True) -> Reply:
         # An answer to an officer works like the card: replying to it acts on the same ticket. Refusals
         # carry no ticket, so a reply to one cannot reach it.
         on_ticket = ticket.id if ticket is not None and about_ticket else None
-        return replies.reply(msg.address, text, f"reply:{inbound_id}", on_ticket, inbound_id,
-                             extras={"card": True} if on_ticket else None)
+        return Reply(msg.address, text, f"reply:{inbound_id}", on_ticket, inbound_id, card=on_ticket is not None)
 
     if ticket is None:
-        return [answer(render("officer_unknown_ticket", language))]
-    officer = roster.by_telegram_id(session, msg.sender.id) if msg.channel == "telegram" else None
-    photo = next((m.file_id for m in msg.media if m.kind == "photo"), None)
+        return Outcome.about([answer(render("officer_unknown_ticket", language))])
+    officer = roster.by_identity(session, msg.channel, msg.sender.id) if registry.offers(msg.channel, "officers") else None
+    photo = next((str(MediaRef.of(msg.channel, m.file_id, msg.address.bot)) for m in msg.media if m.kind == "photo"), None)
     text, rows, allowed = _attempt(session, ticket, officer, action, photo, inbound_id,
                                    f"{msg.channel}:{msg.sender.id}", language)
-    return [answer(text, about_ticket=allowed)] + rows
+    return Outcome.about([answer(text, about_ticket=allowed)] + rows)
 
 
 def _ticket_of(session: Session, action: Action, replied: Outbox | None) -> Ticket | None:
@@ -221,9 +225,9 @@ def allowed_actions(status: str) -> tuple[str, ...]:
 
 
 def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, rest: str = "",
-                 photo: str | None = None) -> tuple[str, list[dict[str, Any]], bool]:
+                 photo: str | None = None) -> tuple[str, list[Reply], bool]:
     """An officer's action from the dashboard, by the same rules as in chat (the ticket locked by the caller);
-    → (what to tell the officer, the outbox rows: reporters' updates, cards; whether it was done)."""
+    → (what to tell the officer, the replies: reporters' updates, cards; whether it was done)."""
     if verb == "done" and photo is None:
         return render("officer_need_photo_web", "id", ticket=ticket.public_id), [], False
     if verb == "reject" and not rest.strip():
@@ -235,8 +239,8 @@ def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, 
 
 
 def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: Action, photo: str | None,
-             inbound_id: int | None, actor: str, language: str) -> tuple[str, list[dict[str, Any]], bool]:
-    """An officer's action by the rules chat and dashboard share; → (what to tell the officer, the outbox rows,
+             inbound_id: int | None, actor: str, language: str) -> tuple[str, list[Reply], bool]:
+    """An officer's action by the rules chat and dashboard share; → (what to tell the officer, the replies,
     whether they may act on the ticket at all)."""
     if officer is None or not routing.may_act(officer, ticket):
         log.warning("crop: %s (%s) may not act on ticket %s; refused %r", actor,
@@ -247,14 +251,14 @@ def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: 
     if _taken_by_another(session, ticket, officer, action.verb):
         return render("officer_taken", language, ticket=ticket.public_id), [], True
     try:
-        rows = _act(session, ticket, officer, action, photo, inbound_id, language)
+        acted = _act(session, ticket, officer, action, photo, inbound_id, language)
     except TransitionError:
         return render("officer_cannot", language, ticket=ticket.public_id,
                       status=status_label(ticket.status, language, officer=True)), [], True
-    if rows and isinstance(rows[0], str):  # a question back to the officer instead of a change
-        return rows[0], [], True
+    if acted.said is not None:  # a question back to the officer instead of a change
+        return acted.said, [], True
     return render("officer_done", language, ticket=ticket.public_id,
-                  status=status_label(ticket.status, language, officer=True)), rows, True
+                  status=status_label(ticket.status, language, officer=True)), list(acted.replies), True
 
 
 def _taken_by_another(session: Session, ticket: Ticket, officer: Officer, verb: str) -> bool:
@@ -265,50 +269,51 @@ def _taken_by_another(session: Session, ticket: Ticket, officer: Officer, verb: 
 
 
 def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, photo: str | None,
-         inbound_id: int | None, language: str) -> list[Any]:
+         inbound_id: int | None, language: str) -> Outcome:
+    """Carry out an officer's verb on the ticket; → its replies, or (said) a question back to the officer."""
     actor = f"officer:{officer.id}"
 
-    def change(to: str, note: str | None = None, photo: str | None = None) -> list[dict[str, Any]]:
+    def change(to: str, note: str | None = None, photo: str | None = None) -> list[Reply]:
         return lifecycle.change(session, ticket, to, actor, note=note, photo=photo, officer_id=officer.id,
                                 inbound_id=inbound_id)
 
     if action.verb == "take":
         if ticket.status == "taken" and ticket.assigned_officer_id == officer.id:
             raise TransitionError(ticket.status)  # it is theirs already
-        return change("taken")
+        return Outcome(tuple(change("taken")))
     if action.verb == "progress":
-        return change("in_progress", note=action.rest or None)
+        return Outcome(tuple(change("in_progress", note=action.rest or None)))
     if action.verb == "done":
         if photo is None:
-            return [render("officer_need_photo", language, ticket=ticket.public_id)]
+            return Outcome(said=render("officer_need_photo", language, ticket=ticket.public_id))
         rows = change("resolved", note=action.rest or None, photo=photo)
         # Nobody can answer "is it fixed?" on a ticket only the feed reported, once its alert is gone.
-        return rows + waze.close_resolved(session, ticket)
+        return Outcome(tuple(rows + waze.close_resolved(session, ticket)))
     if action.verb == "reject":
         if not action.rest:
-            return [render("officer_need_reason", language)]
-        return change("rejected", note=action.rest)
+            return Outcome(said=render("officer_need_reason", language))
+        return Outcome(tuple(change("rejected", note=action.rest)))
     if action.verb == "recategorise":  # to another category, and the agency it maps to, whose officers get the card
-        rows = recategorise.change(session, ticket, action.rest, actor, officer.id, inbound_id, language)
-        return rows if rows and isinstance(rows[0], str) else rows + dispatch(session, ticket)
+        changed = recategorise.change(session, ticket, action.rest, actor, officer.id, inbound_id, language)
+        return changed if changed.said is not None else Outcome(changed.replies + tuple(dispatch(session, ticket)))
     # reassign: to another agency, whose officers get the card
     agencies = context.config().routing["agencies"]
     code = action.rest.split()[0].lower() if action.rest else ""
     if code not in agencies:
-        return [render("officer_need_agency", language, agencies=", ".join(agencies))]
+        return Outcome(said=render("officer_need_agency", language, agencies=", ".join(agencies)))
     if not lifecycle.can_change(ticket.status, "open"):
         raise TransitionError(ticket.status)
     # The reporter's category question ends: their answer must not send it back to the agency it left.
     rows = questions.end(session, ticket.id, questions.CATEGORY, "outdated")
     rows += change("open", note=f"→ {code}")
     ticket.agency, ticket.assigned_officer_id = code, None
-    return rows + dispatch(session, ticket)
+    return Outcome(tuple(rows + dispatch(session, ticket)))
 
 
 # --- reporters confirming ----------------------------------------------------------------------------
 
 def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citizen_id: int, action: Action,
-                          replied: Outbox | None, language: str) -> list[dict[str, Any]] | None:
+                          replied: Outbox | None, language: str) -> Outcome | None:
     """A reporter says a resolved ticket is fixed (it closes) or not (it reopens and goes back to the
     officers); None when the message is not such an answer, so it is handled as anything else."""
     ticket = _ticket_of(session, action, replied)
@@ -320,8 +325,8 @@ def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citiz
     if ticket is not None and ticket.status != "resolved" and msg.command in CITIZEN_COMMANDS:
         # A "Sudah beres / Belum" pressed (or typed) after the question was settled: say so, drop the buttons.
         text = render("stale_closed", language, ticket=ticket.public_id, status=status_label(ticket.status, language))
-        return dialogue.stale(msg, inbound_id, ticket.id, text) or [
-            replies.reply(msg.address, text, f"reply:{inbound_id}", ticket.id, inbound_id)]
+        return Outcome.about(dialogue.stale(msg, inbound_id, ticket.id, text)
+                             or [Reply(msg.address, text, f"reply:{inbound_id}", ticket.id, inbound_id)])
     if ticket is None or ticket.status != "resolved":
         return None
     if citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
@@ -334,12 +339,12 @@ def handle_citizen_answer(session: Session, msg: Message, inbound_id: int, citiz
     else:
         rows = lifecycle.change(session, ticket, "reopened", actor, note=words or None, inbound_id=inbound_id)
         back = _back_to_officers(session, ticket, words)
-        carded = {r["chat_key"] for r in back if (r.get("extras") or {}).get("card")}
-        told = [r for r in told if r["chat_key"] not in carded]  # a new card there says it already
+        carded = {r.chat_key for r in back if r.card}
+        told = [r for r in told if r.chat_key not in carded]  # a new card there says it already
         rows += back
     # The answerer's own update is their reply: threaded under their message, and it settles a pressed button.
-    here = msg.address.model_dump(mode="json")
-    return [{**r, "address": here} if r["chat_key"] == msg.address.chat_key else r for r in rows] + told
+    here = msg.address
+    return Outcome.about([replace(r, to=here) if r.chat_key == here.chat_key else r for r in rows] + told)
 
 
 def _citizen_words(msg: Message, action: Action) -> str:
@@ -350,19 +355,22 @@ def _citizen_words(msg: Message, action: Action) -> str:
     return "" if len(text.split()) <= 1 else text[:500]
 
 
-def _tell_officers(session: Session, ticket: Ticket, key: str, words: str) -> list[dict[str, Any]]:
+def _tell_officers(session: Session, ticket: Ticket, key: str, words: str) -> list[Reply]:
     """Tell the chats that hold the ticket's card what the reporter answered, with their words."""
     text = render(key, "id", ticket=ticket.public_id, words=render("officer_words", "id", text=words) if words else "")
     return cards.tell(session, ticket, text, key)
 
 
-def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[dict[str, Any]]:
+def _back_to_officers(session: Session, ticket: Ticket, why: str) -> list[Reply]:
     """A reopened ticket's card goes again to the officer who resolved it; with them gone, it is open again,
     and sent out like a new ticket (by the pipeline, in this transaction; or by the sweep)."""
     officer = session.get(Officer, ticket.assigned_officer_id) if ticket.assigned_officer_id else None
     if officer is None or not officer.active:
         ticket.assigned_officer_id = None
         return lifecycle.change(session, ticket, "open", "router", note=why or None)
-    bot = cards.officer_bot(ticket)
+    address = cards.officer_address(officer, ticket)
+    if address is None:  # no longer reachable on any channel: sent out like a new ticket
+        ticket.assigned_officer_id = None
+        return lifecycle.change(session, ticket, "open", "router", note=why or None)
     prefix = render("card_reopened", "id") + (why or "-") + "\n\n"
-    return [cards.card(ticket, Address(channel="telegram", chat_id=officer.telegram_id, bot=bot), prefix=prefix)]
+    return [cards.card(ticket, address, prefix=prefix)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bots import registry
-from ingest.message import Message
-from router import cards, context, lifecycle, questions, replies, routing
+from ingest.message import Address, Message
+from router import cards, context, lifecycle, questions, routing
+from router.outcome import Button, Outcome, Reply
 from router.templates import render
 from store import examples, ops
 from store.models import Outbox, utcnow
@@ -23,12 +25,20 @@ CHOOSE = "/kategori"
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
-def confirm_extras(ticket_public_id: str, category: str, alternatives: tuple[str, ...], language: str) -> dict[str, Any]:
-    """Buttons: the category understood first, then the alternatives (each answers `/kategori <ticket> <name>`)."""
+def confirm(reply: Reply, ticket_public_id: str, category: str, alternatives: tuple[str, ...], language: str) -> Reply:
+    """`reply` asking whether the category is right, with a button for the category understood first, then one
+    for each alternative (each answers `/kategori <ticket> <name>`; a bare number may answer them too)."""
     tax = context.taxonomy()
-    rows = [[{"label": ("✅ " if i == 0 else "") + tax.label(name, language),
-              "value": f"{CHOOSE} {ticket_public_id} {name}"}] for i, name in enumerate((category, *alternatives))]
-    return {"buttons": rows, "language": language, "menu": True}  # menu: a bare number may answer it
+    buttons = tuple((Button(("✅ " if i == 0 else "") + tax.label(name, language), f"{CHOOSE} {ticket_public_id} {name}"),)
+                    for i, name in enumerate((category, *alternatives)))
+    return replace(reply, text=reply.text + render("category_question", language), buttons=buttons,
+                   language=language, menu=True)
+
+
+def confirm_extras(ticket_public_id: str, category: str, alternatives: tuple[str, ...], language: str) -> dict[str, Any]:
+    """The buttons `confirm` adds, as the outbox stores them (for a reply built from stored parts)."""
+    asked = confirm(Reply(Address(channel="", chat_id=""), "", ""), ticket_public_id, category, alternatives, language)
+    return asked.extras() or {}
 
 
 def is_number(text: str) -> bool:
@@ -66,7 +76,7 @@ def _menu_for(session: Session, msg: Message) -> Outbox | None:
 
 
 def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id: int,
-                    language: str) -> list[dict[str, Any]]:
+                    language: str) -> Outcome:
     """`/kategori <ticket> <category>` from a reporter: confirm or correct the category while no officer has
     taken the ticket; a ticket already sent to another agency goes to the right one."""
     parts = msg.text.split()
@@ -76,19 +86,19 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
     if ticket is None or chosen not in tax.categories or chosen == "not_report" or \
             citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
         # No ticket on this answer: a reply to it must not reach a ticket that is not the sender's.
-        return [replies.reply(msg.address, render("category_choice_unknown", language), f"reply:{inbound_id}",
-                              None, inbound_id)]
+        return Outcome.about([Reply(msg.address, render("category_choice_unknown", language), f"reply:{inbound_id}",
+                                    None, inbound_id)])
     session.refresh(ticket, with_for_update=True)
 
-    def answer(key: str, **values: Any) -> list[dict[str, Any]]:
-        return [replies.reply(msg.address, render(key, language, **values), f"reply:{inbound_id}", ticket.id,
-                              inbound_id)]
+    def answer(key: str, **values: Any) -> list[Reply]:
+        return [Reply(msg.address, render(key, language, **values), f"reply:{inbound_id}", ticket.id, inbound_id)]
 
     # An officer's category (router/recategorise.py) is not undone by the reporter's answer to an older question.
     if ticket.assigned_officer_id is not None or ticket.status not in ("needs_info", "open", "assigned") or \
             ops.tickets_with_event(session, [ticket.id], "recategorised"):
-        return stale(msg, inbound_id, ticket.id, render("category_too_late", language, ticket=ticket.public_id)) \
-            or answer("category_too_late", ticket=ticket.public_id)
+        return Outcome.about(stale(msg, inbound_id, ticket.id, render("category_too_late", language,
+                                                                      ticket=ticket.public_id))
+                             or answer("category_too_late", ticket=ticket.public_id))
     before = ticket.category
     ticket.category, ticket.category_confidence, ticket.updated_at = chosen, 1.0, utcnow()
     if chosen != before:  # the same category confirmed keeps the agency (an officer may have reassigned it)
@@ -111,13 +121,13 @@ def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id:
         rows += lifecycle.change(session, ticket, "open", f"citizen:{citizen_id}", note=f"{before} → {chosen}",
                                  inbound_id=inbound_id)
         log.info("dialogue: ticket %s re-routed: %s → %s by its reporter", ticket.public_id, before, chosen)
-    return rows
+    return Outcome.about(rows)
 
 
-def stale(msg: Message, inbound_id: int, ticket_id: int | None, text: str) -> list[dict[str, Any]]:
+def stale(msg: Message, inbound_id: int, ticket_id: int | None, text: str) -> list[Reply]:
     """The answer to a press on a button that no longer applies: a short notice on the button itself and the
     buttons removed, where the channel can (a Telegram press); [] elsewhere (the caller answers in words)."""
     if not msg.address.callback_id or not registry.offers(msg.channel, "edits"):
         return []
-    extras = {"toast": text[:200], **({"clear_buttons": msg.reply_to} if msg.reply_to else {})}
-    return [replies.reply(msg.address, "", f"reply:{inbound_id}", ticket_id, inbound_id, extras)]
+    return [Reply(msg.address, "", f"reply:{inbound_id}", ticket_id, inbound_id, toast=text[:200],
+                  clear_buttons=msg.reply_to or None)]

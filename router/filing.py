@@ -10,12 +10,15 @@ from sqlalchemy.orm import Session
 from bots import registry
 from ingest.message import Message
 from nlp.classify import Prediction
-from nlp.geocode import Place, reverse_place, text_place
+from nlp.geocode import Place, reverse_place
+from nlp.place_rules import located, place_of, precise, vague
 from nlp.gazetteer import gazetteer
 from nlp.places import street_of
-from router import cards, context, dialogue, duplicates, lifecycle, questions, replies, routing, waze
+from router import cards, context, dialogue, duplicates, lifecycle, questions, routing, waze
+from router.outcome import Reply, fold
 from router.templates import render, status_label
 from store import ops
+from store.media import MediaRef
 from store.models import Ticket, utcnow
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ def set_place(ticket: Ticket, place: Place | None, said: str | None = None) -> N
             setattr(ticket, column, value)
 
 
-def completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def completed(session: Session, ticket: Ticket, item: Item, rows: list[Reply]) -> list[Reply]:
     """After a citizen added to a ticket waiting for its place: if it now has one, it joins a ticket already
     filed there or opens (process_inbound then sends it to officers), asking about an uncertain category."""
     if ticket.status != "needs_info" or not ticket_located(ticket):
@@ -47,7 +50,7 @@ def completed(session: Session, ticket: Ticket, item: Item, rows: list[dict[str,
     return go_on(session, ticket, item, rows)
 
 
-def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def go_on(session: Session, ticket: Ticket, item: Item, rows: list[Reply]) -> list[Reply]:
     """A ticket waiting for its place goes on (placed, or without its place once the question is dropped): it
     joins a ticket already filed there or opens, asking about an uncertain category once it is placed."""
     if ticket.category and ticket_located(ticket):
@@ -56,7 +59,7 @@ def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any
             session.refresh(same, with_for_update=True)  # a feed may be closing it this moment (router/waze.py)
         if same is not None and same.status in duplicates.JOINABLE:
             return fold(rows + merge_into(session, ticket, same, item))
-    rows += lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
+    rows = rows + lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
     waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,
                                   "geocode_source": ticket.geocode_source}])
     if ticket.category and ticket_located(ticket) and (ticket.category_confidence or 0) < 1.0 \
@@ -64,10 +67,8 @@ def go_on(session: Session, ticket: Ticket, item: Item, rows: list[dict[str, Any
         # Now that the place is known, the other question: is the category right? (Not for a category the
         # channel gave; the report's own text is read again: this message is only the place.)
         alternatives = tuple(c for c in again.alternatives if c != ticket.category)
-        rows[0]["text"] += render("category_question", ticket.language)
-        rows[0]["extras"] = dialogue.confirm_extras(ticket.public_id or "", ticket.category, alternatives, ticket.language)
-        questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
-                      rows[0]["dedupe_key"])
+        rows[0] = dialogue.confirm(rows[0], ticket.public_id or "", ticket.category, alternatives, ticket.language)
+        questions.ask(session, ticket.id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY, rows[0].key)
     return rows
 
 
@@ -82,15 +83,15 @@ def ticket_located(ticket: Ticket) -> bool:
     return ticket.geocode_source == "point" or bool(ticket.kelurahan_kode or ticket.kecamatan_kode)
 
 
-def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
+def file_reports(session: Session, items: list[Item]) -> list[Reply]:
     """File a ticket for each report (category, place), with its audit event and acknowledgement."""
     if not items:
         return []
     cfg = context.config()
     tax = context.taxonomy()
-    places = [place_of(i.msg) for i in items]
+    places = [message_place(i.msg) for i in items]
     categories = [i.prediction.category if i.prediction.category != "not_report" else None for i in items]
-    joined: list[dict[str, Any]] = []
+    joined: list[Reply] = []
     new = []
     for item, category, place in zip(items, categories, places):
         existing = duplicates.find(session, category, place.lat if place else None, place.lon if place else None,
@@ -111,7 +112,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
         {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
          "language": i.language, "category": category,
          "category_confidence": round(i.prediction.confidence, 4) if category else None,
-         **place_columns(place, i.msg.text), "photo_file_id": i.msg.media[0].file_id if i.msg.media else None,
+         **place_columns(place, i.msg.text), "photo_file_id": photo_of(i.msg),
          "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category),
          # Officers need a place to go to: without one, the citizen is asked first; a channel nobody can ask
          # (Open311) goes on with what it has.
@@ -131,7 +132,7 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
     # Weak Waze alerts already there back the new tickets up (router/waze.py files strong ones itself).
     waze.attach_nearby(session, [{"id": ticket_id, "category": category, **place_columns(place)}
                                  for (ticket_id, _), category, place in zip(made, categories, places)])
-    rows = []
+    acks = []
     asked: list[tuple[int, int, str, str, str]] = []
     for (ticket_id, public_id), item, category, place in zip(made, items, categories, places):
         if item.msg.channel in registry.SILENT:
@@ -153,22 +154,20 @@ def file_reports(session: Session, items: list[Item]) -> list[dict[str, Any]]:
                 where = render("place_vague" if can_share else "place_vague_text", lang, area=where)
             unknown = "place_unknown" if can_share else "place_unknown_text"
             text = render("ack", lang, ticket=public_id, category=label, place=where or render(unknown, lang))
-        row = reply_row(item, text, ticket_id)
+        ack = reply_row(item, text, ticket_id)
         if not located(place):
             if registry.offers(item.msg.channel, "locations"):
-                row["extras"] = {"ask_location": render("btn_share_location", lang)}
-            asked.append((ticket_id, item.citizen_id, item.msg.address.chat_key, questions.PLACE, row["dedupe_key"]))
+                ack = replace(ack, ask_location=render("btn_share_location", lang))
+            asked.append((ticket_id, item.citizen_id, item.msg.address.chat_key, questions.PLACE, ack.key))
         elif category and item.prediction.needs_confirmation:
-            row["text"] += render("category_question", lang)
-            row["extras"] = dialogue.confirm_extras(public_id, category, item.prediction.alternatives, lang)
-            asked.append((ticket_id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY,
-                          row["dedupe_key"]))
-        rows.append(row)
+            ack = dialogue.confirm(ack, public_id, category, item.prediction.alternatives, lang)
+            asked.append((ticket_id, item.citizen_id, item.msg.address.chat_key, questions.CATEGORY, ack.key))
+        acks.append(ack)
     questions.ask_new(session, asked)
-    return joined + rows
+    return joined + acks
 
 
-def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> list[dict[str, Any]]:
+def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> list[Reply]:
     """A ticket that turns out to duplicate an active one (once its place is known) is marked so, and its
     reporters join that one."""
     # Its questions end with it (their buttons go); no status update: the reply below tells the reporter.
@@ -186,7 +185,7 @@ def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> li
                                 status=status_label(same.status, lang)), same.id)] + cleared
 
 
-def join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
+def join(session: Session, ticket: Ticket, item: Item) -> list[Reply]:
     """A report of something already reported: its citizen becomes a reporter of that ticket and is told."""
     ops.add_reporters(session, [{"ticket_id": ticket.id, "citizen_id": item.citizen_id,
                                  "reply_address": item.msg.address.model_dump(mode="json"), "language": item.language}])
@@ -197,47 +196,13 @@ def join(session: Session, ticket: Ticket, item: Item) -> list[dict[str, Any]]:
                                 status=status_label(ticket.status, lang)), ticket.id)]
 
 
-# An area's centre (a tweet's tagged place) is not a point: what the text names comes first, and the
-# area alone gives only what its size allows: its kecamatan when it is this small, else its kota.
-# (An area this small, a tweet's point of interest, counts as a point.)
-POINT_M = 500
-KECAMATAN_M = 2_000
-KOTA_M = 10_000
-
-
-def precise(msg: Message) -> bool:
-    """True when the message's location is a point (not an area's centre, or a small one)."""
+def message_place(msg: Message) -> Place | None:
+    """Where a message is, by nlp.place_rules, with this city's boundary margin and Nominatim (when set)."""
     loc = msg.location
-    return loc is not None and (not loc.area or (loc.accuracy_m or 0) <= POINT_M)
-
-
-def place_of(msg: Message) -> Place | None:
-    """Where a message is: its shared point if any, else the place its text names (street via Nominatim if set),
-    else the areas a vague location allows."""
-    if msg.location and precise(msg):
-        return point_place(msg.location.lat, msg.location.lon)
-    named = text_place(msg.text) if msg.text else None
-    fallback = context.nominatim()
-    if fallback and msg.text:
-        named = fallback.refine(msg.text, named)
-    if named is None and msg.location:
-        return vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)
-    return named
-
-
-def vague(lat: float, lon: float, accuracy_m: float, title: str | None) -> Place | None:
-    """The kecamatan or kota around the centre of a vague location, when it is small enough to tell."""
-    at = point_place(lat, lon)
-    if accuracy_m > KOTA_M or at.kab_kota is None:
-        return None
-    return replace(at, kelurahan=None, kecamatan=at.kecamatan if accuracy_m <= KECAMATAN_M else None,
-                   source="place", place_text=title, distance_m=accuracy_m)
-
-
-def point_place(lat: float, lon: float) -> Place:
-    """Where a shared point is: its kelurahan, or the nearest one when it lies within the city's margin
-    (city.boundary_margin_m, as Open311 and the chat's "outside DKI Jakarta" use), else outside."""
-    return reverse_place(lat, lon, near_m=context.config().boundary_margin_m)
+    if loc is None:
+        return place_of(msg.text, fallback=context.nominatim())
+    return place_of(msg.text, loc.lat, loc.lon, loc.accuracy_m, loc.area, loc.title,
+                    context.config().boundary_margin_m, context.nominatim())
 
 
 def place_columns(place: Place | None, said: str | None = None) -> dict[str, Any]:
@@ -262,58 +227,39 @@ def describe(place: Place, said: str | None = None) -> str:
     return " — ".join(p for p in (cards.street(wrote, names), names) if p)
 
 
-def located(place: Place | None) -> bool:
-    """True when officers can find the place: a point, or at least a kelurahan or kecamatan."""
-    return place is not None and (place.source == "point" or place.kelurahan is not None or place.kecamatan is not None)
+def photo_of(msg: Message) -> str | None:
+    """The message's first photo as a reference that names the channel (and bot) holding it."""
+    photo = next((m for m in msg.media if m.kind == "photo"), msg.media[0] if msg.media else None)
+    return str(MediaRef.of(msg.channel, photo.file_id, msg.address.bot)) if photo else None
 
 
-def reply_row(item: Item, text: str, ticket_id: int | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The reply to `item` (one per message: its dedupe key names the message)."""
-    return replies.reply(item.msg.address, text, f"reply:{item.inbound_id}", ticket_id, item.inbound_id, extras)
+def reply_row(item: Item, text: str, ticket_id: int | None = None) -> Reply:
+    """The reply to `item` (one per message: its key names the message)."""
+    return Reply(item.msg.address, text, f"reply:{item.inbound_id}", ticket_id, item.inbound_id)
 
 
 def attach(session: Session, ticket: Ticket, item: Item, kind: str) -> None:
     """Add what a reporter's message carries (words, photo, a place better than the ticket's) to the ticket,
     with its audit event."""
     msg = item.msg
-    data = {"text": msg.text or None, "photo": msg.media[0].file_id if msg.media else None,
+    data = {"text": msg.text or None, "photo": photo_of(msg),
             "lat": msg.location.lat if msg.location else None, "lon": msg.location.lon if msg.location else None}
-    shared = point_place(msg.location.lat, msg.location.lon) if msg.location and precise(msg) else None
+    loc, margin = msg.location, context.config().boundary_margin_m
+    shared = reverse_place(loc.lat, loc.lon, near_m=margin) if loc and precise(loc.area, loc.accuracy_m) else None
     if shared is not None and shared.kelurahan is not None and (ticket.lat is None or ticket.geocode_source != "point"):
         # A shared point in the city is better than a place named in text: it replaces it (the street the
         # report named, if any, stays for the officers; an area it named does not). One outside the city
         # replaces nothing.
         for column, value in place_columns(shared).items():
             setattr(ticket, column, street_of(ticket.text) if column == "place_text" else value)
-    elif msg.location and not precise(msg) and not (ticket.kelurahan_kode or ticket.kecamatan_kode):
+    elif loc and not precise(loc.area, loc.accuracy_m) and not (ticket.kelurahan_kode or ticket.kecamatan_kode):
         # An area is better than nothing, as far as it goes.
-        area = vague(msg.location.lat, msg.location.lon, msg.location.accuracy_m or 0, msg.location.title)
+        area = vague(loc.lat, loc.lon, loc.accuracy_m or 0, loc.title, margin)
         if area is not None:
             for column, value in place_columns(area).items():
                 setattr(ticket, column, value)
     if msg.media and ticket.photo_file_id is None:
-        ticket.photo_file_id = msg.media[0].file_id
+        ticket.photo_file_id = photo_of(msg)
     ticket.updated_at = utcnow()
     ops.add_events(session, [{"ticket_id": ticket.id, "kind": kind, "actor": f"citizen:{item.citizen_id}",
                               "data": data, "inbound_id": item.inbound_id}])
-
-
-def fold(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One reply per message: a plain text for the chat a reply to the same message went to (or, for an update
-    about a ticket, the reply that filed or completed it) is joined to that reply, which keeps its buttons."""
-    kept: list[dict[str, Any]] = []
-    by_message: dict[tuple[str, int], dict[str, Any]] = {}
-    by_ticket: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in rows:
-        chat, inbound, ticket = row["chat_key"], row.get("inbound_id"), row.get("ticket_id")
-        if row["text"] and not row.get("extras"):
-            into = by_message.get((chat, inbound)) if inbound else by_ticket.get((chat, ticket)) if ticket else None
-            if into is not None:
-                into["text"] += "\n\n" + row["text"]
-                continue
-        kept.append(row)
-        if row["text"] and inbound:  # a reply to a message: what follows about it may join it
-            by_message.setdefault((chat, inbound), row)
-            if ticket:
-                by_ticket.setdefault((chat, ticket), row)
-    return kept

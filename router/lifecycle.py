@@ -6,6 +6,7 @@ photo) and tells every reporter.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.message import Address
-from router import questions, replies, routing, sla
+from router import questions, routing, timers
+from router.outcome import Button, Reply
 from router.templates import TEMPLATES, render
 from store import ops
 from store.models import Ticket, TicketReporter, utcnow
@@ -57,15 +59,15 @@ def can_change(current: str, to: str, actor: str | None = None) -> bool:
 
 def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str | None = None,
            photo: str | None = None, officer_id: int | None = None, inbound_id: int | None = None,
-           at: datetime | None = None, who: tuple[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
-    """Change the ticket's status with its audit event; return the updates for every reporter (outbox rows).
+           at: datetime | None = None, who: tuple[str, dict[str, str]] | None = None) -> list[Reply]:
+    """Change the ticket's status with its audit event; return the updates for every reporter.
     `who` names, for the reporters, whom the ticket went to (on "assigned"): a template key and its values."""
     if not can_change(ticket.status, to, actor):
         raise TransitionError(f"ticket {ticket.public_id} is {ticket.status}: it cannot become {to}")
     now = at or utcnow()
     before = ticket.status
     ticket.status, ticket.updated_at = to, now
-    sla.on_change(ticket, before, to, now)
+    timers.on_change(ticket, before, to, now)
     if actor.startswith("officer:") and ticket.first_response_at is None:
         ticket.first_response_at = now
     if officer_id is not None and to in ("taken", "in_progress", "resolved"):
@@ -116,27 +118,25 @@ class Told(Protocol):
 
 def citizen_updates(session: Session, ticket: Told, status: str, note: str | None, photo: str | None,
                     event_key: str, who: tuple[str, dict[str, str]] | None = None,
-                    people: list[Any] | None = None) -> list[dict[str, Any]]:
-    """One outbox row per reporter telling them of `status` (or "unrouted"), in their language, with the
+                    people: list[Any] | None = None) -> list[Reply]:
+    """One reply per reporter telling them of `status` (or "unrouted"), in their language, with the
     officer's photo and a fixed / not fixed question when resolved."""
     key = f"update_{status}"
     if key not in TEMPLATES:
         return []  # e.g. needs_info: the dialogue asks its own question
-    rows = []
+    updates = []
     for reporter in people if people is not None else reporters(session, ticket.id):
         lang = reporter.language
         agency = routing.agency_name(ticket.agency) or render("agency_unknown", lang)
         text = render(key, lang, ticket=ticket.public_id, agency=agency,
                       who=render(who[0] if who else "who_officers", lang, agency=agency, **(who[1] if who else {})),
                       note=render("update_note", lang, note=note) if note else "")
-        extras: dict[str, Any] = {}
+        update = Reply(Address(**reporter.reply_address), text, f"update:{ticket.id}:{reporter.citizen_id}:{event_key}",
+                       ticket.id)
         if status == "resolved":  # the officer's photo, and the question whether it is fixed
-            extras = {**({"photo": photo} if photo else {}), "buttons": [[
-                {"label": render("btn_fixed", lang), "value": f"/beres {ticket.public_id}"},
-                {"label": render("btn_not_fixed", lang), "value": f"/belum {ticket.public_id}"}]]}
-        row = replies.reply(Address(**reporter.reply_address), text,
-                            f"update:{ticket.id}:{reporter.citizen_id}:{event_key}", ticket.id, extras=extras or None)
-        if status == "resolved":
-            questions.ask(session, ticket.id, reporter.citizen_id, row["chat_key"], questions.FIXED, row["dedupe_key"])
-        rows.append(row)
-    return rows
+            update = replace(update, photo=photo or None, buttons=((
+                Button(render("btn_fixed", lang), f"/beres {ticket.public_id}"),
+                Button(render("btn_not_fixed", lang), f"/belum {ticket.public_id}")),))
+            questions.ask(session, ticket.id, reporter.citizen_id, update.chat_key, questions.FIXED, update.key)
+        updates.append(update)
+    return updates

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from datetime import timedelta
-from typing import Any
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -13,21 +10,14 @@ from sqlalchemy.orm import Session
 
 from ingest.message import Message
 from nlp.classify import Prediction
-from nlp.geocode import text_place
 from nlp.lang import detect
-from nlp.rules import Taxonomy
-from router import answers, cards, commands, context, crop, dialogue, lifecycle, questions, replies, sla, ticket_ids, waze
-from router.filing import Item, attach, completed, file_reports, fold, reply_row, set_place, ticket_located
-from router.templates import render
+from router import context, crop, handlers, questions, unit, waze
+from router.filing import Item, file_reports
+from router.outcome import Outcome, Reply, fold
 from store import db, ops
-from store import officers as roster
-from store.models import utcnow
 from store.storable import clean_text
 
 log = logging.getLogger(__name__)
-# A message the model calls "not a report" gets no ticket only when it is this sure: a report wrongly
-# dropped is worse than a greeting filed as a ticket (the classifier is still below its targets).
-NOT_REPORT_SURE = 0.9
 
 
 def process_inbound(inbound_ids: list[int], recovered: bool = False) -> dict[str, int]:
@@ -79,7 +69,7 @@ def _process(inbound_ids: list[int]) -> dict[str, int]:
         # deadlock then fails one job, which RQ retries).
         feed = sorted(((i, m) for i, m in messages if m.channel == waze.CHANNEL), key=lambda im: im[1].address.chat_id)
         messages = [(i, m) for i, m in messages if m.channel != waze.CHANNEL]
-        filed, feed_rows, feed_failed = _handle_feed(session, feed)
+        fed, feed_failed = _handle_feed(session, feed)
         citizens = ops.upsert_citizens(session, [
             {"channel": m.channel, "external_id": m.sender.id, "display_name": m.sender.name,
              "username": m.sender.username, "language": m.language_hint} for _, m in messages
@@ -87,26 +77,27 @@ def _process(inbound_ids: list[int]) -> dict[str, int]:
         predictions = [_given(m, p) for (_, m), p in zip(messages, context.classifier().predict([m.text for _, m in messages]))]
         items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint), p)
                  for (i, m), p in zip(messages, predictions)]
-        rows, failed, moved = _handle_all(session, items)
-        rows += feed_rows
+        handled, failed = _handle_all(session, items)
         failed += feed_failed
+        rows = list(handled.replies + fed.replies)
         # Tickets these messages filed or completed go to officers now, in this transaction: their cards
-        # are outbox rows like any reply (dispatch_open leaves alone tickets that are not open).
-        touched = sorted({row["ticket_id"] for row in rows if row["ticket_id"]} | filed)
+        # are replies like any other (dispatch_open leaves alone tickets that are not open).
+        touched = sorted({r.ticket_id for r in rows if r.ticket_id} | fed.filed)
         try:
             with session.begin_nested():
                 cards, _ = crop.dispatch_open(session, touched)
         except Exception:  # the reports stay filed and open: the sweep sends them to officers later
             log.exception("pipeline: sending %d ticket(s) to officers failed; the sweep will retry", len(touched))
             cards = []
-        # Reports are filed before the rest: put replies back in the order the messages came.
+        # Reports are filed before the rest: put replies back in the order the messages came,
         # and one reply per message: "sent to the officers" joins the acknowledgement it follows.
-        outbox_ids = replies.store(session, fold(sorted(rows, key=lambda row: row["inbound_id"] or 0) + cards))
-    replies.enqueue_send(outbox_ids)
-    # A ticket that reached officers, or that someone moved, gets its next SLA check.
-    # (A card went out for it: a notice that nobody covers it yet starts no clock.)
-    sla.schedule(sorted(moved | {row["ticket_id"] for row in cards if row["ticket_id"] and (row["extras"] or {}).get("card")}))
-    return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(outbox_ids)}
+        replies = fold(sorted(rows, key=lambda r: r.inbound_id or 0) + cards)
+        # A ticket that reached officers, or that someone moved, gets its next SLA check.
+        # (A card went out for it: a notice that nobody covers it yet starts no clock.)
+        moved = handled.moved | {c.ticket_id for c in cards if c.ticket_id and c.card}
+        done = unit.commit(session, Outcome(tuple(replies), moved=moved))
+    unit.after_commit(done)
+    return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(done.outbox_ids)}
 
 
 def _environment(exc: BaseException) -> bool:
@@ -151,17 +142,17 @@ def _given(msg: Message, predicted: Prediction) -> Prediction:
     return predicted
 
 
-def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set[int], list[dict[str, Any]], int]:
-    """Waze alerts, each in its own savepoint; → (tickets filed, outbox rows, messages failed)."""
+def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[Outcome, int]:
+    """Waze alerts, each in its own savepoint; → (the tickets they filed and their replies, messages failed)."""
     filed: set[int] = set()
-    rows: list[dict[str, Any]] = []
+    rows: list[Reply] = []
     failed = 0
     for inbound_id, msg in feed:
         try:
             with session.begin_nested():
-                made, out = waze.handle(session, inbound_id, msg)
-            filed |= made
-            rows += out
+                out = waze.handle(session, inbound_id, msg)
+            filed |= out.filed
+            rows += out.replies
         except Exception as exc:
             if _environment(exc):
                 raise  # a deadlock, a lock wait, a lost connection: the whole job is retried, nothing is lost
@@ -169,12 +160,12 @@ def _handle_feed(session: Session, feed: list[tuple[int, Message]]) -> tuple[set
             log.exception("pipeline: waze message %d failed", inbound_id)
             ops.fail_inbound(session, inbound_id, db.reason(exc))
             failed += 1
-    return filed, rows, failed
+    return Outcome(tuple(rows), filed=frozenset(filed)), failed
 
 
-def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any]], int, set[int]]:
+def _handle_all(session: Session, items: list[Item]) -> tuple[Outcome, int]:
     """Plain new reports are filed together (the common case, in a few statements); the rest one by one.
-    → (reply rows, messages failed, tickets the rest may have moved)."""
+    → (their replies and the tickets the rest may have moved, messages failed)."""
     tax = context.taxonomy()
     plain: list[Item] = []
     rest: list[Item] = []
@@ -183,9 +174,9 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
     waiting = questions.chats_waiting(session, [i.msg.address.chat_key for i in items])
     for item in items:  # one pass: comparing Items (whole messages) for membership would cost O(n²)
         chat = item.msg.address.chat_key
-        (plain if _is_plain_report(item, tax) and chat not in waiting else rest).append(item)
+        (plain if handlers.is_plain_report(item, tax) and chat not in waiting else rest).append(item)
         waiting.add(chat)
-    rows: list[dict[str, Any]] = []
+    rows: list[Reply] = []
     try:
         with session.begin_nested():
             rows += file_reports(session, plain)
@@ -197,9 +188,9 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
     for item in rest:
         try:
             with session.begin_nested():
-                handled = handle(session, item)
-                rows += handled
-                moved |= {row["ticket_id"] for row in handled if row["ticket_id"]}
+                handled = handlers.handle(session, item)
+            rows += handled.replies
+            moved |= handled.moved
         except Exception as exc:
             if _environment(exc):
                 raise  # a deadlock, a lock wait, a lost connection: the whole job is retried, nothing is lost
@@ -207,109 +198,4 @@ def _handle_all(session: Session, items: list[Item]) -> tuple[list[dict[str, Any
             log.exception("pipeline: message %d failed", item.inbound_id)
             ops.fail_inbound(session, item.inbound_id, db.reason(exc))
             failed += 1
-    return rows, failed, moved
-
-
-def _is_plain_report(item: Item, tax: Taxonomy) -> bool:
-    msg = item.msg
-    return (not msg.command and not msg.reply_to and bool(msg.text.strip()) and not dialogue.is_number(msg.text)
-            and not crop.is_bare_answer(msg) and not _small_talk(item, tax))
-
-
-def _small_talk(item: Item, tax: Taxonomy) -> bool:
-    """Greetings, thanks, questions, news: no photo or location, and clearly not a report."""
-    if item.msg.location or item.msg.media or item.msg.category:
-        return False  # a channel that names the category (Open311) files a report, whatever its words
-    p = item.prediction
-    return tax.is_chit_chat(item.msg.text) or (p.category == "not_report" and p.confidence >= NOT_REPORT_SURE)
-
-
-def handle(session: Session, item: Item) -> list[dict[str, Any]]:
-    """Act on one message of any kind; return the reply rows it produces."""
-    if dialogue.is_number(item.msg.text):
-        item = replace(item, msg=dialogue.resolve_number(session, item.msg))
-    msg, language = item.msg, item.language
-    cfg = context.config()
-    if msg.command == dialogue.CHOOSE and not _on_card(session, msg) and not _officers_choice(session, item):
-        return dialogue.choose_category(session, msg, item.inbound_id, item.citizen_id, language)
-    if msg.command or msg.reply_to or crop.is_bare_answer(msg):
-        answered = _crop_message(session, item)
-        if answered is not None:
-            return answered
-    if msg.command:
-        return [reply_row(item, commands.answer(session, msg, item.citizen_id, language))]
-    if msg.reply_to:
-        ticket = ops.ticket_for_reply(session, msg.address.chat_key, msg.reply_to)
-        # Only a reporter adds to a ticket (in a group chat, anyone can reply to anything).
-        if ticket is not None and item.citizen_id in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}:
-            waiting = questions.pending(session, msg.address.chat_key, item.citizen_id)
-            if waiting is not None and waiting.ticket_id == ticket.id:
-                read = answers.read(session, item, waiting)  # a swipe-reply to the question is its answer
-                if read is not None:
-                    return read
-            waited = ticket.status == "needs_info"
-            if waited and msg.text.strip():
-                # The answer to "where?": the address or kelurahan it names becomes the ticket's place.
-                set_place(ticket, text_place(msg.text), msg.text)
-            attach(session, ticket, item, "citizen_comment")
-            placed = waited and ticket_located(ticket)
-            lang = ticket.language
-            text = render("place_set", lang, ticket=ticket.public_id, place=cards.place_words(ticket, lang)) \
-                if placed else render("comment", lang, ticket=ticket.public_id)
-            return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
-    waiting = questions.pending(session, msg.address.chat_key, item.citizen_id)
-    if waiting is not None:
-        read = answers.read(session, item, waiting)
-        if read is not None:
-            return read
-    if not msg.text.strip() and (msg.location or msg.media):
-        since = utcnow() - timedelta(minutes=cfg.attach_window_minutes)
-        ticket = ops.recent_open_ticket(session, item.citizen_id, since)
-        if ticket is not None:
-            attach(session, ticket, item, "citizen_attachment")
-            what = "what_both" if msg.location and msg.media else "what_location" if msg.location else "what_photo"
-            text = render("attached", ticket.language, what=render(what, ticket.language), ticket=ticket.public_id)
-            if msg.location:  # say where it is now
-                text += " " + render("place_now", ticket.language, place=cards.place_words(ticket, ticket.language))
-            return completed(session, ticket, item, [reply_row(item, text, ticket.id)])
-    if _small_talk(item, context.taxonomy()):
-        return [reply_row(item, render("chit_chat", language))]
-    return file_reports(session, [item])
-
-
-def _officers_choice(session: Session, item: Item) -> bool:
-    """True when `/kategori <ticket> <name>` comes from an officer who did not report that ticket: it
-    re-categorises it (on a card or typed); a reporter's own `/kategori` answers the category question."""
-    msg = item.msg
-    if msg.channel != "telegram" or roster.by_telegram_id(session, msg.sender.id) is None:
-        return False
-    parts = msg.text.split()
-    public_id = ticket_ids.parse(parts[1]) if len(parts) >= 2 else None
-    ticket = ops.ticket_by_public_id(session, public_id) if public_id else None
-    return ticket is not None and item.citizen_id not in {r.citizen_id for r in lifecycle.reporters(session, ticket.id)}
-
-
-def _on_card(session: Session, msg: Message) -> bool:
-    """True when the message replies to an officer's card (or an answer about its ticket)."""
-    replied = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to) if msg.reply_to else None
-    return replied is not None and bool((replied.extras or {}).get("card"))
-
-
-def _crop_message(session: Session, item: Item) -> list[dict[str, Any]] | None:
-    """An officer acting on a ticket, or a reporter confirming a fix; None for anything else."""
-    msg = item.msg
-    replied = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to) if msg.reply_to else None
-    on_card = replied is not None and bool((replied.extras or {}).get("card"))
-    action = crop.officer_action(msg)
-    if action is not None and (on_card or msg.command in crop.OFFICER_COMMANDS):
-        return crop.handle_officer(session, msg, item.inbound_id, action, replied, item.language)
-    if on_card:
-        log.info("pipeline: a reply to a card that names no action (message %d); ignored", item.inbound_id)
-        return []
-    answer = crop.citizen_answer(msg)
-    if answer is not None:
-        return crop.handle_citizen_answer(session, msg, item.inbound_id, item.citizen_id, answer, replied,
-                                          item.language)
-    return None
-
-
+    return Outcome(tuple(rows), moved=frozenset(moved)), failed

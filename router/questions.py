@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bots import registry
 from ingest.message import Address
-from router import context, replies
+from router import context
+from router.outcome import Reply
 from store import ops
 from store.models import Outbox, Question, utcnow
 
@@ -83,48 +83,48 @@ def chats_waiting(session: Session, chat_keys: list[str]) -> set[str]:
         Question.kind.in_((PLACE, CATEGORY)), Question.expires_at > utcnow())))
 
 
-def close(session: Session, question: Question, status: str) -> list[dict[str, Any]]:
-    """End a question (answered, dropped, outdated, expired); → outbox rows removing its buttons."""
+def close(session: Session, question: Question, status: str) -> list[Reply]:
+    """End a question (answered, dropped, outdated, expired); → replies removing its buttons."""
     question.status, question.closed_at = status, utcnow()
     return clear_buttons(session, question.asked_in, question.ticket_id)
 
 
-def end(session: Session, ticket_id: int, kind: str, status: str) -> list[dict[str, Any]]:
-    """End the ticket's open questions of `kind` (answered, outdated...); → outbox rows removing their buttons."""
-    rows: list[dict[str, Any]] = []
+def end(session: Session, ticket_id: int, kind: str, status: str) -> list[Reply]:
+    """End the ticket's open questions of `kind` (answered, outdated...); → replies removing their buttons."""
+    cleared: list[Reply] = []
     for question in session.scalars(select(Question).where(Question.ticket_id == ticket_id, Question.kind == kind,
                                                            Question.status == "open")):
-        rows += close(session, question, status)
-    return rows
+        cleared += close(session, question, status)
+    return cleared
 
 
-def outdate(session: Session, ticket_id: int, status: str, keep: Question | None = None) -> list[dict[str, Any]]:
+def outdate(session: Session, ticket_id: int, status: str, keep: Question | None = None) -> list[Reply]:
     """End the ticket's open questions that its new `status` makes pointless (a fixed-question once closed, a
-    place question once placed...); → outbox rows removing their buttons."""
-    rows: list[dict[str, Any]] = []
+    place question once placed...); → replies removing their buttons."""
+    cleared: list[Reply] = []
     for question in session.scalars(select(Question).where(Question.ticket_id == ticket_id,
                                                            Question.status == "open")):
         if question is not keep and status not in STILL_ASKED.get(question.kind, frozenset()):
-            rows += close(session, question, "outdated")
-    return rows
+            cleared += close(session, question, "outdated")
+    return cleared
 
 
-def clear_buttons(session: Session, dedupe_keys: list[str], ticket_id: int | None) -> list[dict[str, Any]]:
-    """Outbox rows that remove the buttons of these stored replies, on channels that can edit a sent message.
+def clear_buttons(session: Session, dedupe_keys: list[str], ticket_id: int | None) -> list[Reply]:
+    """Replies that remove the buttons of these stored replies, on channels that can edit a sent message.
 
-    The row names the reply it clears; router/replies.py finds that reply's message id when it sends,
+    Each names the reply it clears; router/replies.py finds that reply's message id when it sends,
     since the reply it names is sent before it (replies to one chat go in order)."""
     if not dedupe_keys:
         return []
-    rows = []
+    cleared = []
     for asked in session.scalars(select(Outbox).where(Outbox.dedupe_key.in_(dedupe_keys))):
         extras = asked.extras or {}
         if not extras.get("buttons") or not registry.offers(asked.channel, "edits"):
             continue
         address = Address(**{**asked.address, "reply_to": None, "callback_id": None})
-        rows.append(replies.reply(address, "", f"clear:{asked.dedupe_key}"[:255], ticket_id,
-                                  extras={"clear_buttons_of": asked.dedupe_key}))
-    return rows
+        cleared.append(Reply(address, "", f"clear:{asked.dedupe_key}"[:255], ticket_id,
+                             clear_buttons_of=asked.dedupe_key))
+    return cleared
 
 
 def due(session: Session, limit: int = 500) -> list[tuple[int, int]]:

@@ -4,13 +4,13 @@ agency's officers, the change is recorded, the citizen is told, and the category
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ingest.message import Address
-from router import cards, context, lifecycle, questions, replies, routing
+from router import cards, context, lifecycle, questions, routing
 from router.lifecycle import TransitionError
+from router.outcome import Outcome, Reply
 from router.templates import render
 from store import examples, ops
 from store.models import Ticket, utcnow
@@ -28,18 +28,18 @@ def category_named(words: str) -> str | None:
 
 
 def change(session: Session, ticket: Ticket, words: str, actor: str, officer_id: int, inbound_id: int | None,
-           language: str) -> list[Any]:
-    """Give the (locked) ticket the category `words` names, by an officer: → the outbox rows (old cards told, the
-    reporters told), the ticket left open for the caller to dispatch; or [text] to ask the officer again.
+           language: str) -> Outcome:
+    """Give the (locked) ticket the category `words` names, by an officer: → its replies (old cards told, the
+    reporters told), the ticket left open for the caller to dispatch; or, said, what to ask the officer again.
     Raises TransitionError when the ticket's status allows no re-routing (resolved, closed, rejected...)."""
     tax = context.taxonomy()
     chosen = category_named(words)
     if chosen is None:
         names = ", ".join(tax.label(c, language) for c in tax.categories if c != "not_report")
-        return [render("officer_need_category", language, categories=names)]
+        return Outcome(said=render("officer_need_category", language, categories=names))
     if chosen == ticket.category:
-        return [render("officer_same_category", language, ticket=ticket.public_id,
-                       category=tax.label(chosen, language))]
+        return Outcome(said=render("officer_same_category", language, ticket=ticket.public_id,
+                                   category=tax.label(chosen, language)))
     if ticket.status not in NOT_SENT and not lifecycle.can_change(ticket.status, "open"):
         raise TransitionError(ticket.status)
     before, agency_before = ticket.category, ticket.agency
@@ -60,10 +60,10 @@ def change(session: Session, ticket: Ticket, words: str, actor: str, officer_id:
                                        "agency": ticket.agency, "officer_id": officer_id}}])
     examples.add(session, ticket, chosen, "officer", predicted=before, officer_id=officer_id)
     log.info("recategorise: ticket %s %s → %s (%s) by %s", ticket.public_id, before, chosen, ticket.agency, actor)
-    return rows + _tell_reporters(session, ticket, before)
+    return Outcome(tuple(rows + _tell_reporters(session, ticket, before)))
 
 
-def _tell_reporters(session: Session, ticket: Ticket, before: str | None) -> list[dict[str, Any]]:
+def _tell_reporters(session: Session, ticket: Ticket, before: str | None) -> list[Reply]:
     """One message per reporter, in their language, on their channel: the new category and its agency."""
     tax = context.taxonomy()
     rows = []
@@ -73,5 +73,5 @@ def _tell_reporters(session: Session, ticket: Ticket, before: str | None) -> lis
         text = render("update_recategorised", lang, ticket=ticket.public_id, category=label[:1].upper() + label[1:],
                       agency=routing.agency_name(ticket.agency) or render("agency_unknown", lang))
         key = f"recategorised:{ticket.id}:{reporter.citizen_id}:{before}->{ticket.category}@{utcnow().isoformat()}"
-        rows.append(replies.reply(Address(**reporter.reply_address), text, key, ticket.id))
+        rows.append(Reply(Address(**reporter.reply_address), text, key, ticket.id))
     return rows

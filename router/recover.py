@@ -9,7 +9,7 @@ from rq import Queue
 from ingest import jobs
 from ingest.intake import JOB_SIZE
 from ingest.jobs import INTAKE_QUEUE
-from router import answers, context, crop, replies, sla
+from router import answers, context, crop, replies, unit
 from store import db, ops
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,10 @@ def _expire() -> int:
     above, so a failure here cannot hold them up); → tickets moved on."""
     try:
         with db.session() as session:
-            rows, moved_on = answers.expire(session)
-            outbox_ids = replies.store(session, rows)
+            expired = answers.expire(session)
+            done = unit.commit(session, expired)
     except Exception:
         log.exception("sweep: expiring questions failed; the next sweep tries again")
         return 0
-    replies.enqueue_send(outbox_ids)
-    sla.schedule(moved_on)  # they reached officers: their SLA clock runs
-    return len(moved_on)
+    unit.after_commit(done)  # the tickets moved on reached officers: their SLA clock runs
+    return len(expired.moved)

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
@@ -19,21 +19,20 @@ from bots.errors import PermanentError, RateLimited
 from ingest import jobs
 from ingest.message import Address
 from router import context
+from router.outcome import Reply, extras_fields
 from router.pace import Pace
 from store import db, media, ops
+from store.media import MediaRef
 from store.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
 
 
 def reply(address: Address, text: str, dedupe_key: str, ticket_id: int | None = None,
-          inbound_id: int | None = None, extras: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An outbox row for `text` to `address`; dedupe_key names the event it answers (one reply each).
-
-    `extras` is what a channel shows beside the text (store/models.py's Outbox.extras)."""
-    return {"dedupe_key": dedupe_key, "channel": address.channel, "chat_key": address.chat_key,
-            "address": address.model_dump(mode="json"), "text": text, "ticket_id": ticket_id,
-            "inbound_id": inbound_id, "extras": extras}
+          inbound_id: int | None = None, extras: dict[str, Any] | None = None) -> Reply:
+    """A reply for `text` to `address`, its `extras` written as the outbox stores them (store/models.py's
+    Outbox.extras); dedupe_key names the event it answers (one reply each). The router builds Reply itself."""
+    return Reply(address, text, dedupe_key, ticket_id, inbound_id, **extras_fields(extras))
 
 
 def with_menu(text: str, extras: dict[str, Any], address: Address) -> str:
@@ -46,10 +45,17 @@ def with_menu(text: str, extras: dict[str, Any], address: Address) -> str:
     return text + "\n\n" + render("menu_hint", lang) + "\n" + "\n".join(f"{i}. {l}" for i, l in enumerate(labels, 1))
 
 
-def store(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+def store(session: Session, replies: Sequence[Reply]) -> list[int]:
     """Store replies in the caller's transaction (none for silent channels); returns the ids of those not
     stored before."""
-    return ops.add_outboxes(session, [r for r in rows if r["channel"] not in registry.SILENT])
+    return ops.add_outboxes(session, [_row(r) for r in replies if r.to.channel not in registry.SILENT])
+
+
+def _row(reply: Reply) -> dict[str, Any]:
+    """A reply as its outbox row: the one place a Reply becomes stored columns."""
+    return {"dedupe_key": reply.key, "channel": reply.to.channel, "chat_key": reply.to.chat_key,
+            "address": reply.to.model_dump(mode="json"), "text": reply.text, "ticket_id": reply.ticket_id,
+            "inbound_id": reply.inbound_id, "extras": reply.extras()}
 
 
 def enqueue_send(outbox_ids: list[int], at: datetime | None = None, chat: str | None = None) -> None:
@@ -104,7 +110,7 @@ def pace() -> Pace:
 
 
 @dataclass
-class Outcome:
+class Tried:
     """What one try of one reply did: the outbox columns to update (no status: still pending), when it may be
     tried again, and the API calls it took."""
 
@@ -121,11 +127,11 @@ class _Recorder:
 
     def __init__(self, token: str) -> None:
         self.token = token
-        self.queued: list[Outcome] = []
+        self.queued: list[Tried] = []
         self.turn = asyncio.Lock()
         self.release = context.redis().register_script(_RELEASE)
 
-    async def record(self, outcome: Outcome) -> None:
+    async def record(self, outcome: Tried) -> None:
         """Store one reply's outcome (with whatever else is waiting)."""
         self.queued.append(outcome)
         async with self.turn:
@@ -134,7 +140,7 @@ class _Recorder:
                 # In a thread: while it waits for the database, the loop goes on sending and queueing.
                 await asyncio.to_thread(self._write, batch)
 
-    def _write(self, batch: list[Outcome]) -> None:
+    def _write(self, batch: list[Tried]) -> None:
         # A reply already sent must get on record: one that is not would be sent again once its lease is
         # over. So a database that stops answering (a restart, a failover) is waited for, within the job's time.
         waits = iter(RECORD_WAITS)
@@ -152,7 +158,7 @@ class _Recorder:
                 time.sleep(wait)
         self.count(batch)
 
-    def count(self, batch: list[Outcome]) -> None:
+    def count(self, batch: list[Tried]) -> None:
         """Add the outcomes to the send counters /metrics shows (a lost count must not fail a send)."""
         tally: Counter[str] = Counter()
         for o in batch:
@@ -255,7 +261,7 @@ def _cut(text: str, limit: int | None) -> str:
     return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
-async def _send_one(row: Outbox, start: float) -> Outcome:
+async def _send_one(row: Outbox, start: float) -> Tried:
     """Try one reply, once: an attempt is one real API call (a 429 is not one); → its outcome."""
     cfg = context.config()
     loop = asyncio.get_running_loop()
@@ -264,10 +270,10 @@ async def _send_one(row: Outbox, start: float) -> Outcome:
     cleared: dict[str, Any] | None = None
     calls = limited = 0
 
-    def waits(seconds: float, error: str | None) -> Outcome:
+    def waits(seconds: float, error: str | None) -> Tried:
         due = utcnow() + timedelta(seconds=seconds)
-        return Outcome({"id": row.id, "attempts": row.attempts, "last_error": error, "updated_at": utcnow(),
-                        "not_before": due}, row.channel, due, calls, limited)
+        return Tried({"id": row.id, "attempts": row.attempts, "last_error": error, "updated_at": utcnow(),
+                      "not_before": due}, row.channel, due, calls, limited)
 
     while True:
         try:
@@ -282,17 +288,17 @@ async def _send_one(row: Outbox, start: float) -> Outcome:
                 await asyncio.sleep(wait)
                 continue
             text, extras = _cut(row.text, getattr(sender, "max_text", None)), row.extras
-            if extras and extras.get("buttons") and not getattr(sender, "buttons", False):
+            if extras and extras.get("buttons") and not registry.offers(row.channel, "buttons"):
                 text = with_menu(text, extras, address)
             if extras and extras.get("clear_buttons_of"):
                 # The reply whose buttons go was sent before this one (one chat's replies go in order).
                 target = await asyncio.to_thread(_provider_id, extras["clear_buttons_of"])
                 if target is None:  # never sent (or refused): no buttons to remove
-                    return Outcome({**_change(row, attempts, None, "sent"), "sent_at": utcnow()}, row.channel)
+                    return Tried({**_change(row, attempts, None, "sent"), "sent_at": utcnow()}, row.channel)
                 extras = {**extras, "clear_buttons": target}
                 cleared = extras  # kept with the row: the web chat reads which message lost its buttons
-            if extras and media.is_ref(extras.get("photo")) and getattr(sender, "uploads", False):
-                extras = {**extras, "photo": await asyncio.to_thread(_photo_bytes, extras["photo"], row.id)}
+            if extras and extras.get("photo"):
+                extras = {**extras, "photo": await _shown_photo(row, address, extras["photo"])}
             calls += 1
             provider_id = await sender.send(address, text, extras)
         except RateLimited as exc:
@@ -307,21 +313,21 @@ async def _send_one(row: Outbox, start: float) -> Outcome:
             return waits(exc.retry_after, str(exc))
         except PermanentError as exc:
             log.warning("outbox: reply %d refused for good: %s", row.id, exc)
-            return Outcome(_change(row, attempts, str(exc), "failed"), row.channel, None, calls, limited)
+            return Tried(_change(row, attempts, str(exc), "failed"), row.channel, None, calls, limited)
         except Exception as exc:  # network trouble, a server error, a bug in a sender
             error = f"{type(exc).__name__}: {exc}"
         else:
             sent = {**_change(row, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
-            return Outcome({**sent, "extras": cleared} if cleared else sent, row.channel, None, calls, limited)
+            return Tried({**sent, "extras": cleared} if cleared else sent, row.channel, None, calls, limited)
         if attempts >= max_attempts:
             log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)
-            return Outcome(_change(row, attempts, error, "failed"), row.channel, None, calls, limited)
+            return Tried(_change(row, attempts, error, "failed"), row.channel, None, calls, limited)
         interval = cfg.retry_intervals[attempts - 1]
         log.warning("outbox: reply %d not sent (attempt %d of %d, next in %ds): %s", row.id, attempts, max_attempts,
                     interval, error)
         due = utcnow() + timedelta(seconds=interval)
-        return Outcome({"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(),
-                        "not_before": due}, row.channel, due, calls, limited)
+        return Tried({"id": row.id, "attempts": attempts, "last_error": error, "updated_at": utcnow(),
+                      "not_before": due}, row.channel, due, calls, limited)
 
 
 def _never(_address: Address) -> bool:
@@ -347,6 +353,20 @@ def _pause(channel: str, seconds: float) -> None:
 def _provider_id(dedupe_key: str) -> str | None:
     with db.factory()() as session:
         return ops.provider_ids(session, [dedupe_key]).get(dedupe_key)
+
+
+async def _shown_photo(row: Outbox, address: Address, photo: str) -> str | bytes | None:
+    """What the channel can show of a photo: the bytes of one kept here (to a channel that uploads), a public URL,
+    or the channel's own file id when it holds it (a Telegram file id is valid only for the bot that received it);
+    None when it cannot show it (the reply goes without)."""
+    ref = MediaRef.find(photo)
+    if ref is None or ref.kind == "gone":
+        return None
+    if ref.kind == "kept":
+        return await asyncio.to_thread(_photo_bytes, photo, row.id) if registry.offers(row.channel, "uploads") else photo
+    if ref.kind == "url":
+        return ref.id
+    return ref.id if (ref.channel, ref.holder) == (address.channel, address.bot or "") else None
 
 
 def _photo_bytes(ref: str, outbox_id: int) -> bytes | None:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from ingest.message import Address, Message
 from nlp.geocode import Place, reverse_place
-from router import context, duplicates, lifecycle, replies, routing
+from router import context, duplicates, lifecycle, routing
+from router.outcome import Outcome, Reply
 from router.templates import render
 from store import ops
 from store.models import Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert, utcnow
@@ -26,28 +27,27 @@ CHANNEL = "waze"
 ACTOR = "waze"
 
 
-def handle(session: Session, inbound_id: int, msg: Message) -> tuple[set[int], list[dict[str, Any]]]:
-    """Act on the alert a waze message names; → (tickets filed, to send to officers; outbox rows)."""
+def handle(session: Session, inbound_id: int, msg: Message) -> Outcome:
+    """Act on the alert a waze message names; → the tickets it filed (to send to officers) and its replies."""
     row = session.get(WazeAlert, msg.address.chat_id, with_for_update=True)
     if row is None:
         log.warning("waze: message %d names alert %s, which is not tracked; ignored", inbound_id, msg.address.chat_id)
-        return set(), []
+        return Outcome()
     return reconcile(session, row, msg.text, inbound_id)
 
 
-def reconcile(session: Session, row: WazeAlert, text: str, inbound_id: int | None = None
-              ) -> tuple[set[int], list[dict[str, Any]]]:
-    """Bring the alert's ticket in line with the alert (`text` describes it for officers); → (tickets filed;
-    outbox rows)."""
+def reconcile(session: Session, row: WazeAlert, text: str, inbound_id: int | None = None) -> Outcome:
+    """Bring the alert's ticket in line with the alert (`text` describes it for officers); → the tickets it
+    filed and its replies."""
     ticket = session.get(Ticket, row.ticket_id, with_for_update=True) if row.ticket_id else None
     if row.status == "gone":
-        return set(), _gone(session, row, ticket, inbound_id) if ticket is not None else []
+        return Outcome(tuple(_gone(session, row, ticket, inbound_id)) if ticket is not None else ())
     if ticket is not None and ticket.status in duplicates.JOINABLE:
         _event(session, ticket, "waze_updated", row, inbound_id)
-        return set(), []
+        return Outcome()
     if ticket is not None:
         if not _closed_by_feed(session, ticket):
-            return set(), []  # officers finished with it; an alert that lingers in the feed does not reopen it
+            return Outcome()  # officers finished with it; an alert that lingers in the feed does not reopen it
         row.ticket_id = None  # it left the feed, its ticket closed, and it is back: it is a new report
     same = duplicates.find(session, row.category, row.lat, row.lon, "point")
     if same is not None:
@@ -57,15 +57,15 @@ def reconcile(session: Session, row: WazeAlert, text: str, inbound_id: int | Non
         same.updated_at = utcnow()
         _event(session, same, "corroborated", row, inbound_id)
         log.info("waze: alert %s corroborates ticket %s", row.key, same.public_id)
-        return set(), []
+        return Outcome()
     if not row.corroborated:
-        return set(), []  # not enough drivers yet: an update that lifts its score brings it back here
+        return Outcome()  # not enough drivers yet: an update that lifts its score brings it back here
     place = reverse_place(row.lat, row.lon)
     if place.kab_kota is None:
         # The feed's area is a box around the city: Bekasi, Depok and Tangerang are for their own officers.
         log.info("waze: alert %s (%s) is outside Jakarta; no ticket", row.key, row.kind_key)
-        return set(), []
-    return {_file(session, row, place, text, inbound_id)}, []
+        return Outcome()
+    return Outcome(filed=frozenset({_file(session, row, place, text, inbound_id)}))
 
 
 def attach_nearby(session: Session, tickets: list[dict[str, Any]]) -> int:
@@ -130,7 +130,7 @@ def _file(session: Session, row: WazeAlert, place: Place, text: str, inbound_id:
     return ticket_id
 
 
-def _gone(session: Session, row: WazeAlert, ticket: Ticket, inbound_id: int | None) -> list[dict[str, Any]]:
+def _gone(session: Session, row: WazeAlert, ticket: Ticket, inbound_id: int | None) -> list[Reply]:
     """The alert left the feed: noted on its ticket; a ticket only Waze reported closes itself unless an officer
     is working on it."""
     _event(session, ticket, "waze_gone", row, inbound_id)
@@ -144,7 +144,7 @@ def _gone(session: Session, row: WazeAlert, ticket: Ticket, inbound_id: int | No
     return rows + _tell_officers(session, ticket, note)
 
 
-def close_resolved(session: Session, ticket: Ticket) -> list[dict[str, Any]]:
+def close_resolved(session: Session, ticket: Ticket) -> list[Reply]:
     """A feed-only ticket an officer just resolved closes when none of its alerts is still in the feed (it
     stayed open for the officer when the alert left; nobody else will ever confirm the fix)."""
     if ticket.status != "resolved" or ticket.channel != CHANNEL or not is_feed_only(session, ticket):
@@ -164,13 +164,13 @@ def _closable(ticket: Ticket) -> bool:
     return ticket.status == "open" or (ticket.status == "assigned" and ticket.assigned_officer_id is None)
 
 
-def _tell_officers(session: Session, ticket: Ticket, note: str) -> list[dict[str, Any]]:
+def _tell_officers(session: Session, ticket: Ticket, note: str) -> list[Reply]:
     """Every chat holding the ticket's card hears why it closed (the card would refuse them now)."""
     cards = session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id).order_by(Outbox.id))
     chats = {row.chat_key: Address(**row.address) for row in cards if (row.extras or {}).get("card")}
     text = render("waze_closed_officer", "id", ticket=ticket.public_id, note=note)
-    return [replies.reply(Address(**{**to.model_dump(), "reply_to": None}), text,
-                          f"waze-closed:{ticket.id}:{chat_key}", ticket.id) for chat_key, to in chats.items()]
+    return [Reply(Address(**{**to.model_dump(), "reply_to": None}), text, f"waze-closed:{ticket.id}:{chat_key}", ticket.id)
+            for chat_key, to in chats.items()]
 
 
 def _closed_by_feed(session: Session, ticket: Ticket) -> bool:

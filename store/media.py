@@ -1,10 +1,12 @@
 """Photos uploaded to crophub itself, kept in the database (every worker and web process can read them) and
-named by reference: "media:sha256:<hex>". Other channels' references (a Telegram file id, a tweet's photo URL)
-stay with their channel."""
+named by reference: "media:sha256:<hex>"; and `MediaRef`, the typed reference of any photo, which says which
+channel holds one kept elsewhere (a Telegram file id, a tweet's photo URL)."""
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
+from typing import Literal, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -90,6 +92,54 @@ def keep(session: Session, blobs: dict[str, bytes]) -> None:
                      "created_at": utcnow()})
     if rows:
         session.execute(dialect_insert(session, MediaBlob).on_conflict_do_nothing(index_elements=["sha256"]), rows)
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """Where a photo is, and so who can fetch it. Stored on tickets and replies as its text form (str()):
+    "media:sha256:<hex>" kept here, a public URL, or "<channel>:<kind>:<holder>:<id>" held by a channel."""
+
+    channel: str  # the channel holding it ("crophub": kept here; "web": a public link)
+    kind: Literal["file", "url", "kept", "gone"]  # gone: left where it came from, not fetchable (a mail's photo)
+    id: str  # the channel's file id, the URL, or the kept bytes' sha256
+    holder: str = ""  # who may fetch a "file": Telegram file ids are valid only for the bot that received them
+
+    def __str__(self) -> str:
+        if self.kind == "kept":
+            return PREFIX + self.id
+        if self.kind == "url":
+            return self.id
+        return f"{self.channel}:{self.kind}:{self.holder}:{self.id}"
+
+    @classmethod
+    def parse(cls, ref: str) -> "MediaRef":
+        """The reference a stored text names; ValueError for text that names none."""
+        if ref.startswith(PREFIX) and len(ref) == len(PREFIX) + 64:
+            return cls("crophub", "kept", ref[len(PREFIX):])
+        if ref.startswith(("https://", "http://")):
+            return cls("web", "url", ref)
+        if ref.startswith("email:sha256:"):  # a mailed photo not kept (too large), as bots/email names it
+            return cls("email", "gone", ref[len("email:"):])
+        channel, kind, holder, found = (ref.split(":", 3) + ["", "", ""])[:4]
+        if channel and kind in ("file", "gone") and found:
+            return cls(channel, cast(Literal["file", "gone"], kind), found, holder)
+        raise ValueError(f"not a media reference: {ref[:40]!r}")
+
+    @classmethod
+    def find(cls, ref: str | None) -> "MediaRef | None":
+        """The reference a stored text names, or None (nothing stored, or text that names none)."""
+        try:
+            return cls.parse(ref) if ref else None
+        except ValueError:
+            return None
+
+    @classmethod
+    def of(cls, channel: str, file_id: str, holder: str | None = None) -> "MediaRef":
+        """The reference for a message's Media: what the channel gave (kept bytes, a URL), else its own file id."""
+        try:
+            return cls.parse(file_id)
+        except ValueError:
+            return cls(channel, "file", file_id, holder or "")
 
 
 def is_ref(ref: str | None) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
@@ -110,7 +110,7 @@ class Ticket(Base):
     kecamatan_kode: Mapped[str | None] = mapped_column(String(16))
     kab_kota_kode: Mapped[str | None] = mapped_column(String(16))
     geocode_source: Mapped[str | None] = mapped_column(String(32))
-    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))  # a store.media.MediaRef's text
     reply_address: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="open")  # see router/lifecycle.py
     agency: Mapped[str | None] = mapped_column(String(32))
@@ -120,9 +120,9 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
-    resolution_photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    resolution_photo_file_id: Mapped[str | None] = mapped_column(String(255))  # a store.media.MediaRef's text
     closed_at: Mapped[datetime | None]
-    # The SLA clock (router/sla.py): started when officers get the ticket, paused while it waits for the
+    # The SLA clock (router/timers.py): started when officers get the ticket, paused while it waits for the
     # citizen; sla_level counts the escalation steps taken.
     sla_started_at: Mapped[datetime | None]
     sla_paused_at: Mapped[datetime | None]
@@ -168,13 +168,12 @@ class Question(Base):
 
 
 class Officer(Base):
-    """A petugas, lurah, camat or agency member who acts on tickets from Telegram."""
+    """A petugas, lurah, camat or agency member who acts on tickets from a chat channel that carries officers."""
 
     __tablename__ = "officers"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
-    telegram_id: Mapped[str] = mapped_column(String(32), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     areas: Mapped[list[str]] = mapped_column(JSON)  # kota, kecamatan or kelurahan codes
     agencies: Mapped[list[str]] = mapped_column(JSON)  # agency codes from routing.agencies
@@ -182,6 +181,32 @@ class Officer(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # In the officer's order of preference: cards and reminders go to the first one on a channel that is on.
+    # Loaded with the officer (one query for a whole roster), since routing reads them for every officer.
+    identities: Mapped[list["OfficerIdentity"]] = relationship(
+        order_by="OfficerIdentity.position", cascade="all, delete-orphan", lazy="selectin")
+
+    def identity(self, channel: str) -> str | None:
+        """The officer's user id on `channel`, if they have one there."""
+        return next((i.user_id for i in self.identities if i.channel == channel), None)
+
+    def handles(self) -> str:
+        """Their identities as people type them: "telegram:42, email:budi@jakarta.go.id"."""
+        return ", ".join(f"{i.channel}:{i.user_id}" for i in self.identities)
+
+
+class OfficerIdentity(Base):
+    """Who an officer is on one channel (the sender id their messages carry there)."""
+
+    __tablename__ = "officer_identities"
+    __table_args__ = (UniqueConstraint("channel", "user_id", name="uq_officer_identity"),
+                      Index("ix_officer_identities_officer", "officer_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", name="fk_officer_identities_officer"))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class TicketEvent(Base):

@@ -13,7 +13,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from router import context
-from router import clock, crop, replies, sla
+from router import clock, crop, unit
+from router.outcome import Outcome
 from store import media, ops
 from store.models import Officer, Ticket
 from web import auth, labels, params
@@ -149,19 +150,17 @@ class _Dashboard:
                 return (f"Tiket {ticket.public_id} sekarang {labels.status_words(ticket.status)}: "
                         f"\"{ACTIONS[verb]}\" tidak bisa dilakukan.", False)
             ref, kept = media.prepare(photo, self.photos.max_bytes) if photo else (None, b"")
-            notice, rows, done = crop.act_from_web(session, ticket, officer, verb, rest, ref)
+            notice, told, done = crop.act_from_web(session, ticket, officer, verb, rest, ref)
             # A change the status and agency do not show (another "in progress" note) still told the reporters.
-            done = done or bool(rows)
+            done = done or bool(told)
             if ref and ticket.resolution_photo_file_id == ref:
                 # In the action's transaction: a resolution never names a photo that is not stored, and a
                 # refused "done" leaves none behind.
                 media.keep(session, {ref: kept})
-            outbox = replies.store(session, rows)
-            moved = ticket.id if rows else None
+            committed = unit.commit(session, Outcome(tuple(told), moved=frozenset({ticket.id} if told else ()),
+                                                     said=notice))
         # As in chat: after the commit, the updates are sent and the ticket's next SLA check is scheduled.
-        replies.enqueue_send(outbox)
-        if moved is not None:
-            sla.schedule([moved])
+        unit.after_commit(committed)
         return notice, done
 
 

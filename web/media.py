@@ -1,5 +1,6 @@
-"""Photos for the officers' pages and the web chat, whatever channel holds them: kept here (store/media.py),
-a Telegram file id (fetched through the bot, cached a while in memory), or a public URL (a tweet's photo)."""
+"""Photos for the officers' pages and the web chat, whatever channel holds them (store.media.MediaRef): kept
+here (store/media.py), a channel's file (fetched by that channel's sender, cached a while in memory), or a public
+URL (a tweet's photo)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bots import registry
 from store import media
+from store.media import MediaRef
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,14 @@ FAILED_FOR = 600.0  # seconds a photo Telegram would not give is not asked for a
 
 
 def servable(ref: str | None) -> bool:
-    """Whether a photo reference can be shown by this app (an emailed photo we did not keep cannot)."""
-    return bool(ref) and not ref.startswith(("email:", "http:"))  # type: ignore[union-attr]
+    """Whether a photo reference can be shown by this app: kept here, a channel's file its sender can download, or
+    an https link (an emailed photo we did not keep cannot; a plain-http link is not followed)."""
+    found = MediaRef.find(ref)
+    if found is None:
+        return False
+    if found.kind == "file":
+        return registry.offers(found.channel, "downloads")
+    return found.kind == "kept" or (found.kind == "url" and found.id.startswith("https://"))
 
 # The bytes are personal data: only the browser that asked may keep them, and nothing in them runs.
 _HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
@@ -35,15 +43,16 @@ class Photos:
         self.max_bytes = max_bytes
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
-        self._bot: registry.Sender | None = None
-        self._failed: dict[str, float] = {}  # file id → when fetching it last failed: not asked again for a while
+        self._senders: dict[str, registry.Sender] = {}  # by channel, built in the web app's event loop
+        self._failed: dict[str, float] = {}  # reference → when fetching it last failed: not asked again for a while
 
     async def respond(self, ref: str | None) -> web.StreamResponse:
         """The photo as a response: its bytes, a redirect to its public URL, or 404 with the reason."""
         if not ref:
             raise web.HTTPNotFound(text="no photo")
-        if ref.startswith("https://"):
-            raise web.HTTPFound(ref)
+        found_ref = MediaRef.find(ref)
+        if found_ref is not None and found_ref.kind == "url" and found_ref.id.startswith("https://"):
+            raise web.HTTPFound(found_ref.id)
         found = await self.get(ref)
         if found is None:
             raise web.HTTPNotFound(text="this photo cannot be shown here")
@@ -51,17 +60,21 @@ class Photos:
         return web.Response(body=data, content_type=mime, headers=_HEADERS)
 
     async def get(self, ref: str) -> tuple[bytes, str] | None:
-        """(bytes, MIME type) of a photo kept here or held by Telegram; None when it cannot be had."""
+        """(bytes, MIME type) of a photo kept here or held by a channel that can download it; None when it cannot
+        be had."""
         if ref in self._cache:
             self._cache.move_to_end(ref)
             return self._cache[ref]
-        if media.is_ref(ref):
+        found_ref = MediaRef.find(ref)
+        if found_ref is None:
+            return None
+        if found_ref.kind == "kept":
             return await asyncio.to_thread(self._load, ref)
-        if ref.startswith(("email:", "http:", "https:")):
-            return None  # an emailed photo stays in its mail; a plain-http link is not followed
+        if found_ref.kind != "file" or not registry.offers(found_ref.channel, "downloads"):
+            return None  # an emailed photo stays in its mail; a link is the browser's to follow
         if time.monotonic() - self._failed.get(ref, -FAILED_FOR) < FAILED_FOR:
             return None
-        found = await self._telegram(ref)
+        found = await self._download(found_ref)
         if found is not None:
             self._remember(ref, found)
         else:
@@ -74,17 +87,17 @@ class Photos:
         with self.sessions() as session:
             return media.load(session, ref)
 
-    async def _telegram(self, file_id: str) -> tuple[bytes, str] | None:
+    async def _download(self, ref: MediaRef) -> tuple[bytes, str] | None:
         try:
-            if self._bot is None:  # built here, in the web app's event loop, which its HTTP client is bound to
-                self._bot = registry.new("telegram")
-            data = await self._bot.download(file_id, self.max_bytes)  # type: ignore[attr-defined]
-        except Exception as exc:  # no bot configured, Telegram down, a file id of another bot
-            log.warning("web: could not fetch Telegram photo %s…: %s", file_id[:12], exc)
+            if ref.channel not in self._senders:  # built here, in the web app's event loop, which its client is bound to
+                self._senders[ref.channel] = registry.new(ref.channel)
+            data = await self._senders[ref.channel].download(ref.id, self.max_bytes)  # type: ignore[attr-defined]
+        except Exception as exc:  # no bot configured, the channel down, a file id of another bot
+            log.warning("web: could not fetch %s photo %s…: %s", ref.channel, ref.id[:12], exc)
             return None
         mime = media.sniff(data)
         if mime is None:
-            log.warning("web: Telegram file %s… is not a photo", file_id[:12])
+            log.warning("web: %s file %s… is not a photo", ref.channel, ref.id[:12])
             return None
         return data, mime
 

@@ -53,7 +53,8 @@ def test_export_writes_json_lines_without_personal_data(config: Path, tmp_path: 
     assert [set(r) for r in rows] == [{"text", "category", "source", "created_at"}] * 2
     assert [(r["category"], r["source"]) for r in rows] == [("drainage", "citizen_picked"), ("garbage", "officer")]
     assert rows[0]["text"].startswith("air got meluap ke jalan.") and "+00:00" in rows[0]["created_at"]
-    written = out.read_text(encoding="utf-8")
+    # Without the times: a timestamp's digits may spell "0812" or "3456".
+    written = json.dumps([{k: v for k, v in r.items() if k != "created_at"} for r in rows])
     for private in ("Siti", "sitirahma", "0812", "3456", "budi@", "52710031"):
         assert private not in written
 

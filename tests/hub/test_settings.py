@@ -74,7 +74,12 @@ def test_secrets_and_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"routing": {"officers": [{"name": "A", "telegram_id": 1, "agencies": ["pu"]}]}},
          "officers[0].agencies: 'pu'"),
         ({"routing": {"officers": [{"name": "A", "telegram_id": 1}, {"name": "B", "telegram_id": "1"}]}},
-         "telegram_id appears twice"),
+         "identity appears twice in routing.officers: telegram:1"),
+        ({"routing": {"officers": [{"name": "A", "identities": {"email": "a@jakarta.go.id"}}]}},
+         "routing.officers.0.identities: value error, 'email' is not a channel officers can work from (these are: telegram)"),
+        ({"routing": {"officers": [{"name": "A", "areas": ["31.75"]}]}}, "needs telegram_id or identities"),
+        ({"routing": {"officers": [{"name": "A", "telegram_id": 1, "identities": {"telegram": "2"}}]}},
+         "telegram_id and identities.telegram differ"),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_was_expected(data: dict, expected: str) -> None:

@@ -61,7 +61,7 @@ async def deliver(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, *u
     """Push updates, poll once through the real Poller, and work every queue until empty."""
     for u in updates:
         api.push(u)
-    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
     await poller.start()
     await poller.poll_once()
     await poller.bot.shutdown()
@@ -130,7 +130,7 @@ async def test_report_locate_card_take_done_with_photo_confirm_closed(
     await deliver(fake_api, telegram_config, redis_conn,
                   message(OFFICER, reply_to=card_id, photo=photo, caption="selesai, air sudah surut dan got dibersihkan"))
     t = ticket()
-    assert t.status == "resolved" and t.resolution_photo_file_id == "AgACAgUAAxk-after-photo"
+    assert t.status == "resolved" and t.resolution_photo_file_id == "telegram:file:123456789:AgACAgUAAxk-after-photo"
     update = sent_to(fake_api, CITIZEN)[-1]
     assert update["photo"][0]["file_id"] == "AgACAgUAAxk-after-photo"  # the officer's photo reaches the citizen
     assert "air sudah surut" in update["caption"] and "Apakah sudah beres" in update["caption"]
@@ -227,7 +227,7 @@ async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_c
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
-    from router import lifecycle, sla
+    from router import lifecycle, timers
     from store.models import utcnow
 
     with db.session() as s:
@@ -237,7 +237,7 @@ async def test_sla_breach_escalates_and_the_clock_pauses_while_waiting_for_the_c
                        "areas": ["31.75.07"], "agencies": []})
     start = utcnow()
     clock = {"now": start}
-    monkeypatch.setattr(sla, "_now", lambda: clock["now"])
+    monkeypatch.setattr(timers, "_now", lambda: clock["now"])
     monkeypatch.setattr(lifecycle, "utcnow", lambda: clock["now"])
 
     def at(hours: float) -> None:
@@ -432,7 +432,7 @@ async def test_the_officer_sends_the_photo_as_a_reply_to_the_request_for_one(
     asked = sent_to(fake_api, OFFICER)[-1]
     assert "kirim foto" in body(asked) and ticket().status == "assigned"
     await closes_with_photo(fake_api, telegram_config, redis_conn, asked)
-    assert ticket().status == "resolved" and ticket().resolution_photo_file_id == "after"
+    assert ticket().status == "resolved" and ticket().resolution_photo_file_id == "telegram:file:123456789:after"
 
 
 async def test_a_ticket_taken_by_one_officer_cannot_be_taken_by_another(

@@ -110,7 +110,7 @@ async def test_a_photo_with_words_while_the_hub_waits_for_where_joins_the_ticket
     await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, text=REPORT))
     await deliver(fake_api, telegram_config, redis_conn, message(CITIZEN, photo=AFTER, caption="ini fotonya pak"))
     [t] = tickets()
-    assert t.photo_file_id == "after" and t.status == "needs_info"
+    assert t.photo_file_id == "telegram:file:123456789:after" and t.status == "needs_info"
     assert "contoh" in texts(fake_api, CITIZEN)[-1]  # still asked where
 
 

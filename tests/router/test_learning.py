@@ -10,7 +10,7 @@ from router import context
 from router.context import RouterConfig
 from store import db
 from store import officers as roster
-from store.models import Example, Officer, TicketEvent
+from store.models import Example, TicketEvent
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.router.test_crop_conversations import (CITIZEN, OFFICER, POINT, body, crop, deliver, message, press,
                                                   sent_to, ticket)
@@ -103,7 +103,7 @@ async def test_an_officer_recategorises_by_replying_to_the_card(
     assert any(f"Laporan {t.public_id} dipindahkan ke kategori Banjir" in m and "Dinas Sumber Daya Air" in m
                for m in told)
     with db.session() as s:
-        andi = s.scalars(select(Officer).where(Officer.telegram_id == str(DLH["id"]))).one()
+        andi = roster.by_identity(s, "telegram", str(DLH["id"]))
         [event] = s.scalars(select(TicketEvent).where(TicketEvent.kind == "recategorised")).all()
         assert event.actor == f"officer:{andi.id}"
         assert (event.data["from"], event.data["to"], event.data["agency"]) == ("garbage", "flood", "dsda")

@@ -27,13 +27,13 @@ def test_a_ticket_goes_from_open_to_closed_with_an_event_and_updates_each_step(h
     with db.session() as s:
         t = _ticket(s)
         rows = lifecycle.change(s, t, "assigned", "officer:7", officer_id=None)
-        assert [r["chat_key"] for r in rows] == ["telegram::100", "telegram::101"]
-        assert "Dinas Sumber Daya Air" in rows[0]["text"] and rows[1]["text"].startswith(f"Ticket {t.public_id}")
+        assert [r.chat_key for r in rows] == ["telegram::100", "telegram::101"]
+        assert "Dinas Sumber Daya Air" in rows[0].text and rows[1].text.startswith(f"Ticket {t.public_id}")
         rows += lifecycle.change(s, t, "in_progress", "officer:7", note="pompa dikirim")
-        assert "pompa dikirim" in rows[-2]["text"]
+        assert "pompa dikirim" in rows[-2].text
         rows += lifecycle.change(s, t, "resolved", "officer:7", photo="PHOTO-1")
-        assert rows[-1]["extras"]["photo"] == "PHOTO-1"
-        assert [b["value"] for b in rows[-1]["extras"]["buttons"][0]] == [f"/beres {t.public_id}", f"/belum {t.public_id}"]
+        assert rows[-1].photo == "PHOTO-1"
+        assert [b.value for b in rows[-1].buttons[0]] == [f"/beres {t.public_id}", f"/belum {t.public_id}"]
         assert t.resolved_at and t.resolution_photo_file_id == "PHOTO-1" and t.first_response_at
         rows += lifecycle.change(s, t, "closed", "citizen:1")
         assert t.closed_at is not None
@@ -61,7 +61,7 @@ def test_a_reopened_ticket_forgets_its_resolution_time(hub: str) -> None:
         t = _ticket(s, reporters=1)
         lifecycle.change(s, t, "resolved", "officer:7", photo="P")
         rows = lifecycle.change(s, t, "reopened", "citizen:1", note="masih banjir")
-        assert t.resolved_at is None and "masih banjir" in rows[0]["text"]
+        assert t.resolved_at is None and "masih banjir" in rows[0].text
         assert lifecycle.can_change("reopened", "assigned")
 
 

@@ -2,20 +2,24 @@
 place) can tell."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from typing import Any
 
-from ingest.message import Address, Location, Message, Sender
-from router.filing import place_of as _place
+from nlp.geocode import Place
+from nlp.place_rules import place_of
 
 PONDOK_BAMBU = (-6.225014, 106.900447)  # Pondok Bambu, Duren Sawit, Jakarta Timur
 
 
 def message(text: str, accuracy_m: float | None = None, point: tuple[float, float] = PONDOK_BAMBU,
-            area: bool = True) -> Message:
-    location = Location(lat=point[0], lon=point[1], accuracy_m=accuracy_m, title="Duren Sawit", area=area) \
-        if accuracy_m is not None else None
-    return Message(channel="twitter", key="1", sender=Sender(id="9"), address=Address(channel="twitter", chat_id="9"),
-                   text=text, location=location, received_at=datetime.now(timezone.utc))
+            area: bool = True) -> dict[str, Any]:
+    """A message's parts as the router passes them: its text, and its location when it has an accuracy."""
+    location = {"lat": point[0], "lon": point[1], "accuracy_m": accuracy_m, "title": "Duren Sawit", "area": area} \
+        if accuracy_m is not None else {}
+    return {"text": text, **location}
+
+
+def _place(parts: dict[str, Any]) -> Place | None:
+    return place_of(**parts)
 
 
 def test_a_shared_point_wins_over_the_text_however_rough_its_accuracy() -> None:

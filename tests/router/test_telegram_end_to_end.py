@@ -36,7 +36,7 @@ def work(conn: redis.Redis) -> None:
 
 async def poll(config: dict[str, Any], conn: redis.Redis) -> Poller:
     """One getUpdates round through a real Poller."""
-    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
     await poller.start()
     await poller.poll_once()
     await poller.bot.shutdown()
@@ -123,7 +123,7 @@ async def test_the_offset_is_confirmed_only_after_the_batch_is_stored(
         raise RuntimeError("database unavailable")
 
     monkeypatch.setattr(Intake, "accept", broken_store)
-    poller = Poller(telegram_config, telegram_config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
+    poller = Poller(telegram_config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
     await poller.start()
     with pytest.raises(RuntimeError):
         await poller.poll_once()
@@ -141,7 +141,7 @@ async def test_photo_location_and_reply_follow_up_a_ticket(
 ) -> None:
     await deliver(fake_api, telegram_config, redis_conn, update("photo_with_caption"))
     [ticket] = tickets()
-    assert ticket.category == "garbage" and ticket.photo_file_id == "AgACAgUAAxkBAAIBY2Vt_large"
+    assert ticket.category == "garbage" and ticket.photo_file_id == "telegram:file:123456789:AgACAgUAAxkBAAIBY2Vt_large"
     ack_id = fake_api.sent[0]["message"]["message_id"]
 
     fake_api.push(update("location"))  # a location alone, minutes later: it joins the ticket

@@ -9,6 +9,7 @@ import copy
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterator
 
@@ -29,7 +30,7 @@ from store import officers as roster
 from store.models import InboundMessage, Outbox, Ticket, TicketEvent, TicketReporter, WazeAlert
 from tests.conftest import FIXTURES, fixture
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.fakes.waze_feed import FakeWazeFeed
+from tests.fakes.waze_feed import FakeWazeFeed, feed_options
 
 pytestmark = pytest.mark.usefixtures("hub")
 
@@ -63,7 +64,8 @@ def feed() -> Iterator[FakeWazeFeed]:
 
 @pytest.fixture
 async def poller(feed: FakeWazeFeed, redis_conn: redis.Redis) -> AsyncIterator[FeedPoller]:
-    p = FeedPoller({"feed_url": feed.url, "poll_interval": 0.05, "misses_before_gone": 2},
+    # A poll every 0.05 s, which the `waze:` section refuses (5 s at least): the fake feed is on loopback.
+    p = FeedPoller(replace(feed_options(feed.url, misses_before_gone=2), poll_interval=0.05),
                    Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
     yield p
     await p.close()
@@ -322,7 +324,7 @@ async def test_retry_after_is_honoured_and_an_oversized_feed_is_not_read(
         await poller.poll_once()
     assert time.monotonic() - started >= 0.95  # the second asked for, before the error goes to the backoff
     assert feed.requests[-1].status == 429
-    poller.max_feed_bytes = 1000
+    poller.options = replace(poller.options, max_feed_bytes=1000)
     assert await poll(poller, redis_conn) == "too_large"
     with db.session() as s:
         [kept] = s.scalars(select(InboundMessage)).all()
@@ -373,12 +375,12 @@ async def test_a_vanished_alert_leaves_a_ticket_an_officer_works_on_and_closes_a
 async def test_the_feed_token_stays_out_of_errors_and_redirects_are_not_followed(
         feed: FakeWazeFeed, redis_conn: redis.Redis) -> None:
     intake = Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn))
-    refused = FeedPoller({"feed_url": "http://127.0.0.1:1/feed?token=s3cret", "timeout": 2}, intake)
+    refused = FeedPoller(feed_options("http://127.0.0.1:1/feed?token=s3cret", timeout=2), intake)
     with pytest.raises(ConnectionError) as err:  # nothing listens on port 1
         await refused.poll_once()
     await refused.close()
     assert "s3cret" not in str(err.value) and "http://127.0.0.1:1" in str(err.value)
-    moved = FeedPoller({"feed_url": feed.url.replace("/feed", "/moved") + "?token=s3cret"}, intake)
+    moved = FeedPoller(feed_options(feed.url.replace("/feed", "/moved") + "?token=s3cret"), intake)
     with pytest.raises(ConnectionError, match=r"HTTP 301 \(redirected to http://127.0.0.1:\d+: set waze.feed_url"):
         await moved.poll_once()
     await moved.close()
@@ -406,7 +408,7 @@ async def officer_says(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redi
         "message_id": 800_000 + len(api.sent), "from": officer, "chat": chat, "date": 1764036000,
         "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000, "chat": chat,
                              "text": "..."}, **content}})
-    poller = Poller(config, config["token"], Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
     await poller.start()
     await poller.poll_once()
     await poller.bot.shutdown()
@@ -417,7 +419,7 @@ async def test_a_ticket_an_officer_took_outlives_its_alert_and_closes_when_resol
         poller: FeedPoller, feed: FakeWazeFeed, redis_conn: redis.Redis, fake_api: FakeBotAPI,
         telegram_config: dict[str, Any]) -> None:
     # As `crophub run` configures it: cards come from the configured bot, the one officers reply to.
-    context.configure(RouterConfig(retry_intervals=[1, 2], telegram_bot=bot_id_of(telegram_config["token"])),
+    context.configure(RouterConfig(retry_intervals=[1, 2], telegram_bot=bot_id_of(fake_api.token)),
                       redis_conn)
     with db.session() as s:
         roster.add(s, {"telegram_id": "7001", "name": "Pak Bina", "role": "agency_staff", "areas": ["31.75"],
@@ -434,6 +436,6 @@ async def test_a_ticket_an_officer_took_outlives_its_alert_and_closes_when_resol
                        photo=[{"file_id": "after", "file_unique_id": "a", "width": 10, "height": 10}])
     # Resolved, and nobody is left to confirm it: it closes at once.
     done = tickets()[POTHOLE]
-    assert done.status == "closed" and done.resolution_photo_file_id == "after"
+    assert done.status == "closed" and done.resolution_photo_file_id == "telegram:file:123456789:after"
     assert [kind for kind, _, data in events(done.id) if kind == "status"][-2:] == ["status", "status"]
     assert events(done.id)[-1][1] == "waze" and events(done.id)[-2][2]["to"] == "resolved"

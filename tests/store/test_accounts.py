@@ -42,14 +42,14 @@ def test_sessions_expire_end_and_die_with_a_new_password_or_a_removed_officer(of
     with db.session() as s:
         assert accounts.current(s, token, now=utcnow() + timedelta(hours=2)) is None
         assert accounts.current(s, token) is not None
-        officer = roster.by_telegram_id(s, "42")
+        officer = roster.by_identity(s, "telegram", "42")
         accounts.add(s, "rina", "password-baru-lagi", officer)  # type: ignore[arg-type]
     with db.session() as s:
         assert accounts.current(s, token) is None  # a new password ends the old sessions
         account = accounts.verify(s, "rina", "password-baru-lagi")
         token, _ = accounts.start(s, account, timedelta(hours=1))  # type: ignore[arg-type]
     with db.session() as s:
-        roster.remove(s, "42")
+        roster.remove(s, "telegram", "42")
     with db.session() as s:
         assert accounts.current(s, token) is None and accounts.verify(s, "rina", "password-baru-lagi") is None
         assert s.scalars(select(WebAccount)).one().username == "rina"

@@ -53,3 +53,25 @@ def test_a_jpeg_loses_its_metadata_and_keeps_its_picture() -> None:
     # A JPEG that cannot be walked is kept as it came rather than damaged.
     broken = b"\xff\xd8\xff\xe1\xff\xff" + b"\x00" * 10
     assert media.prepare(broken, max_bytes=10_000)[1] == broken
+
+
+@pytest.mark.parametrize("text, ref", [
+    ("media:sha256:" + "ab" * 32, media.MediaRef("crophub", "kept", "ab" * 32)),
+    ("https://pbs.twimg.com/media/F1.jpg", media.MediaRef("web", "url", "https://pbs.twimg.com/media/F1.jpg")),
+    ("email:sha256:0f0f", media.MediaRef("email", "gone", "sha256:0f0f")),  # as bots/email names a photo it did not keep
+    ("telegram:file:123456:AgACAgUAAxkBAAIB", media.MediaRef("telegram", "file", "AgACAgUAAxkBAAIB", "123456")),
+])
+def test_a_photo_reference_names_the_channel_that_holds_it(text: str, ref: media.MediaRef) -> None:
+    assert media.MediaRef.parse(text) == ref
+    assert media.MediaRef.parse(str(ref)) == ref
+
+
+def test_a_channel_file_id_is_only_a_reference_with_its_channel() -> None:
+    # Before references carried their channel, anything unrecognised was taken for a Telegram file id.
+    assert media.MediaRef.find("AgACAgUAAxkBAAIB") is None and media.MediaRef.find(None) is None
+    with pytest.raises(ValueError, match="not a media reference"):
+        media.MediaRef.parse("AgACAgUAAxkBAAIB")
+    ref = media.MediaRef.of("telegram", "AgACAgUAAxkBAAIB", "123456")
+    assert str(ref) == "telegram:file:123456:AgACAgUAAxkBAAIB"
+    assert media.MediaRef.of("web", "media:sha256:" + "cd" * 32).kind == "kept"  # what the channel kept stays kept
+    assert media.MediaRef.of("twitter", "https://pbs.twimg.com/media/F1.jpg").kind == "url"

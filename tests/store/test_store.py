@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from store import db, migrate, ops
+from store import db, migrate, officers, ops
 from store.db import make_engine
 from store.models import Base, Citizen, InboundMessage, Outbox, Question, Ticket, TicketReporter, utcnow
 
@@ -233,3 +233,67 @@ def test_a_ticket_waiting_for_its_place_before_the_questions_gets_its_question(d
         [question] = s.scalars(select(Question)).all()
         assert (question.kind, question.status, question.chat_key) == ("place", "open", "telegram:123:52710031")
         assert question.expires_at > now  # it can still be answered, then the sweep sends the ticket on
+
+
+def test_officers_keep_who_they_are_across_the_identities_migration(db_url: str) -> None:
+    """0009 moves each officer's Telegram id into officer_identities (an assigned ticket and a login point at
+    the officer meanwhile), and going back puts it where it was."""
+    from sqlalchemy import text
+
+    migrate.downgrade(db_url, "0008")
+    engine = make_engine(db_url)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO officers (id, name, telegram_id, role, areas, agencies, source, active, created_at, "
+                          "updated_at) VALUES (7, 'Budi', '123456789', 'petugas', '[]', '[]', 'config', :t, :now, :now)"),
+                     {"now": now, "t": True})
+        conn.execute(Citizen.__table__.insert().values(id=1, channel="telegram", external_id="42", created_at=now,
+                                                       last_seen_at=now))
+        conn.execute(Ticket.__table__.insert().values(
+            id=1, public_id="JKT-2026-000001", citizen_id=1, channel="telegram", text="banjir", language="id",
+            reply_address={}, status="assigned", created_at=now, updated_at=now, sla_paused_seconds=0, sla_level=0,
+            assigned_officer_id=7))
+    engine.dispose()
+    migrate.upgrade(db_url)
+    db.configure(db_url)
+    with db.session() as s:
+        officer = officers.by_identity(s, "telegram", "123456789")
+        assert officer is not None and officer.id == 7 and officer.handles() == "telegram:123456789"
+        assert s.get(Ticket, 1).assigned_officer_id == 7
+        officers.add(s, {"name": "Sari", "identities": {"pager": "0812"}, "role": "petugas", "areas": ["31.75"]})
+    migrate.downgrade(db_url, "0008")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        rows = dict(conn.execute(text("SELECT name, telegram_id FROM officers")).all())
+    engine.dispose()
+    assert rows["Budi"] == "123456789" and rows["Sari"].startswith("-")  # no Telegram id: a placeholder
+    migrate.upgrade(db_url)
+    with db.session() as s:
+        assert {o.name: o.handles() for o in officers.all_officers(s)} == {"Budi": "telegram:123456789", "Sari": ""}
+
+
+def test_a_ticket_s_telegram_photo_says_which_channel_and_bot_hold_it(db_url: str) -> None:
+    """0010: a bare Telegram file id on a ticket becomes a reference with its channel and bot; others stay."""
+    migrate.downgrade(db_url, "0009")
+    engine = make_engine(db_url)
+    now = utcnow()
+    kept = "media:sha256:" + "ab" * 32
+    with engine.begin() as conn:
+        conn.execute(Citizen.__table__.insert().values(id=1, channel="telegram", external_id="42", created_at=now,
+                                                       last_seen_at=now))
+        for n, (channel, bot, photo, done) in enumerate([("telegram", "777", "AgAC-1", "AgAC-2"),
+                                                         ("email", None, kept, None),
+                                                         ("twitter", None, "AgAC-3", None)], start=1):
+            conn.execute(Ticket.__table__.insert().values(
+                id=n, public_id=f"JKT-2026-00000{n}", citizen_id=1, channel=channel, text="banjir", language="id",
+                reply_address={"channel": channel, "chat_id": "42", "bot": bot}, status="open", created_at=now,
+                updated_at=now, sla_paused_seconds=0, sla_level=0, photo_file_id=photo, resolution_photo_file_id=done))
+    engine.dispose()
+    migrate.upgrade(db_url)
+    db.configure(db_url)
+    with db.session() as s:
+        photos = {t.id: (t.photo_file_id, t.resolution_photo_file_id) for t in s.scalars(select(Ticket))}
+    assert photos == {1: ("telegram:file:777:AgAC-1", "telegram:file:777:AgAC-2"), 2: (kept, None),
+                      3: ("telegram:file::AgAC-3", None)}  # a Telegram photo joined to a tweet's ticket: bot unknown
+    migrate.downgrade(db_url, "0009")
+    migrate.upgrade(db_url)
