@@ -9,7 +9,8 @@ import importlib
 from bots.base import Channel
 
 # The packages that declare a channel, in the order the hub reports them.
-PACKAGES = ("bots.telegram", "bots.twitter", "bots.email", "bots.webchat", "bots.open311", "bots.waze")
+PACKAGES = ("bots.telegram", "bots.twitter", "bots.email", "bots.webchat", "bots.open311", "bots.waze",
+            "bots.messenger", "bots.whatsapp", "bots.sms")
 
 CHANNELS: tuple[Channel, ...] = tuple(importlib.import_module(package).CHANNEL for package in PACKAGES)
 BY_NAME: dict[str, Channel] = {channel.name: channel for channel in CHANNELS}

@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     # For `crophub run`, which has checked (and reported) the channels already; checked against bots.CHANNELS
     # when the command runs, so that building this parser imports no channel.
     li.add_argument("--channel", action="append", help=argparse.SUPPRESS)
-    command(sub, "web", "serve the web app (public map, officers' dashboard, Open311, health, Telegram webhook)")
+    command(sub, "web", "serve the web app (public map, officers' dashboard, web chat, Open311, health, the channels' webhooks)")
     command(sub, "migrate", "bring the database schema up to date")
     t = command(sub, "train", "train the category classifier from nlp/data/train (offline, seeded)")
     t.add_argument("--seed", type=int, default=0)

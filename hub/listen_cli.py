@@ -56,8 +56,8 @@ def channels_on(settings: Settings) -> list[str]:
 
     on: list[str] = []
     for channel in CHANNELS:
-        if channel.listener is None:
-            continue
+        if channel.listener is None and channel.webhook is None:
+            continue  # the web app's own pages (the web chat, Open311): `crophub web` says what it serves
         off = runtime.channel_status(settings, channel.name)
         if off:
             log.info(off)

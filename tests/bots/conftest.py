@@ -1,5 +1,5 @@
-"""Fixtures for the channels' tests: the fake Twitter API v2, a Dovecot IMAP server and aiosmtpd SMTP servers
-on loopback."""
+"""Fixtures for the channels' tests: the fake Twitter API v2, the fake WhatsApp Cloud API, a Dovecot IMAP server and
+aiosmtpd SMTP servers on loopback."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,7 @@ import pytest
 
 from tests.fakes.mail import PASSWORD_ENV, Dovecot, Mailbox, SmtpServer, dovecot_binary, make_certificate
 from tests.fakes.twitter_api import FakeTwitterAPI
+from tests.fakes.whatsapp_api import FakeWhatsAppAPI
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +63,18 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def whatsapp_server() -> Iterator[FakeWhatsAppAPI]:
+    """The fake WhatsApp Cloud API server, in its own thread, for the session."""
+    api = FakeWhatsAppAPI().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def wa_api(whatsapp_server: FakeWhatsAppAPI) -> FakeWhatsAppAPI:
+    """The fake Cloud API, emptied for this test."""
+    whatsapp_server.reset()
+    return whatsapp_server

@@ -1,0 +1,147 @@
+"""WhatsApp end to end: notifications signed and posted to the real webhook handler, stored, worked by the router's
+jobs on real Redis + RQ (SQLite and PostgreSQL), and the replies sent by the real sender to the fake Cloud API.
+
+A citizen reports without a place and is asked where with WhatsApp's share-location button; the pin she sends
+places the ticket, which goes to the officer (in Telegram, the fake Bot API). The officer resolves it from the
+card; she is asked whether it is fixed with two reply buttons, presses one, and the ticket closes."""
+from __future__ import annotations
+
+import itertools
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+import redis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+
+from bots import registry
+from bots.telegram.parse import bot_id_of
+from bots.telegram.poll import Poller
+from bots.whatsapp import webhook
+from hub.settings import RoutingSettings
+from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from router import context
+from router.context import RouterConfig
+from store import db
+from store import officers as roster
+from store.models import InboundMessage, Outbox, Ticket
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.fakes.whatsapp_api import APP_SECRET, NUMBER, VERIFY_TOKEN, FakeWhatsAppAPI, body_of, sign
+
+SITI, SITI_NAME = "6281234567890", "Siti Rahma"
+OFFICER = {"id": 88120001, "is_bot": False, "first_name": "Budi", "language_code": "id"}
+_ids = itertools.count(710_000_000)
+
+
+@pytest.fixture
+def worker(db_url: str, redis_conn: redis.Redis, wa_api: FakeWhatsAppAPI, fake_api: FakeBotAPI,
+           telegram_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """This process wired as a worker that answers on WhatsApp and Telegram, and an officer covering Duren Sawit."""
+    db.configure(db_url)
+    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
+    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, telegram_bot=bot_id_of(fake_api.token)),
+                      redis_conn)
+    whatsapp = wa_api.config(monkeypatch)
+    registry.configure({"whatsapp": whatsapp, "telegram": telegram_config})
+    with db.session() as s:
+        roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
+                       "areas": ["31.75.07"], "agencies": ["dsda", "dlh"]})
+    yield {"whatsapp": whatsapp, "telegram": telegram_config}
+    registry.configure({})
+
+
+@pytest.fixture
+async def hook(worker: dict[str, Any], redis_conn: redis.Redis) -> AsyncIterator[TestClient]:
+    app = web.Application()
+    webhook.route(app, "/whatsapp/webhook", VERIFY_TOKEN, APP_SECRET,
+                  Intake(db.factory(), Queue(INTAKE_QUEUE, connection=redis_conn)))
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def work(conn: redis.Redis) -> None:
+    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
+    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
+
+
+async def siti_sends(hook: TestClient, api: FakeWhatsAppAPI, conn: redis.Redis, content: dict[str, Any],
+                     context: str | None = None) -> list[dict[str, Any]]:
+    """Siti writes to the city's number; Meta posts it signed; the worker works every queue. → what she got back."""
+    before = len(api.sent)
+    body = body_of(FakeWhatsAppAPI.incoming(SITI, SITI_NAME, content, context))
+    resp = await hook.post("/whatsapp/webhook", data=body, headers=sign(body))
+    assert resp.status == 200
+    work(conn)
+    answers = api.sent[before:]
+    assert answers and all(a["to"] == SITI and a["number"] == NUMBER for a in answers)
+    return answers
+
+
+def words(message: dict[str, Any]) -> str:
+    if message["type"] == "text":
+        return str(message["text"]["body"])
+    if message["type"] == "image":
+        return str(message["image"].get("caption", ""))
+    return str(message["interactive"]["body"]["text"])
+
+
+def the_ticket() -> Ticket:
+    with db.session() as s:
+        return s.scalars(select(Ticket)).one()
+
+
+async def officer_resolves(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, public_id: str) -> None:
+    """The officer replies to the ticket's card in Telegram with a photo of the result."""
+    [card] = [m for m in api.sent if str(m["chat_id"]) == str(OFFICER["id"]) and public_id in (m.get("text") or "")]
+    api.push({"update_id": next(_ids), "message": {
+        "message_id": next(_ids) % 100_000, "from": OFFICER, "date": 1764036000, "caption": "selesai, sudah ditangani",
+        "photo": [{"file_id": "after-1", "file_unique_id": "a1", "width": 10, "height": 10}],
+        "chat": {"id": OFFICER["id"], "type": "private", "first_name": "Budi"},
+        "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000,
+                             "chat": {"id": OFFICER["id"], "type": "private"}, "text": "..."}}})
+    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
+    await poller.start()
+    await poller.poll_once()
+    await poller.bot.shutdown()
+    work(conn)
+
+
+async def test_a_whatsapp_report_is_placed_by_a_shared_pin_resolved_and_closed_by_a_button(
+        hook: TestClient, wa_api: FakeWhatsAppAPI, fake_api: FakeBotAPI, worker: dict[str, Any],
+        redis_conn: redis.Redis) -> None:
+    # A report that names no place: filed, and she is asked where, with WhatsApp's share-location button.
+    [ack] = await siti_sends(hook, wa_api, redis_conn, {"type": "text", "text": {"body": "Banjir setinggi lutut depan rumah, "
+                                                                                       "tolong"}})
+    ticket = the_ticket()
+    assert ticket.channel == "whatsapp" and ticket.status == "needs_info" and ticket.public_id in words(ack)
+    assert ack["type"] == "interactive" and ack["interactive"]["type"] == "location_request_message"
+
+    # She shares a pin in Pondok Bambu: the ticket has its place and goes to the officer.
+    answers = await siti_sends(hook, wa_api, redis_conn, {"type": "location", "location": {
+        "latitude": -6.2318902, "longitude": 106.9063411}})
+    ticket = the_ticket()
+    assert ticket.kelurahan_kode == "31.75.07.1002" and ticket.status == "assigned"
+    assert any(ticket.public_id in words(a) for a in answers)
+    with db.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.channel == "whatsapp")).all()
+        assert rows and all(r.status == "sent" and (r.provider_message_id or "").startswith("wamid.OUT") for r in rows)
+        assert s.scalars(select(InboundMessage.status).where(InboundMessage.channel == "whatsapp")).all() == [
+            "processed", "processed"]
+
+    # The officer resolves it from Telegram; she is asked whether it is fixed, with two reply buttons (the
+    # officer's photo is a Telegram file, which WhatsApp cannot show: the question goes without it).
+    before = len(wa_api.sent)
+    await officer_resolves(fake_api, worker["telegram"], redis_conn, ticket.public_id or "")
+    assert the_ticket().status == "resolved"
+    [asked] = wa_api.sent[before:]
+    assert asked["interactive"]["type"] == "button" and "header" not in asked["interactive"]
+    pressed = {b["reply"]["title"]: b["reply"]["id"] for b in asked["interactive"]["action"]["buttons"]}
+    assert set(pressed) == {"Sudah beres ✅", "Belum ❌"}
+
+    # She presses "Sudah beres": the press names our message and carries the button's id; the ticket closes.
+    await siti_sends(hook, wa_api, redis_conn, {"type": "interactive", "interactive": {
+        "type": "button_reply", "button_reply": {"id": pressed["Sudah beres ✅"], "title": "Sudah beres ✅"}}},
+        context=asked["id"])
+    assert the_ticket().status == "closed"
