@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest import jobs
 from ingest.jobs import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE  # noqa: F401 (where callers have long found them)
-from ingest.message import Message
+from ingest.message import Message, Receipt
 from store import db, media, ops, storable
+from store import receipts as receipts_store
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ class Intake:
             ids = self.store(session, batch)
         self.enqueue(ids)
         return ids
+
+    def receipts(self, channel: str, receipts: list[Receipt]) -> int:
+        """Keep what the channel reports about replies it was given (store/receipts.py); → replies changed."""
+        if not receipts:
+            return 0
+        with self.sessions.begin() as session:
+            return sum(receipts_store.record(session, channel, r.provider_id, r.status, r.at, r.error) for r in receipts)
 
     def store(self, session: Session, batch: Batch) -> list[int]:
         """Store a batch and its cursor in the caller's transaction (which must enqueue the ids once it

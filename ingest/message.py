@@ -62,6 +62,15 @@ class Media(_Part):
     mime_type: str | None = None
 
 
+class Receipt(_Part):
+    """What a channel reports about a reply it was given: sent, delivered to the phone, read, or failed."""
+
+    provider_id: str  # the channel's id of our message (Outbox.provider_message_id)
+    status: Literal["sent", "delivered", "read", "failed"]
+    at: datetime
+    error: str | None = None  # why it failed, as the channel says
+
+
 class Message(BaseModel):
     """A citizen's or officer's message, normalised from any channel."""
 

@@ -255,6 +255,10 @@ class Outbox(Base):
     # while it is being sent (router/replies.py).
     not_before: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # What the channel reported afterwards (WhatsApp status callbacks): reached the phone, read. A delivery
+    # failure it reports turns a sent reply into a failed one, with the channel's reason.
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
 
 
 class Cursor(Base):

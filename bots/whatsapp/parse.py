@@ -11,7 +11,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from ingest.intake import Skipped, payload_key
-from ingest.message import Address, Location, Media, Message, Sender
+from ingest.message import Address, Location, Media, Message, Receipt, Sender
 
 from bots.whatsapp import NAME as CHANNEL  # noqa: E402
 
@@ -122,7 +122,7 @@ def _message(msg: Any, raw: dict[str, Any], bot: str, received_at: datetime) -> 
 
 
 def _status(status: Any, raw: dict[str, Any]) -> Skipped:
-    """A sent, delivered, read or failed report on one of our messages: kept, not processed (yet)."""
+    """A sent, delivered, read or failed report on one of our messages: kept for the record (`receipts` reads it)."""
     if not isinstance(status, dict) or not isinstance(status.get("id"), str):
         return _reject(raw, "status has no message id")
     return Skipped(CHANNEL, f"{PREFIX}status:{status['id']}:{status.get('status')}", "ignored", "status callback", raw)
@@ -224,3 +224,20 @@ def _error_text(errors: Any) -> str:
     if not isinstance(first, dict):
         return str(first)[:200]
     return " ".join(str(first[k]) for k in ("code", "title") if first.get(k) is not None) or "unknown error"
+
+
+def receipts(raw: Any) -> list[Receipt]:
+    """The status callbacks of one notification (sent, delivered, read, failed), for the replies they are about;
+    anything else in it, or a status that cannot be read, is not one."""
+    found: list[Receipt] = []
+    for entry in raw.get("entry") or [] if isinstance(raw, dict) else []:
+        for change in entry.get("changes") or [] if isinstance(entry, dict) else []:
+            value = change.get("value") if isinstance(change, dict) and change.get("field") == "messages" else None
+            for status in (value.get("statuses") or []) if isinstance(value, dict) else []:
+                try:
+                    found.append(Receipt(provider_id=status["id"], status=status["status"],
+                                         at=datetime.fromtimestamp(int(status["timestamp"]), timezone.utc),
+                                         error=_error_text(status["errors"]) if status.get("errors") else None))
+                except (KeyError, TypeError, ValueError, ValidationError):
+                    continue  # stored as the notification it came in; nothing to apply
+    return found

@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from bots.whatsapp.config import WhatsAppSettings
-from bots.whatsapp.parse import parse_payload
+from bots.whatsapp import NAME as CHANNEL
+from bots.whatsapp.parse import parse_payload, receipts
 from ingest.intake import Batch, Intake
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ def receiver(app_secret: str, intake: Intake) -> Any:
         # Malformed items are stored as rejected and still answered 200: Meta would only send them again. A store
         # that fails answers 500, and Meta delivers the notification again later.
         await asyncio.to_thread(intake.accept, batch)
+        # Then the status callbacks onto the replies they are about (applying one twice changes nothing, so a
+        # failure here, answered 500, is mended by Meta's redelivery).
+        await asyncio.to_thread(intake.receipts, CHANNEL, receipts(raw))
         return web.Response(text="ok")
 
     return receive

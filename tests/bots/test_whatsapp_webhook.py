@@ -2,6 +2,7 @@
 the 200, everything else refused; and the channel's section, status line and mounting through the hub."""
 from __future__ import annotations
 
+import copy
 from typing import Any, AsyncIterator
 
 import pytest
@@ -19,7 +20,7 @@ from hub import cli
 from hub.settings import parse as parse_settings
 from ingest.intake import INTAKE_QUEUE, Intake
 from store import db
-from store.models import InboundMessage
+from store.models import InboundMessage, Outbox, utcnow
 from tests.conftest import fixture
 from tests.fakes.whatsapp_api import APP_SECRET, ENV, VERIFY_TOKEN, body_of, env, sign
 
@@ -131,3 +132,43 @@ def test_the_section_says_what_is_missing_and_is_served_by_web(monkeypatch: pyte
 def test_a_typo_in_the_section_is_refused() -> None:
     with pytest.raises(Exception, match="whatsapp.webhook_pth"):
         parse_settings({"whatsapp": {"webhook_pth": "/wa"}})
+
+
+def _sent_reply(provider_id: str) -> int:
+    with db.session() as s:
+        row = Outbox(dedupe_key=f"reply:{provider_id}", channel="whatsapp", chat_key="whatsapp:106540352242922:628123",
+                     address={"channel": "whatsapp", "chat_id": "628123"}, text="Laporan diterima.", status="sent",
+                     provider_message_id=provider_id, sent_at=utcnow())
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _with_status(name: str, status: str, at: int) -> dict[str, Any]:
+    payload = copy.deepcopy(fixture("whatsapp", name))
+    found = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    found.update(status=status, timestamp=str(at))
+    return payload
+
+
+async def test_status_callbacks_are_kept_on_the_reply_they_are_about(client: TestClient) -> None:
+    wamid = fixture("whatsapp", "status_sent")["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+    reply = _sent_reply(wamid)
+    for status, at in (("read", 1764036090), ("delivered", 1764036010), ("read", 1764036099)):  # late, out of order, again
+        assert await post(client, _with_status("status_sent", status, at)) == 200
+    with db.session() as s:
+        row = s.get(Outbox, reply)
+        assert row is not None and row.status == "sent"
+        assert (row.delivered_at.timestamp(), row.read_at.timestamp()) == (1764036090, 1764036090)
+
+
+async def test_a_failure_callback_fails_the_sent_reply_with_the_channel_s_reason(client: TestClient) -> None:
+    wamid = fixture("whatsapp", "status_failed")["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+    reply = _sent_reply(wamid)
+    assert await post(client, fixture("whatsapp", "status_failed")) == 200
+    assert await post(client, fixture("whatsapp", "status_failed")) == 200  # Meta's redelivery changes nothing
+    with db.session() as s:
+        row = s.get(Outbox, reply)
+        assert row is not None and row.status == "failed" and row.delivered_at is None
+        assert row.last_error == "whatsapp: not delivered: 131047 Re-engagement message"
+    assert [r.reason for r in stored()] == ["status callback"]  # the notification is kept once, for the record
