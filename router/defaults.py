@@ -36,8 +36,10 @@ SLA: dict[str, dict[str, float]] = {
     "tree": {"response_hours": 12, "resolution_hours": 72},
 }
 # Per channel, the pace every worker keeps together (outbox.rates): messages per second from the account,
-# and per minute into one group chat. Telegram allows about 30/s per bot and 20/min in a group.
-SEND_RATES: dict[str, dict[str, float]] = {"telegram": {"per_second": 30, "group_per_minute": 20}}
+# and per minute into one group chat. Telegram allows about 30/s per bot and 20/min in a group; the WhatsApp Cloud
+# API 80/s per business number (its default throughput).
+SEND_RATES: dict[str, dict[str, float]] = {"telegram": {"per_second": 30, "group_per_minute": 20},
+                                           "whatsapp": {"per_second": 80}}
 # workers.max_attempts: tries of a stored message whose job failed or was lost before it is dead-lettered.
 MAX_ATTEMPTS = 5
 AGENCIES: dict[str, str] = {
