@@ -87,6 +87,9 @@ class Channel:
     webhook: str | None = None  # (app, settings, intake) → None: routes and start-up hooks, for `crophub web`
     served_by_web: bool = False  # its routes are part of the web app itself (the web chat, the Open311 API)
     capabilities: frozenset[Capability] = frozenset()
+    # Hours after the citizen's last message within which the channel lets us answer freely (Meta's 24-hour
+    # customer-service window); a reply due later is held until they write again. None: no such rule.
+    reply_window_hours: float | None = None
     summary: str = ""  # one line for --help and the logs
 
     @property

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from ingest.message import Message
 from nlp.classify import Prediction
 from nlp.lang import detect
-from router import context, crop, handlers, questions, unit, waze
+from router import context, crop, handlers, questions, unit, waze, window
 from router.filing import Item, file_reports
 from router.outcome import Outcome, Reply, fold
 from store import db, ops
@@ -96,6 +97,9 @@ def _process(inbound_ids: list[int]) -> dict[str, int]:
         # (A card went out for it: a notice that nobody covers it yet starts no clock.)
         moved = handled.moved | {c.ticket_id for c in cards if c.ticket_id and c.card}
         done = unit.commit(session, Outcome(tuple(replies), moved=moved))
+        # Their citizens have just written: replies held for a channel's answer window may go now, before these.
+        held = window.release(session, {m.address.chat_key for _, m in messages if window.hours(m.channel) is not None})
+        done = replace(done, outbox_ids=held + done.outbox_ids) if held else done
     unit.after_commit(done)
     return {"handled": len(items) + len(feed) - failed, "failed": failed, "replies": len(done.outbox_ids)}
 

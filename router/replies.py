@@ -18,7 +18,7 @@ from bots import aio, registry
 from bots.errors import PermanentError, RateLimited
 from ingest import jobs
 from ingest.message import Address
-from router import context
+from router import context, window
 from router.outcome import Reply, extras_fields
 from router.pace import Pace
 from store import db, media, ops
@@ -275,6 +275,9 @@ async def _send_one(row: Outbox, start: float) -> Tried:
         return Tried({"id": row.id, "attempts": row.attempts, "last_error": error, "updated_at": utcnow(),
                       "not_before": due}, row.channel, due, calls, limited)
 
+    if window.hours(row.channel) is not None and await asyncio.to_thread(window.closed, row):
+        log.info("outbox: reply %d held: %s", row.id, window.reason(row.channel))
+        return Tried(_change(row, row.attempts, window.reason(row.channel), window.HELD), row.channel)
     while True:
         try:
             sender = registry.get(row.channel)

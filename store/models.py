@@ -242,7 +242,8 @@ class Outbox(Base):
     # "toast": a short notice on the pressed button; "clear_buttons_of": the dedupe key of an earlier reply
     # whose buttons go (the sender gets its message id as "clear_buttons"); an empty text sends no message.
     extras: Mapped[dict[str, Any] | None]
-    # pending → sent | failed; failed → dropped (`crophub failed drop`), or pending again (`crophub failed retry`)
+    # pending → sent | failed | held (outside its channel's answer window: pending again when the citizen writes,
+    # router/window.py); failed → dropped (`crophub failed drop`), or pending again (`crophub failed retry`)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

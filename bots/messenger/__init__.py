@@ -10,4 +10,4 @@ CHANNEL = Channel(
     # location quick reply (2019), so the dialogue asks for the place in words. No "edits": a sent message's
     # quick replies cannot be taken back (they vanish by themselves once the citizen writes again).
     capabilities=frozenset({"buttons"}),
-    summary="a Facebook Page's Messenger inbox (webhook in `crophub web`)")
+    reply_window_hours=24, summary="a Facebook Page's Messenger inbox (webhook in `crophub web`)")

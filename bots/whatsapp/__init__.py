@@ -8,4 +8,4 @@ CHANNEL = Channel(
     name=NAME, settings=WhatsAppSettings, parse="bots.whatsapp.parse:parse_payload",
     sender="bots.whatsapp.send:WhatsAppSender", webhook="bots.whatsapp.webhook:mount",
     capabilities=frozenset({"buttons", "locations", "uploads", "downloads"}),
-    summary="WhatsApp Business numbers (the Cloud API's webhook)")
+    reply_window_hours=24, summary="WhatsApp Business numbers (the Cloud API's webhook)")
