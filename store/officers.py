@@ -2,6 +2,7 @@
 one or more channels by an identity (the sender id their messages carry there)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
@@ -27,16 +28,7 @@ def sync_config(session: Session, officers: list[dict[str, Any]]) -> None:
     keeps their entry unless the config names one of their identities, in which case the config wins (it is
     what the operator edits)."""
     now = utcnow()
-    listed = [(spec, identities(spec)) for spec in officers]
-    seen: set[int] = set()
-    for spec, pairs in listed:
-        officer = _find(session, pairs, active_only=False)
-        if officer is None:
-            officer = Officer(created_at=now)
-            session.add(officer)
-        _apply(session, officer, spec, pairs, "config", now)
-        session.flush()
-        seen.add(officer.id)
+    seen = {_put(session, spec, "config", now).id for spec in officers}
     for officer in session.scalars(select(Officer).where(Officer.source == "config", Officer.active.is_(True))):
         if officer.id not in seen:
             officer.active, officer.updated_at = False, now
@@ -45,13 +37,17 @@ def sync_config(session: Session, officers: list[dict[str, Any]]) -> None:
 
 def add(session: Session, spec: dict[str, Any]) -> Officer:
     """Add an officer, or update and reactivate the one who has one of these identities."""
-    now = utcnow()
+    return _put(session, spec, "cli", utcnow())
+
+
+def _put(session: Session, spec: dict[str, Any], source: str, now: datetime) -> Officer:
+    """The officer who has one of the spec's identities, or a new one, written as the spec says."""
     pairs = identities(spec)
     officer = _find(session, pairs, active_only=False)
     if officer is None:
         officer = Officer(created_at=now)
         session.add(officer)
-    _apply(session, officer, spec, pairs, "cli", now)
+    _apply(session, officer, spec, pairs, source, now)
     session.flush()
     return officer
 
@@ -99,7 +95,7 @@ def _find(session: Session, pairs: list[tuple[str, str]], active_only: bool) -> 
 
 
 def _apply(session: Session, officer: Officer, spec: dict[str, Any], pairs: list[tuple[str, str]], source: str,
-           now: Any) -> None:
+           now: datetime) -> None:
     officer.name = spec["name"]
     officer.role = spec.get("role", "petugas")
     officer.areas = list(spec.get("areas", []))
