@@ -90,7 +90,7 @@ class Channel:
     # Hours after the citizen's last message within which the channel lets us answer freely (Meta's 24-hour
     # customer-service window); a reply due later is held until they write again. None: no such rule.
     reply_window_hours: float | None = None
-    summary: str = ""  # one line for --help and the logs
+    summary: str = ""  # what it is, in a few words: `crophub run` and `listen` log it for each channel that is on
 
     @property
     def key(self) -> str:

@@ -56,7 +56,7 @@ def channels_on(settings: Settings) -> list[str]:
 
     on: list[str] = []
     for channel in CHANNELS:
-        if channel.listener is None and channel.webhook is None:
+        if channel.served_by_web:
             continue  # the web app's own pages (the web chat, Open311): `crophub web` says what it serves
         off = runtime.channel_status(settings, channel.name)
         if off:
@@ -64,6 +64,7 @@ def channels_on(settings: Settings) -> list[str]:
         elif not settings.channel(channel.name).listens():
             log.info("%s: webhook mode: updates arrive through `crophub web`", channel.name)
         else:
+            log.info("%s: on: %s", channel.name, channel.summary)
             on.append(channel.name)
     return on
 
