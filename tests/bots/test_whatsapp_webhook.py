@@ -95,9 +95,10 @@ async def test_an_unsigned_or_wrongly_signed_notification_is_refused(client: Tes
     assert stored() == []
 
 
-async def test_a_signed_body_that_is_not_json_is_a_400(client: TestClient) -> None:
-    assert await post(client, b"{not json") == 400
-    assert stored() == []
+async def test_a_signed_body_that_is_not_json_is_kept_rejected_and_answered(client: TestClient) -> None:
+    assert await post(client, b"{not json") == 200  # Meta sending it again cannot mend it
+    [row] = stored()
+    assert row.status == "rejected" and str(row.reason).startswith("body is not JSON")
 
 
 async def test_a_malformed_notification_is_stored_rejected_and_answered(client: TestClient) -> None:
