@@ -58,6 +58,8 @@ class Sender(Protocol):
     - "clear_buttons": str — the provider message id (in the address's chat) of an earlier reply of ours whose
       buttons must go: the question it asked is answered or outdated. A message with nothing left to clear
       (cleared already, deleted, too old to edit) is not an error.
+    - "notice": str — a ticket number: the reply is due after the channel's answer window, and the sender sends its
+      approved template naming the ticket instead of the text (a sender whose `notifies_after_window` is true).
     A row whose text is "" sends no message: only the toast and the clearing happen, and send returns "".
     A channel without `edits` ignores both keys (and still sends nothing for an empty text).
     """

@@ -22,7 +22,7 @@ Buttons = tuple[tuple[Button, ...], ...]  # rows of buttons, as a channel lays t
 # The Reply fields a channel shows beside the text: stored as the outbox row's `extras` and read by the
 # senders under the same names (bots/base.py); a flag is stored only when set, a value only when present.
 _EXTRAS = ("photo", "buttons", "ask_location", "language", "menu", "card", "toast", "clear_buttons",
-           "clear_buttons_of")
+           "clear_buttons_of", "notice")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Reply:
     toast: str | None = None  # the short notice that answers a button press (the address has its callback id)
     clear_buttons: str | None = None  # the provider message id of an earlier reply whose buttons go
     clear_buttons_of: str | None = None  # the key of an earlier reply whose buttons go (its id is found when sent)
+    # The ticket number an out-of-window notice names: the channel sends its approved template with it instead
+    # of the text (router/window.py), and the window does not hold it.
+    notice: str | None = None
 
     @property
     def chat_key(self) -> str:

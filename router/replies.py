@@ -277,6 +277,10 @@ async def _send_one(row: Outbox, start: float) -> Tried:
 
     if window.hours(row.channel) is not None and await asyncio.to_thread(window.closed, row):
         log.info("outbox: reply %d held: %s", row.id, window.reason(row.channel))
+        notice = await asyncio.to_thread(window.notice, row)
+        if notice is not None:  # sent after this chat's turn, by its own job
+            log.info("outbox: reply %d: the citizen is told by the channel's template (reply %d)", row.id, notice)
+            enqueue_send([notice])
         return Tried(_change(row, row.attempts, window.reason(row.channel), window.HELD), row.channel)
     while True:
         try:

@@ -182,6 +182,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "category_choice_unknown": {"id": "Pilihan itu tidak dikenali. Tekan salah satu tombol, atau balas dengan angkanya.",
                                 "en": "That choice is not known. Press one of the buttons, or reply with its number."},
     "category_question": {"id": "\nBenarkah kategorinya? Pilih di bawah.", "en": "\nIs that the right category? Choose below."},
+    # What the approved template sent after a channel's answer window says (config.yaml: whatsapp.window_template):
+    # the stored text of the notice, so the dashboard shows what the citizen was told.
+    "window_notice": {"id": "Ada kabar terbaru tentang laporan {ticket} Anda. Balas pesan ini untuk membacanya.",
+                      "en": "There is news about your report {ticket}. Reply to this message to read it."},
     "menu_hint": {"id": "Balas dengan angka pilihan Anda:", "en": "Reply with the number of your choice:"},
     "btn_share_location": {"id": "📍 Bagikan lokasi", "en": "📍 Share location"},
     "sla_response": {"id": "belum ada tanggapan petugas", "en": "no officer has responded"},

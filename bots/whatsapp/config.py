@@ -19,6 +19,12 @@ class WhatsAppSettings(ChannelSettings):
     webhook_path: str = Field("/whatsapp/webhook", pattern=r"^/")  # where `crophub web` receives the webhook
     timeout: float = Field(30.0, gt=0, le=300)  # seconds one Graph API call may take
     connection_pool: int = Field(8, ge=1, le=256)  # HTTP connections a sender keeps to the Graph API
+    # An approved message template (WhatsApp Manager → Message templates, category Utility) for news due after the
+    # 24-hour window, when WhatsApp delivers nothing else: it tells the citizen there is news on their ticket, and
+    # their answer opens the window for the held replies. Its body takes one parameter, the ticket number, e.g.
+    # "Ada kabar terbaru tentang laporan {{1}} Anda. Balas pesan ini untuk membacanya." None: replies only wait.
+    window_template: str | None = Field(None, pattern=r"^[a-z0-9_]{1,512}$")
+    window_template_language: str = Field("id", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")  # its language, as approved
 
     def secret(self, env: str) -> str | None:
         """A secret from the environment variable named by one of the *_env keys."""

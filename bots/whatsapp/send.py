@@ -38,6 +38,7 @@ RATE_LIMIT_WAITS = {4: 60.0, 80007: 60.0, 130429: 5.0, 131056: 6.0}
 DEFAULT_WAIT = 30.0  # an HTTP 429 with none of those codes
 # Codes that mean a server trouble rather than a refusal: the same request may pass later.
 TRANSIENT_CODES = frozenset({1, 2, 131000, 131016})
+TEMPLATE_CODES = (132000, 133000)  # 132000-132999: the template is unknown, paused, or its parameters are wrong
 REENGAGEMENT = 131047  # more than 24 hours since the citizen last wrote: only a template may go now
 AUTH_CODES = frozenset({0, 10, 190, *range(200, 300)})
 
@@ -79,6 +80,8 @@ class WhatsAppSender:
         number = address.bot
         if not number:
             raise PermanentError("whatsapp: the address names no business phone number id (Address.bot) to send from")
+        if extras.get("notice"):
+            return await self._post(number, address.chat_id, self._template(str(extras["notice"])))
         language = "en" if extras.get("language") == "en" else "id"
         interactive, text = _interactive(text, extras, language)
         image = await self._image(number, extras["photo"]) if extras.get("photo") else None
@@ -102,6 +105,20 @@ class WhatsAppSender:
         if interactive is not None:
             return await self._post(number, address.chat_id, {"type": "interactive", "interactive": interactive})
         return await self._post(number, address.chat_id, {"type": "text", "text": {"preview_url": False, "body": text}})
+
+    @property
+    def notifies_after_window(self) -> bool:
+        """Whether a template is configured for news due after the 24-hour window (router/window.py)."""
+        return self.settings.window_template is not None
+
+    def _template(self, ticket: str) -> dict[str, Any]:
+        """The approved template that tells the citizen there is news on `ticket`."""
+        if self.settings.window_template is None:
+            raise PermanentError("whatsapp: no whatsapp.window_template configured: nothing may be sent after the "
+                                 "24-hour window")
+        return {"type": "template", "template": {
+            "name": self.settings.window_template, "language": {"code": self.settings.window_template_language},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": ticket}]}]}}
 
     async def download(self, file_id: str, max_bytes: int) -> bytes:
         """The bytes of a photo a citizen sent (its media id), for the dashboard: the media's URL first, then
@@ -213,6 +230,9 @@ def _error(status: int, body: bytes, headers: Mapping[str, str]) -> SendError:
         return Refused("whatsapp: outside the 24-hour customer service window: the citizen last wrote more than 24 "
                        "hours ago, and WhatsApp then delivers only approved template messages; the reply is not sent "
                        f"({what})", status, code)
+    if code is not None and TEMPLATE_CODES[0] <= code < TEMPLATE_CODES[1]:
+        return Refused(f"whatsapp: the approved template was refused; check whatsapp.window_template and its "
+                       f"language against WhatsApp Manager ({what})", status, code)
     if status == 429 or code in RATE_LIMIT_WAITS:
         wait = _number(headers.get("Retry-After"))
         return RateLimited(wait if wait is not None and wait >= 0 else RATE_LIMIT_WAITS.get(code or 0, DEFAULT_WAIT),

@@ -7,6 +7,7 @@ card; she is asked whether it is fixed with two reply buttons, presses one, and 
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
@@ -14,7 +15,7 @@ import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue, SimpleWorker
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bots import registry
 from bots.telegram.parse import bot_id_of
@@ -22,11 +23,12 @@ from bots.telegram.poll import Poller
 from bots.whatsapp import webhook
 from hub.settings import RoutingSettings
 from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
-from router import context
+from ingest.message import Address
+from router import context, replies
 from router.context import RouterConfig
 from store import db
 from store import officers as roster
-from store.models import InboundMessage, Outbox, Ticket
+from store.models import Citizen, InboundMessage, Outbox, Ticket
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.whatsapp_api import APP_SECRET, NUMBER, VERIFY_TOKEN, FakeWhatsAppAPI, body_of, sign
 
@@ -145,3 +147,88 @@ async def test_a_whatsapp_report_is_placed_by_a_shared_pin_resolved_and_closed_b
         "type": "button_reply", "button_reply": {"id": pressed["Sudah beres ✅"], "title": "Sudah beres ✅"}}},
         context=asked["id"])
     assert the_ticket().status == "closed"
+
+
+# --- after the 24-hour window ---------------------------------------------------------------------------------------
+
+async def placed_ticket(hook: TestClient, api: FakeWhatsAppAPI, conn: redis.Redis) -> Ticket:
+    """Siti reports a flood and shares a pin in Pondok Bambu: a ticket assigned to the officer."""
+    await siti_sends(hook, api, conn, {"type": "text", "text": {"body": "Banjir setinggi lutut depan rumah, tolong"}})
+    await siti_sends(hook, api, conn, {"type": "location", "location": {"latitude": -6.2318902,
+                                                                        "longitude": 106.9063411}})
+    ticket = the_ticket()
+    assert ticket.status == "assigned"
+    return ticket
+
+
+def a_day_passes(api: FakeWhatsAppAPI) -> None:
+    """Siti last wrote 25 hours ago: WhatsApp now refuses anything but an approved template to her."""
+    with db.session() as s:
+        s.execute(update(Citizen).where(Citizen.channel == "whatsapp")
+                  .values(last_seen_at=datetime.now(timezone.utc) - timedelta(hours=25)))
+    api.closed.add(SITI)
+
+
+def outbox() -> list[tuple[str, str]]:
+    with db.session() as s:
+        return [(r.dedupe_key, r.status) for r in s.scalars(select(Outbox).where(Outbox.channel == "whatsapp")
+                                                             .order_by(Outbox.id))]
+
+
+async def test_news_after_the_window_goes_as_the_approved_template_and_the_question_when_she_answers(
+        hook: TestClient, wa_api: FakeWhatsAppAPI, fake_api: FakeBotAPI, worker: dict[str, Any],
+        redis_conn: redis.Redis) -> None:
+    registry.configure({**worker, "whatsapp": {**worker["whatsapp"], "window_template": "crophub_kabar_laporan"}})
+    wa_api.templates["crophub_kabar_laporan"] = ("id", 1)
+    ticket = await placed_ticket(hook, wa_api, redis_conn)
+    a_day_passes(wa_api)
+
+    # The officer resolves it a day later: the question is held, and the approved template tells her there is news.
+    before = len(wa_api.sent)
+    await officer_resolves(fake_api, worker["telegram"], redis_conn, ticket.public_id or "")
+    assert the_ticket().status == "resolved"
+    [notice] = wa_api.sent[before:]
+    assert notice["type"] == "template" and notice["template"]["name"] == "crophub_kabar_laporan"
+    assert notice["template"]["language"] == {"code": "id"}
+    assert notice["template"]["components"] == [{"type": "body", "parameters": [{"type": "text",
+                                                                                 "text": ticket.public_id}]}]
+    assert [status for _, status in outbox()].count("held") == 1
+    with db.session() as s:
+        row = s.scalars(select(Outbox).where(Outbox.dedupe_key.like("window-notice:%"))).one()
+        assert row.status == "sent" and ticket.public_id in row.text and row.provider_message_id == notice["id"]
+
+    # More news while she is silent: held too, and no second template (her answer to the first releases both).
+    with db.session() as s:
+        ids = replies.store(s, [replies.reply(Address(**row.address), "Catatan petugas: saluran sudah dibersihkan",
+                                              "more-news", ticket_id=ticket.id)])
+    replies.enqueue_send(ids)
+    work(redis_conn)
+    assert len(wa_api.sent) == before + 1 and [s for k, s in outbox() if k == "more-news"] == ["held"]
+
+    # She answers the template: the window opens, and the held replies go first, in their order.
+    wa_api.closed.discard(SITI)
+    answers = await siti_sends(hook, wa_api, redis_conn, {"type": "text", "text": {"body": "ada apa?"}},
+                               context=notice["id"])
+    asked = answers[0]
+    assert asked["type"] == "interactive" and asked["interactive"]["type"] == "button"
+    assert words(answers[1]) == "Catatan petugas: saluran sudah dibersihkan"
+    assert "held" not in [status for _, status in outbox()]
+    pressed = {b["reply"]["title"]: b["reply"]["id"] for b in asked["interactive"]["action"]["buttons"]}
+    await siti_sends(hook, wa_api, redis_conn, {"type": "interactive", "interactive": {
+        "type": "button_reply", "button_reply": {"id": pressed["Sudah beres ✅"], "title": "Sudah beres ✅"}}},
+        context=asked["id"])
+    assert the_ticket().status == "closed"
+
+
+async def test_without_a_template_news_after_the_window_waits_and_says_why(
+        hook: TestClient, wa_api: FakeWhatsAppAPI, fake_api: FakeBotAPI, worker: dict[str, Any],
+        redis_conn: redis.Redis) -> None:
+    ticket = await placed_ticket(hook, wa_api, redis_conn)
+    a_day_passes(wa_api)
+    before = len(wa_api.sent)
+    await officer_resolves(fake_api, worker["telegram"], redis_conn, ticket.public_id or "")
+    assert wa_api.sent[before:] == []  # nothing sent into WhatsApp's refusal
+    with db.session() as s:
+        [row] = s.scalars(select(Outbox).where(Outbox.channel == "whatsapp", Outbox.status == "held")).all()
+        assert "24-hour window" in (row.last_error or "")
+    assert not any(key.startswith("window-notice:") for key, _ in outbox())

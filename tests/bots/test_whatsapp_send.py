@@ -287,3 +287,51 @@ async def test_the_dashboard_shows_a_photo_a_citizen_sent(wa_api: FakeWhatsAppAP
     finally:
         registry.configure({})
         await photos._senders["whatsapp"].close()  # type: ignore[attr-defined]
+
+
+# --- the approved template, after the 24-hour window ---------------------------------------------------------------
+
+@pytest.fixture
+async def templated(wa_api: FakeWhatsAppAPI, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WhatsAppSender]:
+    config = wa_api.config(monkeypatch, window_template="crophub_kabar_laporan", window_template_language="id")
+    built = WhatsAppSender(WhatsAppSettings(**config).sender_config())
+    yield built
+    await built.close()
+
+
+async def test_a_notice_goes_as_the_approved_template_naming_the_ticket(templated: WhatsAppSender,
+                                                                      wa_api: FakeWhatsAppAPI) -> None:
+    wa_api.templates["crophub_kabar_laporan"] = ("id", 1)
+    wa_api.closed.add(SITI.chat_id)  # only a template reaches her now
+    assert templated.notifies_after_window
+    wamid = await templated.send(SITI, "Ada kabar terbaru tentang laporan JKT-2026-000042 Anda.",
+                                 {"notice": "JKT-2026-000042", "language": "id"})
+    [sent] = wa_api.sent
+    assert sent["id"] == wamid and sent["type"] == "template" and sent["to"] == SITI.chat_id
+    assert sent["template"] == {"name": "crophub_kabar_laporan", "language": {"code": "id"}, "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "JKT-2026-000042"}]}]}
+    with pytest.raises(PermanentError, match="24-hour"):  # and anything else is refused by WhatsApp
+        await templated.send(SITI, "Tiket Anda sudah ditangani.")
+
+
+@pytest.mark.parametrize("approved", [{}, {"crophub_kabar_laporan": ("en_US", 1)}, {"crophub_kabar_laporan": ("id", 2)}],
+                         ids=["unknown", "another language", "two parameters"])
+async def test_a_template_whatsapp_does_not_take_is_refused_for_good_and_names_the_setting(
+        templated: WhatsAppSender, wa_api: FakeWhatsAppAPI, approved: dict[str, tuple[str, int]]) -> None:
+    wa_api.templates.update(approved)
+    with pytest.raises(PermanentError, match="whatsapp.window_template") as refused:
+        await templated.send(SITI, "Ada kabar terbaru.", {"notice": "JKT-2026-000042"})
+    assert "error 132" in str(refused.value) and wa_api.sent == []
+
+
+async def test_without_a_template_a_notice_is_refused_and_none_is_offered(sender: WhatsAppSender,
+                                                                         wa_api: FakeWhatsAppAPI) -> None:
+    assert not sender.notifies_after_window
+    with pytest.raises(PermanentError, match="no whatsapp.window_template"):
+        await sender.send(SITI, "Ada kabar terbaru.", {"notice": "JKT-2026-000042"})
+    assert wa_api.calls == []
+
+
+def test_a_template_name_whatsapp_would_not_take_is_refused_by_the_settings() -> None:
+    with pytest.raises(ValueError, match="window_template"):
+        WhatsAppSettings(window_template="Kabar Laporan")

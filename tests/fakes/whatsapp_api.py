@@ -76,6 +76,10 @@ class FakeWhatsAppAPI(LoopbackServer):
         self.media: dict[str, tuple[bytes, str]] = {}  # media id → (bytes, MIME type): what GET serves
         self.calls: list[Call] = []
         self.failures: list[tuple[str, int, dict[str, Any] | bytes, dict[str, str]]] = []  # (path part, ...)
+        # Approved templates (name → (language code, body parameters)), and the citizens (wa_id) who last wrote more
+        # than 24 hours ago: they are sent templates only (anything else: error 131047).
+        self.templates: dict[str, tuple[str, int]] = {}
+        self.closed: set[str] = set()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -96,6 +100,8 @@ class FakeWhatsAppAPI(LoopbackServer):
             for kept in (self.sent, self.uploads, self.calls, self.failures):
                 kept.clear()
             self.media.clear()
+            self.templates.clear()
+            self.closed.clear()
 
     def hold(self, media_id: str, data: bytes, mime: str = "image/jpeg") -> None:
         """Hold a medium a citizen sent, as GET /<media id> serves it."""
@@ -170,11 +176,31 @@ class FakeWhatsAppAPI(LoopbackServer):
         problem = _problem(body)
         if problem:
             return web.json_response(error_body(100, "Invalid parameter", problem), status=400)
+        error = self._template_refusal(body) if body.get("type") == "template" else None
+        if error is None and body.get("type") != "template" and body["to"] in self.closed:
+            error = error_body(131047, "Re-engagement message", "Message failed to send because more than 24 hours "
+                                 "have passed since the customer last replied to this number.")
+        if error is not None:
+            return web.json_response(error, status=400)
         wamid = f"wamid.OUT{next(self._ids):012d}"
         with self._lock:
             self.sent.append({**body, "id": wamid, "number": request.match_info["number"]})
         return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": body["to"]}],
                                   "messages": [{"id": wamid}]})
+
+    def _template_refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The Cloud API's error for a template that is not approved, or whose parameters do not fit (None: fine)."""
+        template = body.get("template") or {}
+        approved = self.templates.get(str(template.get("name")))
+        if approved is None or approved[0] != (template.get("language") or {}).get("code"):
+            return error_body(132001, "Template name does not exist in the translation",
+                              f"template name ({template.get('name')}) does not exist in the language")
+        given = [p for c in template.get("components") or [] if c.get("type") == "body" for p in c.get("parameters") or []]
+        if len(given) != approved[1] or any(not str(p.get("text") or "").strip() for p in given):
+            return error_body(132000, "Number of parameters does not match the expected number of params",
+                              f"body: number of localizable_params ({len(given)}) does not match the expected "
+                              f"number of params ({approved[1]})")
+        return None
 
     async def upload(self, request: web.Request) -> web.Response:
         fields: dict[str, Any] = {}
@@ -228,6 +254,10 @@ def _problem(body: dict[str, Any]) -> str | None:
     if body.get("messaging_product") != "whatsapp" or not body.get("to"):
         return "messaging_product and to are required"
     kind = body.get("type")
+    if kind == "template":
+        template = body.get("template") or {}
+        return None if template.get("name") and (template.get("language") or {}).get("code") else \
+            "template.name and template.language.code are required"
     if kind == "text":
         text = (body.get("text") or {}).get("body") or ""
         return None if 0 < len(text) <= 4096 else f"text.body must have 1 to 4096 characters, has {len(text)}"
