@@ -76,7 +76,8 @@ class Intake:
         if not receipts:
             return 0
         with self.sessions.begin() as session:
-            return sum(receipts_store.record(session, channel, r.provider_id, r.status, r.at, r.error) for r in receipts)
+            return sum(receipts_store.record(session, channel, r.provider_id, r.status, r.at, r.error, chat_key=r.chat_key,
+                                             up_to=r.up_to) for r in receipts)
 
     def store(self, session: Session, batch: Batch) -> list[int]:
         """Store a batch and its cursor in the caller's transaction (which must enqueue the ids once it

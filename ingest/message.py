@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Part(BaseModel):
@@ -63,12 +63,24 @@ class Media(_Part):
 
 
 class Receipt(_Part):
-    """What a channel reports about a reply it was given: sent, delivered to the phone, read, or failed."""
+    """What a channel reports about replies it was given: sent, delivered to the phone, read, or failed. About one
+    reply (`provider_id`), or, for a channel that reports by watermark (Messenger), about every reply it was given
+    in one chat up to a time (`chat_key` and `up_to`)."""
 
-    provider_id: str  # the channel's id of our message (Outbox.provider_message_id)
+    provider_id: str | None = None  # the channel's id of our message (Outbox.provider_message_id)
+    chat_key: str | None = None  # Address.chat_key of the chat: every reply sent to it up to `up_to`
+    up_to: datetime | None = None  # the watermark: replies sent to the chat at or before it
     status: Literal["sent", "delivered", "read", "failed"]
     at: datetime
     error: str | None = None  # why it failed, as the channel says
+
+    @model_validator(mode="after")
+    def _names_replies(self) -> Receipt:
+        if bool(self.provider_id) == bool(self.chat_key):
+            raise ValueError("a receipt names either one reply (provider_id) or one chat (chat_key), not both")
+        if self.chat_key and (self.up_to is None or self.status not in ("delivered", "read")):
+            raise ValueError("a chat's receipt says delivered or read up to a time (up_to)")
+        return self
 
 
 class Message(BaseModel):

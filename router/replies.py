@@ -307,6 +307,9 @@ async def _send_one(row: Outbox, start: float) -> Tried:
             if extras and extras.get("photo"):
                 extras = {**extras, "photo": await _shown_photo(row, address, extras["photo"])}
             calls += 1
+            # The call's start: the provider stamps the message within the call, and a watermark receipt (Messenger:
+            # "read up to") covers what was sent before it, so the start, not the answer, is when it was sent.
+            begun = utcnow()
             provider_id = await sender.send(address, text, extras)
         except RateLimited as exc:
             limited += 1  # a 429 is not a failed attempt (row.attempts counts errors only)
@@ -324,7 +327,7 @@ async def _send_one(row: Outbox, start: float) -> Tried:
         except Exception as exc:  # network trouble, a server error, a bug in a sender
             error = f"{type(exc).__name__}: {exc}"
         else:
-            sent = {**_change(row, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": utcnow()}
+            sent = {**_change(row, attempts, None, "sent"), "provider_message_id": provider_id, "sent_at": begun}
             return Tried({**sent, "extras": cleared} if cleared else sent, row.channel, None, calls, limited)
         if attempts >= max_attempts:
             log.error("outbox: reply %d failed after %d attempts: %s", row.id, attempts, error)

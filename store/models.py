@@ -228,7 +228,8 @@ class Outbox(Base):
     """An outbound reply: stored first, then sent by a job; unique per event it answers."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_chat_status", "chat_key", "status", "id"),)
+    __table_args__ = (Index("ix_outbox_chat_status", "chat_key", "status", "id"),
+                      Index("ix_outbox_channel_provider_id", "channel", "provider_message_id"))  # receipts find it
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -247,7 +248,8 @@ class Outbox(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    # The channel's id of the sent message (Messenger's run to about 90 characters).
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Literal
+
+from pydantic import ValidationError
 
 from ingest.intake import Skipped, payload_key
-from ingest.message import Address, Location, Media, Message, Sender
+from ingest.message import Address, Location, Media, Message, Receipt, Sender
 
 from bots.messenger import NAME as CHANNEL
 
@@ -178,11 +180,60 @@ def _from_postback(event: dict[str, Any], psid: str, page_id: str, received_at: 
     )
 
 
-def _receipt(what: str) -> Callable[[dict[str, Any], str, str, datetime], Skipped]:
+def _receipt(kind: str) -> Callable[[dict[str, Any], str, str, datetime], Skipped]:
+    """A delivery or read event: kept as ignored for the record (`receipts` reads it), or rejected if unreadable."""
+
     def skip(event: dict[str, Any], psid: str, page_id: str, received_at: datetime) -> Skipped:
-        return Skipped(CHANNEL, payload_key(event), "ignored", what, event)
+        problem = _receipt_problem(event[kind], kind)
+        if problem:
+            return _reject(event, problem)
+        return Skipped(CHANNEL, payload_key(event), "ignored", f"{kind} receipt", event)
 
     return skip
+
+
+def _receipt_problem(body: Any, kind: str) -> str | None:
+    if not isinstance(body, dict):
+        return f"{kind} is not a JSON object"
+    if _time(body.get("watermark")) is None:
+        return f"{kind} has no watermark (milliseconds since the epoch)"
+    mids = body.get("mids")
+    if mids is not None and not (isinstance(mids, list) and all(isinstance(m, str) and m for m in mids)):
+        return f"{kind}.mids is not a list of message ids"
+    return None
+
+
+def receipts(raw: Any) -> list[Receipt]:
+    """What one webhook POST's delivery and read events say about our replies: delivered or read, by mid where Meta
+    names them, and up to the watermark for every reply to that person; anything else is none (and an event that
+    cannot be read, parse_payload rejects)."""
+    found: list[Receipt] = []
+    entries = raw.get("entry") if isinstance(raw, dict) and raw.get("object") == "page" else None
+    for entry in entries if isinstance(entries, list) else []:
+        events = entry.get("messaging") if isinstance(entry, dict) else None
+        for event in events if isinstance(events, list) else []:
+            try:
+                found.extend(_receipts_of(event, entry["id"]))
+            except (KeyError, TypeError, ValueError, ValidationError):
+                continue  # stored as rejected by parse_payload; nothing to apply
+    return found
+
+
+def _receipts_of(event: Any, page_id: Any) -> list[Receipt]:
+    kind = next((k for k in _RECEIPTS if isinstance(event, dict) and k in event), None)
+    if kind is None or _receipt_problem(event[kind], kind):
+        return []
+    psid, watermark = event["sender"]["id"], _time(event[kind]["watermark"])
+    if watermark is None or not isinstance(psid, (str, int)) or isinstance(psid, bool) or not isinstance(page_id, (str, int)):
+        return []
+    status: Literal["delivered", "read"] = "delivered" if kind == "delivery" else "read"
+    # When: a read event's own time; a delivery event has none, and "delivered by the watermark" is what is known.
+    at = max(_time(event.get("timestamp")) or watermark, watermark)
+    chat = Address(channel=CHANNEL, chat_id=str(psid), bot=str(page_id)).chat_key
+    named = [Receipt(provider_id=mid, status=status, at=at) for mid in event[kind].get("mids") or []]
+    # The watermark counts whole milliseconds: a reply sent within its last one is covered too.
+    up_to = watermark + timedelta(microseconds=999)
+    return named + [Receipt(chat_key=chat, up_to=up_to, status=status, at=at)]
 
 
 def _command(text: str) -> str | None:
@@ -202,11 +253,12 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+_RECEIPTS = ("delivery", "read")  # the messaging events that report on our replies
 _Handler = Callable[[dict[str, Any], str, str, datetime], Message | Skipped]
 # Messaging event kind → handler; kinds not in this table (reactions, referrals, optins, edits...) are named and ignored.
 _HANDLERS: dict[str, _Handler] = {
     "message": _from_message,
     "postback": _from_postback,
-    "delivery": _receipt("delivery receipt"),
-    "read": _receipt("read receipt"),
+    "delivery": _receipt("delivery"),
+    "read": _receipt("read"),
 }

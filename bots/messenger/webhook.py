@@ -1,5 +1,5 @@
 """The webhook `crophub web` serves for the Page (Meta's handshake and signature: bots/meta.py): events stored
-before the 200."""
+before the 200, then the delivery and read receipts applied to the replies they are about."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ from aiohttp import web
 from bots import meta
 from bots.messenger import NAME as CHANNEL
 from bots.messenger.config import MessengerSettings
-from bots.messenger.parse import parse_payload
+from bots.messenger.parse import parse_payload, receipts
 from ingest.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ SIGNATURE_HEADER = meta.SIGNATURE_HEADER
 
 def route(app: web.Application, path: str, verify_token: str, app_secret: str, intake: Intake) -> None:
     """Mount the verification handshake (GET) and the event receiver (POST) on `app` at `path`."""
-    meta.route(app, CHANNEL, path, (verify_token, app_secret), intake, parse_payload)
+    meta.route(app, CHANNEL, path, (verify_token, app_secret), intake, parse_payload, receipts)
 
 
 def mount(app: web.Application, settings: MessengerSettings, intake: Intake) -> None:

@@ -2,11 +2,15 @@
 parse_payload makes of each POST body."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from bots.messenger.parse import parse_payload
+import pytest
+from pydantic import ValidationError
+
+from bots.messenger.parse import parse_payload, receipts
 from ingest.intake import Skipped
-from ingest.message import Message
+from ingest.message import Message, Receipt
 from tests.conftest import fixture
 
 PAGE = "104857392011223"
@@ -92,11 +96,44 @@ def test_echo() -> None:
 
 
 def test_delivery() -> None:
-    assert one_skip("delivery", "ignored").reason == "delivery receipt"
+    assert one_skip("delivery", "ignored").reason == "delivery receipt"  # kept for the record; receipts() applies it
+    named, chat = receipts(fixture("messenger", "delivery"))
+    watermark = datetime.fromtimestamp(1735801239.5, timezone.utc)
+    # The mid Meta names, and every reply to this person up to the watermark; "delivered by" the watermark (a
+    # delivery event has no time of its own).
+    assert named == Receipt(provider_id="m_Ec1hO3eC5hO7eC9hO1eC3hO5eC7hO9eC1hO3eC5hO7eC9hO1eC3hO5eC7hO9eC1hO3eC5h",
+                            status="delivered", at=watermark)
+    assert chat == Receipt(chat_key=f"messenger:{PAGE}:{PSID}", up_to=watermark + timedelta(microseconds=999),
+                           status="delivered", at=watermark)  # to the end of the watermark's millisecond
 
 
 def test_read() -> None:
     assert one_skip("read", "ignored").reason == "read receipt"
+    [chat] = receipts(fixture("messenger", "read"))
+    assert chat == Receipt(chat_key=f"messenger:{PAGE}:{PSID}", status="read",
+                           up_to=datetime.fromtimestamp(1735801240.000999, timezone.utc),  # up to the watermark,
+                           at=datetime.fromtimestamp(1735801240.463, timezone.utc))  # at the event's time
+
+
+def test_malformed_delivery() -> None:
+    assert one_skip("malformed_delivery", "rejected").reason == "delivery has no watermark (milliseconds since the epoch)"
+    assert receipts(fixture("messenger", "malformed_delivery")) == []
+
+
+def test_only_delivery_and_read_events_are_receipts() -> None:
+    names = ("text_message", "quick_reply", "echo", "postback", "reaction", "standby", "instagram_object",
+             "malformed_entry", "batch_two_senders")
+    assert [receipts(fixture("messenger", name)) for name in names] == [[]] * len(names)
+    assert receipts(["page"]) == [] and receipts({"object": "page", "entry": [{"messaging": "x"}]}) == []
+
+
+@pytest.mark.parametrize("fields", [{}, {"provider_id": "m_1", "chat_key": "messenger:1:2", "up_to": NOW},
+                                    {"chat_key": "messenger:1:2"},
+                                    {"chat_key": "messenger:1:2", "up_to": NOW, "status": "failed"}],
+                         ids=["neither", "both", "chat-without-watermark", "chat-failed"])
+def test_a_receipt_names_one_reply_or_one_chat_up_to_a_time(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Receipt.model_validate({"status": "delivered", "at": NOW, **fields})
 
 
 def test_sticker() -> None:

@@ -5,16 +5,23 @@ parameter (or an Authorization: Bearer header), a body of `recipient`, `messagin
 quick_replies): checked as Meta checks them (Graph API error JSON with code, error_subcode, type, fbtrace_id), recorded
 in `sent`, answered `{"recipient_id", "message_id"}`. A PSID whose 24-hour window is closed (close_window) is refused
 with code 10 / subcode 2018278, as Meta does; fail_next answers the next sends with any status and body (429, 5xx).
-It also plays Meta's side of the webhook: `meta_signature` signs a body as Meta does.
+It also plays Meta's side of the webhook: `notification` wraps messaging events (`message`, `quick_reply`,
+`delivery`, `read`, in the shapes of tests/fixtures/messenger) in a Page webhook POST body, and `meta_signature` /
+`signed` sign it as Meta does.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
+import json
 import threading
+import time
+from datetime import datetime
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
@@ -24,6 +31,11 @@ PAGE_ID = "104857392011223"
 VERSION = "v25.0"
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 TEXT_LIMIT, QUICK_REPLIES, TITLE_LIMIT, PAYLOAD_LIMIT = 2000, 13, 20, 1000
+APP_SECRET = "0123456789abcdef0123456789abcdef"
+VERIFY_TOKEN = "crophub-verify-7f3a"
+# Where config() puts the secrets: not the default names, so that no test turns the channel on by accident.
+ENV = {"page_token_env": "CROPHUB_TEST_MESSENGER_PAGE_TOKEN", "app_secret_env": "CROPHUB_TEST_MESSENGER_APP_SECRET",
+       "verify_token_env": "CROPHUB_TEST_MESSENGER_VERIFY_TOKEN"}
 
 
 def graph_error(code: int, message: str, subcode: int | None = None, kind: str = "OAuthException") -> dict[str, Any]:
@@ -58,6 +70,7 @@ class FakeGraphAPI(LoopbackServer):
         self.sent: list[dict[str, Any]] = []  # accepted Send API bodies, each with its "message_id"
         self.calls = 0
         self.closed: set[str] = set()  # PSIDs whose 24-hour window has closed
+        self.latency = 0.0  # seconds between taking a message and the answer reaching the caller (the way back)
         self.errors: list[tuple[int, dict[str, Any] | str, dict[str, str]]] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -67,10 +80,21 @@ class FakeGraphAPI(LoopbackServer):
         """The value for messenger.graph_base_url."""
         return f"http://127.0.0.1:{self.port}"
 
+    def config(self, monkeypatch: pytest.MonkeyPatch, **more: Any) -> dict[str, Any]:
+        """A messenger section pointed at this server, its secrets put in the environment (undone after the test)."""
+        for env, value in zip(ENV.values(), (self.token, APP_SECRET, VERIFY_TOKEN)):
+            monkeypatch.setenv(env, value)
+        return {**ENV, "graph_base_url": self.base_url, "api_version": self.version, **more}
+
     def close_window(self, psid: str) -> None:
         """From now on, standard replies to `psid` are refused: their last message is over 24 hours old."""
         with self._lock:
             self.closed.add(psid)
+
+    def open_window(self, psid: str) -> None:
+        """`psid` has written to the Page again: standard replies are allowed for another 24 hours."""
+        with self._lock:
+            self.closed.discard(psid)
 
     def fail_next(self, status: int, body: dict[str, Any] | str, times: int = 1,
                   headers: dict[str, str] | None = None) -> None:
@@ -85,6 +109,7 @@ class FakeGraphAPI(LoopbackServer):
             self.closed.clear()
             self.errors.clear()
             self.calls = 0
+            self.latency = 0.0
 
     async def messages(self, request: web.Request) -> web.Response:
         if request.match_info["version"] != self.version:
@@ -116,8 +141,11 @@ class FakeGraphAPI(LoopbackServer):
         with self._lock:
             if psid in self.closed and params["messaging_type"] == "RESPONSE":
                 return web.json_response(OUTSIDE_WINDOW, status=400)
-            message_id = f"m_fake{next(self._ids):06d}"
-            self.sent.append({**params, "message_id": message_id})
+            message_id = mid(next(self._ids), "OUT")
+            # "timestamp": when Meta took it, in milliseconds, the clock its echoes and receipts' watermarks use.
+            self.sent.append({**params, "message_id": message_id, "timestamp": millis()})
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return web.json_response({"recipient_id": psid, "message_id": message_id})
 
     def app(self) -> web.Application:
@@ -125,6 +153,68 @@ class FakeGraphAPI(LoopbackServer):
         app = web.Application()
         app.router.add_post("/{version}/{node}/messages", self.messages)
         return app
+
+
+def mid(number: int, kind: str = "IN") -> str:
+    """A message id as long as Meta's ("m_" and 86 base64url characters), numbered."""
+    return f"m_{kind}{number:08d}".ljust(88, "x")
+
+
+# --- Meta's side of the webhook ----------------------------------------------------------------------------------
+
+_mids = itertools.count(1)
+
+
+def millis(at: datetime | None = None) -> int:
+    """A time as Meta writes it in webhook events (timestamp, watermark): milliseconds since the epoch."""
+    return int((at.timestamp() if at else time.time()) * 1000)
+
+
+def notification(*events: dict[str, Any], page_id: str = PAGE_ID) -> dict[str, Any]:
+    """A Page webhook POST body carrying `events` (Meta batches a Page's events in one entry)."""
+    return {"object": "page", "entry": [{"id": page_id, "time": millis(), "messaging": list(events)}]}
+
+
+def _event(psid: str, page_id: str, **kind: Any) -> dict[str, Any]:
+    return {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": millis(), **kind}
+
+
+def message(psid: str, text: str = "", *, quick_reply: str | None = None,
+            attachments: list[dict[str, Any]] | None = None, page_id: str = PAGE_ID) -> dict[str, Any]:
+    """A `messages` event from the citizen `psid`: typed text, a pressed quick reply (Meta sends the button's title
+    as text and its payload in quick_reply.payload) or attachments."""
+    body: dict[str, Any] = {"mid": mid(next(_mids))}
+    if text:
+        body["text"] = text
+    if quick_reply is not None:
+        body["quick_reply"] = {"payload": quick_reply}
+    if attachments:
+        body["attachments"] = attachments
+    return _event(psid, page_id, message=body)
+
+
+def delivery(psid: str, watermark: int, mids: list[str] | None = None, page_id: str = PAGE_ID) -> dict[str, Any]:
+    """A `message_deliveries` event: every message to `psid` up to `watermark` reached them; `mids`, when Meta names
+    them. It carries no timestamp of its own (as in Meta's reference)."""
+    found: dict[str, Any] = {"watermark": watermark}
+    if mids is not None:
+        found["mids"] = mids
+    return {"sender": {"id": psid}, "recipient": {"id": page_id}, "delivery": found}
+
+
+def read(psid: str, watermark: int, page_id: str = PAGE_ID) -> dict[str, Any]:
+    """A `message_reads` event: `psid` has read every message sent to them up to `watermark`."""
+    return _event(psid, page_id, read={"watermark": watermark})
+
+
+def body_of(found: dict[str, Any]) -> bytes:
+    """A notification as the bytes Meta posts (the signature covers exactly these)."""
+    return json.dumps(found, ensure_ascii=False).encode()
+
+
+def signed(body: bytes, app_secret: str = APP_SECRET) -> dict[str, str]:
+    """The headers Meta sends with a webhook POST: its JSON type and X-Hub-Signature-256."""
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body, app_secret)}
 
 
 def _problem(params: Any) -> str | None:
