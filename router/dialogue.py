@@ -17,7 +17,7 @@ from router import cards, context, lifecycle, questions, routing
 from router.outcome import Button, Outcome, Reply
 from router.templates import render
 from store import examples, ops
-from store.models import Outbox, utcnow
+from store.models import Outbox, Question, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,23 @@ def resolve_number(session: Session, msg: Message) -> Message:
 
 def _menu_for(session: Session, msg: Message) -> Outbox | None:
     """The menu a number answers: the message it replies to, else a menu among the chat's last five
-    messages from us, sent within the dialogue timeout (an officer's card is not a menu)."""
+    messages from us, sent within the dialogue timeout (an officer's card is not a menu), else the menu of the
+    chat's open "is it fixed?"."""
     if msg.reply_to:
         row = ops.outbox_for_reply(session, msg.address.chat_key, msg.reply_to)
         return row if row is not None and (row.extras or {}).get("menu") else None
     since = utcnow() - timedelta(minutes=context.config().dialogue_timeout_minutes)
     rows = session.scalars(select(Outbox).where(Outbox.chat_key == msg.address.chat_key, Outbox.created_at >= since)
                            .order_by(Outbox.id.desc()).limit(5))
-    return next((r for r in rows if (r.extras or {}).get("menu")), None)
+    found = next((r for r in rows if (r.extras or {}).get("menu")), None)
+    if found is not None:
+        return found
+    # "Is it fixed?" waits days (questions.FIXED_DAYS), not the dialogue timeout: its menu, while still open.
+    asked = session.scalars(select(Question.asked_in).where(
+        Question.chat_key == msg.address.chat_key, Question.kind == questions.FIXED, Question.status == "open",
+        Question.expires_at > utcnow()).order_by(Question.id.desc()).limit(1)).first()
+    row = session.scalars(select(Outbox).where(Outbox.dedupe_key == asked[-1])).first() if asked else None
+    return row if row is not None and (row.extras or {}).get("menu") else None
 
 
 def choose_category(session: Session, msg: Message, inbound_id: int, citizen_id: int,

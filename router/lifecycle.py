@@ -134,9 +134,11 @@ def citizen_updates(session: Session, ticket: Told, status: str, note: str | Non
         update = Reply(Address(**reporter.reply_address), text, f"update:{ticket.id}:{reporter.citizen_id}:{event_key}",
                        ticket.id)
         if status == "resolved":  # the officer's photo, and the question whether it is fixed
+            # menu: on a channel without buttons (SMS) the question goes as a numbered menu, and a bare number
+            # typed back answers it (router/dialogue.py); language: the menu's hint in the reporter's language.
             update = replace(update, photo=photo or None, buttons=((
                 Button(render("btn_fixed", lang), f"/beres {ticket.public_id}"),
-                Button(render("btn_not_fixed", lang), f"/belum {ticket.public_id}")),))
+                Button(render("btn_not_fixed", lang), f"/belum {ticket.public_id}")),), menu=True, language=lang)
             questions.ask(session, ticket.id, reporter.citizen_id, update.chat_key, questions.FIXED, update.key)
         updates.append(update)
     return updates

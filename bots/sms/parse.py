@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ingest.intake import Skipped, payload_key
-from ingest.message import Address, Message, Sender
+from ingest.message import Address, Message, Receipt, Sender
 
 from bots.sms import NAME as CHANNEL
 from bots.sms.config import Fields
@@ -14,6 +14,10 @@ from bots.sms.config import Fields
 # Keys only a delivery report (a status callback about one of our replies) carries, posted by gateways set up
 # to send them to the same URL: Twilio's MessageStatus, Vonage's err-code. They are not citizens' messages.
 _REPORT_KEYS = ("MessageStatus", "err-code")
+# A delivery report's status → what the outbox keeps (store/receipts.py); others (queued, sent, accepted,
+# buffered, unknown...) change nothing. Twilio: MessageStatus (ErrorCode when it failed); Vonage: status, err-code.
+_TWILIO_STATUS = {"delivered": "delivered", "read": "read", "undelivered": "failed", "failed": "failed"}
+_VONAGE_STATUS = {"delivered": "delivered", "expired": "failed", "failed": "failed", "rejected": "failed"}
 
 
 def masked(number: str | None) -> str:
@@ -28,6 +32,8 @@ def parse(raw: Any, fields: Fields, received_at: datetime | None = None) -> Mess
     received_at = received_at or datetime.now(timezone.utc)
     if not isinstance(raw, dict):
         return _reject(raw, f"payload is a {type(raw).__name__}, not an object of fields")
+    if any(k in raw for k in _REPORT_KEYS):  # whatever the preset: a gateway may post them to the inbound URL
+        return _report(raw)
     message_id = _text(raw.get(fields.message_id))
     if not message_id:
         return _reject(raw, f"{fields.message_id} (the message id) is missing or empty")
@@ -41,9 +47,28 @@ def parse(raw: Any, fields: Fields, received_at: datetime | None = None) -> Mess
     return handler(raw, fields, key, message_id, received_at)
 
 
+def receipts(raw: Any, received_at: datetime | None = None) -> list[Receipt]:
+    """What a delivery report (Twilio's status callback, Vonage's delivery receipt) says about the reply it is
+    about, as the outbox keeps it; [] for anything else, or a status that changes nothing."""
+    if not isinstance(raw, dict):
+        return []
+    at = received_at or datetime.now(timezone.utc)
+    if "MessageStatus" in raw:
+        sid, said, code = _text(raw.get("MessageSid")), _text(raw.get("MessageStatus")).lower(), _text(raw.get("ErrorCode"))
+        status = _TWILIO_STATUS.get(said)
+    elif "err-code" in raw:
+        sid, said, code = _text(raw.get("messageId")), _text(raw.get("status")).lower(), _text(raw.get("err-code"))
+        status = _VONAGE_STATUS.get(said)
+        at = _when(raw.get("message-timestamp")) or at
+    else:
+        return []
+    if not sid or status is None:
+        return []
+    error = (f"{said} (error {code})" if code and code != "0" else said) if status == "failed" else None
+    return [Receipt(provider_id=sid, status=status, at=at, error=error)]
+
+
 def _kind(raw: dict[str, Any], fields: Fields) -> str:
-    if any(k in raw for k in _REPORT_KEYS):
-        return "delivery_report"
     if fields.kind is None:
         return "text"
     return _text(raw.get(fields.kind))
@@ -86,6 +111,16 @@ def _from_text(raw: dict[str, Any], fields: Fields, key: str, message_id: str, r
     )
 
 
+def _report(raw: dict[str, Any]) -> Skipped:
+    """A delivery report, kept for the record, one row per status of a reply (`receipts` applies it to the outbox)."""
+    twilio = "MessageStatus" in raw
+    sid = _text(raw.get("MessageSid" if twilio else "messageId"))
+    if not sid:
+        return _reject(raw, f"delivery report without {'MessageSid' if twilio else 'messageId'}")
+    status = _text(raw.get("MessageStatus" if twilio else "status")) or "unknown"
+    return Skipped(CHANNEL, f"{CHANNEL}:status:{sid}:{status[:20]}", "ignored", "delivery report of a sent SMS", raw)
+
+
 def _ignore(reason: str) -> _Handler:
     def skip(raw: dict[str, Any], fields: Fields, key: str, message_id: str, received_at: datetime) -> Skipped:
         return Skipped(CHANNEL, key, "ignored", reason, raw)
@@ -112,5 +147,4 @@ _HANDLERS: dict[str, _Handler] = {
     "text": _from_text,
     "unicode": _from_text,  # Vonage: a text with characters outside GSM-7 (already decoded to UTF-8)
     "binary": _ignore("binary SMS (a ringtone, a WAP push, an operator's configuration message)"),
-    "delivery_report": _ignore("delivery report of a sent SMS (status callbacks are not recorded yet)"),
 }

@@ -2,6 +2,7 @@
 (the user data header takes the rest), and a cap on the parts a reply may cost. Pure."""
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Encoding = Literal["gsm7", "ucs2"]
@@ -30,9 +31,15 @@ LOOKALIKES = str.maketrans({
 })
 
 
+# The check marks the templates put on buttons ("Sudah beres ✅", "Belum ❌"), and a space before them: decoration
+# that, in a numbered menu, would make the whole question UCS-2 and double its parts. Other emoji are kept.
+MARKS = re.compile(" ?[\u2705\u274c\u2714\u2716]\ufe0f?")
+
+
 def plain(text: str) -> str:
-    """`text` with typographic characters replaced by their GSM-7 look-alikes (letters and emoji are kept)."""
-    return text.translate(LOOKALIKES)
+    """`text` with typographic characters replaced by their GSM-7 look-alikes and the templates' check marks
+    dropped (letters and other emoji are kept)."""
+    return MARKS.sub("", text.translate(LOOKALIKES))
 
 
 def encoding(text: str) -> Encoding:

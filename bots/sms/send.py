@@ -81,8 +81,10 @@ class SmsSender:
         if settings.preset == "twilio":
             # HTTP basic auth written out: aiohttp's BasicAuth and auth= are deprecated, their replacement is new.
             credentials = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
-            request = {"data": {"To": to, "From": sender, "Body": body},
-                       "headers": {"Authorization": f"Basic {credentials}"}}
+            form = {"To": to, "From": sender, "Body": body}
+            if settings.delivery_reports and settings.inbound.public_url:
+                form["StatusCallback"] = settings.inbound.public_url  # kept on the outbox row (bots/sms/webhook.py)
+            request = {"data": form, "headers": {"Authorization": f"Basic {credentials}"}}
         else:
             payload = {"api_key": settings.username, "api_secret": settings.password, "from": sender, "to": to,
                        "text": body}

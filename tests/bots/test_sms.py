@@ -1,49 +1,30 @@
-"""The SMS channel: the inbound webhook of the real mount (shared secret and HMAC-SHA256 refusal, one stored message
-for a message delivered twice, malformed payloads stored as rejected), the sender against a fake gateway on loopback
-speaking Twilio's and Vonage's send protocols (a text, error mapping, a numbered menu kept whole), phone numbers
-masked in the logs, the channel registered the way a new channel is, and a report without a place asked for one by
-SMS and filed. The splitting itself: test_sms_segments.py.
+"""The SMS channel's sender against a fake gateway on loopback speaking Twilio's and Vonage's send protocols (a
+text, error mapping, a numbered menu kept whole, a delivery-status callback asked for), phone numbers masked in the
+logs, and the channel as the hub sees it (its section, status lines and warnings, its sender built by the
+registry). The inbound webhook: test_sms_webhook.py; long SMS in parts: test_sms_concat.py; the splitting:
+test_sms_segments.py; a whole conversation: test_sms_conversation.py.
 
-Payload shapes: tests/fixtures/sms/README.md (Twilio's and Vonage's inbound webhook documentation); the fake's
-send protocols: tests/fakes/sms_gateway.py."""
+The fake's send protocols: tests/fakes/sms_gateway.py."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import itertools
-import json
 import logging
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
-from urllib.parse import urlencode
+from typing import Any, Iterator
 
 import pytest
-import redis
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from pydantic import ValidationError
-from rq import Queue, SimpleWorker
-from sqlalchemy import select
 
 import bots
 from bots import registry
 from bots.errors import PermanentError, RateLimited, TransientError
-from bots.sms import CHANNEL, segments, webhook
+from bots.sms import CHANNEL, segments
 from bots.sms.config import SmsSettings
 from bots.sms.send import SmsSender
 from hub import settings as hub_settings
-from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
 from ingest.message import Address
-from router import context
-from router.context import RouterConfig
 from router.replies import with_menu
-from store import db
-from store.models import InboundMessage, Ticket
-from tests.conftest import fixture
-from tests.fakes.sms_gateway import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, FakeSmsGateway, twilio_error
+from tests.fakes.sms_gateway import (ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, PASSWORD_ENV, SECRET, SECRET_ENV,
+                                     USER_ENV, FakeSmsGateway, section, twilio_error)
 
-SECRET = "sms-webhook-s3cret"
-SECRET_ENV, USER_ENV, PASSWORD_ENV = "CROPHUB_TEST_SMS_SECRET", "CROPHUB_TEST_SMS_USER", "CROPHUB_TEST_SMS_PASSWORD"
 CITIZEN, SHORT_NUMBER = "+6281298765432", "+622150851708"
 
 
@@ -62,20 +43,6 @@ def gateway(gateway_server: FakeSmsGateway) -> FakeSmsGateway:
     return gateway_server
 
 
-def section(preset: str, gateway: FakeSmsGateway | None = None, **extra: Any) -> dict[str, Any]:
-    """An sms config section for `preset`, its secrets in the test's variables, sending to the fake."""
-    data: dict[str, Any] = {"preset": preset, "username_env": USER_ENV, "password_env": PASSWORD_ENV,
-                            "inbound": {"secret_env": SECRET_ENV}}
-    if gateway is not None:
-        data["send_url"] = gateway.twilio_url if preset == "twilio" else gateway.vonage_url
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    return data
-
-
 @pytest.fixture
 def twilio_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, SECRET)
@@ -88,130 +55,6 @@ def vonage_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, SECRET)
     monkeypatch.setenv(USER_ENV, API_KEY)
     monkeypatch.setenv(PASSWORD_ENV, API_SECRET)
-
-
-Client = Callable[[dict[str, Any]], Awaitable[TestClient]]
-
-
-@pytest.fixture
-async def client(db_url: str, redis_conn: redis.Redis) -> AsyncIterator[Client]:
-    """Makes a test client of an app with the real mount for a config section (on both databases)."""
-    intake = Intake(db.configure(db_url), Queue(INTAKE_QUEUE, connection=redis_conn))
-    clients: list[TestClient] = []
-
-    async def make(config: dict[str, Any]) -> TestClient:
-        app = web.Application()
-        webhook.mount(app, SmsSettings.model_validate(config), intake)
-        c = TestClient(TestServer(app))
-        await c.start_server()
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        await c.close()
-
-
-def stored() -> list[InboundMessage]:
-    with db.session() as s:
-        return list(s.scalars(select(InboundMessage).order_by(InboundMessage.id)))
-
-
-def signed(body: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-HEADER = "X-Crophub-Sms-Secret"
-
-
-# --- the inbound webhook -------------------------------------------------------------------------------------
-
-async def test_twilio_form_with_the_secret_is_stored_once_though_delivered_twice(
-        client: Client, twilio_env: None, redis_conn: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
-    c = await client(section("twilio"))
-    body = urlencode(fixture("sms", "twilio_text"))
-    caplog.set_level(logging.INFO)
-    for _ in range(2):  # a gateway resends what it thinks we did not get
-        resp = await c.post("/sms/inbound", data=body, headers={**FORM, HEADER: SECRET})
-        assert resp.status == 200
-        assert resp.content_type == "text/xml" and "<Response></Response>" in await resp.text()  # empty TwiML
-    [row] = stored()
-    assert row.channel == "sms" and row.status == "received" and row.key == "sms:SM5f3a9c2e7b1d4e60a8c9f0b1d2e3f4a5"
-    assert row.message is not None
-    assert row.message["address"] == {"channel": "sms", "chat_id": CITIZEN, "bot": SHORT_NUMBER, "reply_to": None,
-                                      "callback_id": None, "subject": None, "references": None}
-    assert Queue(INTAKE_QUEUE, connection=redis_conn).count == 1
-    assert "*" * 11 + "432" in caplog.text and CITIZEN not in caplog.text  # phone numbers masked at INFO
-
-
-@pytest.mark.parametrize("headers", [{}, {HEADER: "wrong"}, {HEADER: ""}], ids=["missing", "wrong", "empty"])
-async def test_a_wrong_or_missing_secret_is_refused(client: Client, twilio_env: None, headers: dict[str, str],
-                                                    caplog: pytest.LogCaptureFixture) -> None:
-    c = await client(section("twilio"))
-    resp = await c.post("/sms/inbound", data=urlencode(fixture("sms", "twilio_text")), headers={**FORM, **headers})
-    assert resp.status == 403
-    assert stored() == []
-    assert "sms webhook: refused a request" in caplog.text
-    assert ("no X-Crophub-Sms-Secret header" if not headers.get(HEADER) else "wrong secret") in caplog.text
-
-
-async def test_vonage_json_signed_with_hmac_sha256(client: Client, vonage_env: None) -> None:
-    c = await client(section("vonage", inbound={"auth": "hmac-sha256", "header": "X-Signature"}))
-    body = json.dumps(fixture("sms", "vonage_text")).encode()
-    resp = await c.post("/sms/inbound", data=body, headers={"Content-Type": "application/json",
-                                                            "X-Signature": signed(body)})
-    assert resp.status == 200 and await resp.text() == "ok"
-    [row] = stored()
-    assert row.key == "sms:0A00000012AB34CD" and row.message is not None and row.message["address"]["chat_id"] == "6281311223344"
-
-
-@pytest.mark.parametrize("signature", ["", "sha256=00", "tampered", "other-secret"])
-async def test_a_wrong_or_missing_signature_is_refused(client: Client, vonage_env: None, signature: str) -> None:
-    c = await client(section("vonage", inbound={"auth": "hmac-sha256", "header": "X-Signature"}))
-    body = json.dumps(fixture("sms", "vonage_text")).encode()
-    headers = {"Content-Type": "application/json"}
-    if signature == "tampered":  # signed, then changed on the way
-        headers["X-Signature"] = signed(body)
-        body = body.replace(b"Pasar Minggu", b"Pasar Senen")
-    elif signature == "other-secret":
-        headers["X-Signature"] = signed(body, "not-the-secret")
-    elif signature:
-        headers["X-Signature"] = signature
-    resp = await c.post("/sms/inbound", data=body, headers=headers)
-    assert resp.status == 403
-    assert stored() == []
-
-
-async def test_base64_signatures_are_read_when_configured(client: Client, vonage_env: None) -> None:
-    c = await client(section("vonage", inbound={"auth": "hmac-sha256", "header": "X-Signature",
-                                                "signature_encoding": "base64"}))
-    body = json.dumps(fixture("sms", "vonage_unicode")).encode()
-    signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
-    resp = await c.post("/sms/inbound", data=body, headers={"Content-Type": "application/json", "X-Signature": signature})
-    assert resp.status == 200 and stored()[0].key == "sms:0A00000012AB34CE"
-
-
-@pytest.mark.parametrize("body, reason", [
-    (json.dumps(fixture("sms", "vonage_missing_type")), "type"),
-    ("{not json", "not JSON"),
-])
-async def test_a_malformed_payload_is_stored_rejected_and_answered_200(client: Client, vonage_env: None, body: str,
-                                                                       reason: str) -> None:
-    c = await client(section("vonage"))
-    resp = await c.post("/sms/inbound", data=body, headers={"Content-Type": "application/json", HEADER: SECRET})
-    assert resp.status == 200  # anything else and the gateway resends it for a day
-    [row] = stored()
-    assert row.status == "rejected" and reason in (row.reason or "")
-
-
-async def test_a_configured_path_and_a_delivery_report(client: Client, vonage_env: None) -> None:
-    c = await client(section("vonage", inbound={"path": "/hooks/1708"}))
-    resp = await c.post("/hooks/1708", json=fixture("sms", "vonage_delivery_receipt"), headers={HEADER: SECRET})
-    assert resp.status == 200
-    [row] = stored()
-    assert row.status == "ignored" and "delivery report" in (row.reason or "")
-    assert (await c.post("/sms/inbound", json={}, headers={HEADER: SECRET})).status == 404
 
 
 # --- the sender against the fake gateway ---------------------------------------------------------------------
@@ -399,45 +242,37 @@ async def test_the_registry_builds_its_sender_from_the_section(with_sms: type[hu
     assert sid.startswith("SM") and gateway.sent[-1]["text"] == "Laporan diterima."
 
 
-# --- a conversation through the router -----------------------------------------------------------------------
+def test_the_twilio_preset_checks_twilios_signature_keyed_with_the_auth_token(
+        with_sms: type[hub_settings.CoreSettings], monkeypatch: pytest.MonkeyPatch) -> None:
+    sms = with_sms.model_validate({"sms": section("twilio")}).channel("sms")
+    assert isinstance(sms, SmsSettings)
+    assert (sms.inbound.auth, sms.inbound.header) == ("twilio-signature", "X-Twilio-Signature")
+    # Off until the account SID and the auth token are set, and the line says which variables to export.
+    status = sms.status() or ""
+    assert status.startswith("sms: channel off: no Twilio credentials") and USER_ENV in status and PASSWORD_ENV in status
+    monkeypatch.setenv(USER_ENV, ACCOUNT_SID)
+    monkeypatch.setenv(PASSWORD_ENV, AUTH_TOKEN)
+    assert sms.status() is None and sms.inbound_key == AUTH_TOKEN  # no shared secret needed
+    [warning] = sms.warnings()
+    assert "inbound.public_url is not set" in warning and "/sms/inbound" in warning
+    public = with_sms.model_validate({"sms": section("twilio", inbound={"public_url": "https://lapor.example/sms/inbound"})})
+    assert public.channel("sms").warnings() == []
+    # A deployment that kept a proxy adding the shared secret says so, and is told Twilio does not send it.
+    kept = with_sms.model_validate({"sms": section("twilio", inbound={"auth": "secret"})}).channel("sms")
+    assert isinstance(kept, SmsSettings) and kept.inbound.header == "X-Crophub-Sms-Secret"
+    assert (kept.status() or "").startswith("sms: channel off: no webhook secret")
+    assert "Twilio itself sends no X-Crophub-Sms-Secret" in kept.warnings()[0]
+    vonage = with_sms.model_validate({"sms": section("vonage")}).channel("sms")
+    assert isinstance(vonage, SmsSettings) and vonage.inbound.auth == "secret"
+    assert "Vonage itself sends no X-Crophub-Sms-Secret" in vonage.warnings()[0]
+    with pytest.raises(ValidationError, match="sms.inbound.auth"):
+        with_sms.model_validate({"sms": {"inbound": {"auth": "basic"}}})
 
-def work(conn: redis.Redis) -> None:
-    """Run every queued intake, pipeline and outbox job in this process."""
-    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
-    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
 
-
-async def test_a_report_without_a_place_is_asked_for_one_by_sms_and_becomes_a_ticket(
-        with_sms: type[hub_settings.CoreSettings], client: Client, gateway: FakeSmsGateway, twilio_env: None,
-        redis_conn: redis.Redis) -> None:
-    config = section("twilio", gateway)
-    context.configure(RouterConfig(retry_intervals=[1, 2]), redis_conn)
-    registry.configure({"sms": SmsSettings.model_validate(config).sender_config()})
-    c = await client(config)
-    said = itertools.count(1)
-
-    async def citizen_says(text: str) -> str:
-        form = {**fixture("sms", "twilio_text"), "Body": text, "MessageSid": f"SM{next(said):032x}"}
-        resp = await c.post("/sms/inbound", data=urlencode(form), headers={**FORM, HEADER: SECRET})
-        assert resp.status == 200
-        work(redis_conn)  # blocks this loop: fine, the fake gateway serves from its own thread
-        return gateway.sent[-1]["text"] if gateway.sent else ""
-
-    try:
-        asked = await citizen_says("Banjir setinggi lutut, motor tidak bisa lewat")
-        assert gateway.sent and all(s["to"] == CITIZEN and s["from"] == SHORT_NUMBER for s in gateway.sent)
-        with db.session() as s:
-            [waiting] = s.scalars(select(Ticket)).all()
-            assert waiting.status == "needs_info" and waiting.kelurahan_kode is None
-        # Asked to type the place (SMS has no location button), in GSM-7 (the template's dash sent as "-").
-        assert "balas dengan alamat" in asked and "Lokasi: belum diketahui - balas" in asked
-        assert segments.encoding(asked) == "gsm7" and not asked.endswith("...")  # whole: not cut
-        answer = await citizen_says("Jl. Jatinegara Barat RT 03/RW 05, Kampung Melayu, Jatinegara")
-    finally:
-        registry.configure({})
-    with db.session() as s:
-        [ticket] = s.scalars(select(Ticket)).all()
-        assert ticket.category == "flood" and ticket.kelurahan_kode is not None
-        public_id = ticket.public_id
-    assert public_id is not None and public_id in asked and public_id in answer and answer != asked
-    assert all(segments.length(s["text"]) <= 4 * 153 for s in gateway.sent)
+async def test_twilio_is_asked_for_delivery_reports_at_the_public_url(gateway: FakeSmsGateway, twilio_env: None) -> None:
+    url = "https://lapor.example.go.id/sms/inbound"
+    await SmsSender(section("twilio", gateway, inbound={"public_url": url})).send(TO, "Laporan diterima.")
+    assert gateway.sent[-1]["status_callback"] == url
+    await SmsSender(section("twilio", gateway, inbound={"public_url": url}, delivery_reports=False)).send(TO, "Halo")
+    await SmsSender(section("twilio", gateway)).send(TO, "Halo")  # no public URL: nowhere to ask for them
+    assert "status_callback" not in gateway.sent[-1] and "status_callback" not in gateway.sent[-2]

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bots.sms.config import PRESET_FIELDS, SmsSettings
-from bots.sms.parse import masked, parse
+from bots.sms.parse import masked, parse, receipts
 from ingest.intake import Skipped
-from ingest.message import Message
+from ingest.message import Message, Receipt
 from tests.conftest import FIXTURES, fixture
 
 NOW = datetime(2025, 2, 3, 1, 16, tzinfo=timezone.utc)
@@ -46,10 +46,18 @@ def test_twilio_empty_body() -> None:
 
 
 def test_twilio_status_callback() -> None:
+    # Kept for the record, one row per status of the reply; what it says goes on the reply's outbox row.
     skipped = read("twilio_status_callback")
     assert isinstance(skipped, Skipped) and skipped.status == "ignored"
-    assert skipped.reason.startswith("delivery report of a sent SMS")
-    assert skipped.key == "sms:SM9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+    assert skipped.reason == "delivery report of a sent SMS"
+    assert skipped.key == "sms:status:SM9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b:delivered"
+    assert receipts(fixture("sms", "twilio_status_callback"), NOW) == [
+        Receipt(provider_id="SM9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b", status="delivered", at=NOW)]
+    failed = {**fixture("sms", "twilio_status_callback"), "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert receipts(failed, NOW)[0].error == "undelivered (error 30003)"
+    assert receipts({**failed, "MessageStatus": "sent"}, NOW) == []  # the send call said so already
+    assert receipts({**failed, "MessageSid": ""}, NOW) == []
+    assert receipts(fixture("sms", "twilio_text"), NOW) == []  # a citizen's message reports nothing
 
 
 def test_twilio_missing_from() -> None:
@@ -74,7 +82,8 @@ def test_vonage_unicode() -> None:
 
 
 def test_vonage_concat_part() -> None:
-    # A part of a long SMS comes as its own message with its own id: stored as such (not reassembled yet).
+    # A part of a long SMS comes as its own message with its own id; bots/sms/concat.py holds it until the rest
+    # has come (test_sms_concat.py).
     msg = read("vonage_concat_part")
     assert isinstance(msg, Message)
     assert msg.key == "sms:0A00000012AB34D0" and msg.text.endswith("Mohon")
@@ -90,7 +99,23 @@ def test_vonage_binary() -> None:
 def test_vonage_delivery_receipt() -> None:
     skipped = read("vonage_delivery_receipt")
     assert isinstance(skipped, Skipped) and skipped.status == "ignored" and "delivery report" in skipped.reason
-    assert skipped.key == "sms:0C00000034EF56AB"
+    assert skipped.key == "sms:status:0C00000034EF56AB:delivered"
+    sent_at = datetime(2025, 2, 3, 1, 15, 50, tzinfo=timezone.utc)  # its message-timestamp, in UTC
+    assert receipts(fixture("sms", "vonage_delivery_receipt"), NOW) == [
+        Receipt(provider_id="0C00000034EF56AB", status="delivered", at=sent_at)]
+    for status, code, error in (("failed", "99", "failed (error 99)"), ("rejected", "6", "rejected (error 6)"),
+                                ("expired", "0", "expired")):
+        [receipt] = receipts({**fixture("sms", "vonage_delivery_receipt"), "status": status, "err-code": code}, NOW)
+        assert (receipt.status, receipt.error) == ("failed", error)
+    for status in ("accepted", "buffered", "unknown"):  # on its way, or nobody knows: nothing to keep
+        assert receipts({**fixture("sms", "vonage_delivery_receipt"), "status": status}, NOW) == []
+    no_id = {k: v for k, v in fixture("sms", "vonage_delivery_receipt").items() if k != "messageId"}
+    rejected = read_raw(no_id)
+    assert isinstance(rejected, Skipped) and rejected.status == "rejected" and "messageId" in rejected.reason
+
+
+def read_raw(raw: dict[str, str]) -> Message | Skipped:
+    return parse(raw, PRESET_FIELDS["vonage"], NOW)
 
 
 def test_vonage_missing_type() -> None:

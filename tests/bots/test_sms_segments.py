@@ -79,6 +79,13 @@ def test_typographic_punctuation_has_gsm7_lookalikes() -> None:
     assert segments.encoding(text[:-2]) == "gsm7"
 
 
+def test_the_templates_check_marks_are_dropped() -> None:
+    menu = "Apakah sudah beres?\n\nBalas dengan angka pilihan Anda:\n1. Sudah beres ✅\n2. Belum ❌\n3. ✅ Banjir"
+    text = segments.plain(menu)
+    assert text.endswith("\n1. Sudah beres\n2. Belum\n3. Banjir") and segments.encoding(text) == "gsm7"
+    assert segments.plain("Pohon tumbang 🌳 ✔\ufe0f") == "Pohon tumbang 🌳"
+
+
 def test_a_cap_of_separate_sms_counts_160_per_part() -> None:
     parts = segments.split("b" * 1000, 3, concatenated=False)
     assert [segments.length(p) for p in parts] == [160, 160, 160] and parts[-1].endswith("...")

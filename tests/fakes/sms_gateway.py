@@ -7,13 +7,20 @@
   {"message-count": "n", "messages": [{"to", "message-id", "status": "0", …}, …]} (one per part), a non-zero
   status with "error-text" when refused (4: Bad Credentials), as the SMS API answers.
 It records every SMS it accepted and can answer the next requests with an error (status, body, headers).
+
+It also writes what the gateway posts back to `crophub web`, as the gateway does: an inbound SMS signed with
+X-Twilio-Signature, a Vonage long SMS in its parts (concat-ref / concat-total / concat-part), and the delivery
+reports on the SMS it accepted (Twilio's status callback, Vonage's delivery receipt).
 """
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import threading
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -22,6 +29,22 @@ from tests.fakes.loopback import LoopbackServer
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "fake-twilio-auth-token"
 API_KEY, API_SECRET = "abcd1234", "fake-vonage-secret"
+# Where the tests put the secrets: not the default names, so that no test turns the channel on by accident.
+SECRET_ENV, USER_ENV, PASSWORD_ENV = "CROPHUB_TEST_SMS_SECRET", "CROPHUB_TEST_SMS_USER", "CROPHUB_TEST_SMS_PASSWORD"
+SECRET = "sms-webhook-s3cret"  # a shared secret a proxy in front would add (sms.inbound.auth: secret)
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def section(preset: str, gateway: FakeSmsGateway | None = None, **extra: Any) -> dict[str, Any]:
+    """An sms config section for `preset`, its secrets in the test's variables, sending to the fake; `extra` keys
+    are added (a dict merged into the section's dict of the same name)."""
+    data: dict[str, Any] = {"preset": preset, "username_env": USER_ENV, "password_env": PASSWORD_ENV,
+                            "inbound": {"secret_env": SECRET_ENV}}
+    if gateway is not None:
+        data["send_url"] = gateway.twilio_url if preset == "twilio" else gateway.vonage_url
+    for key, value in extra.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    return data
 
 
 class FakeSmsGateway(LoopbackServer):
@@ -30,7 +53,8 @@ class FakeSmsGateway(LoopbackServer):
     name = "fake SMS gateway"
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []  # accepted SMS: preset, to, from, text, type
+        self.sent: list[dict[str, Any]] = []  # accepted SMS: preset, to, from, text, type (, status_callback)
+        self.ids: list[str] = []  # the id each accepted SMS was given, in the order of `sent`
         self.requests = 0
         self.errors: list[tuple[int, Any, dict[str, str]]] = []
         self._ids = itertools.count(1)
@@ -55,6 +79,7 @@ class FakeSmsGateway(LoopbackServer):
         """Forget what was sent and any queued error."""
         with self._lock:
             self.sent.clear()
+            self.ids.clear()
             self.errors.clear()
             self.requests = 0
 
@@ -82,8 +107,12 @@ class FakeSmsGateway(LoopbackServer):
         if not body:
             return _twilio_error(400, 21602, "Message body is required.")
         message_sid = f"SM{next(self._ids):032x}"
+        accepted = {"preset": "twilio", "to": to, "from": sender, "text": body}
+        if form.get("StatusCallback"):
+            accepted["status_callback"] = str(form["StatusCallback"])
         with self._lock:
-            self.sent.append({"preset": "twilio", "to": to, "from": sender, "text": body})
+            self.sent.append(accepted)
+            self.ids.append(message_sid)
         return web.json_response({
             "account_sid": ACCOUNT_SID, "api_version": "2010-04-01", "body": body, "date_created": None,
             "date_sent": None, "date_updated": None, "direction": "outbound-api", "error_code": None,
@@ -104,15 +133,35 @@ class FakeSmsGateway(LoopbackServer):
         if not text or not to or not params.get("from"):
             return web.json_response({"message-count": "1", "messages": [
                 {"status": "2", "error-text": "Missing to param"}]})
-        with self._lock:
-            self.sent.append({"preset": "vonage", "to": to, "from": params.get("from"), "text": text,
-                              "type": params.get("type", "text")})
         room = 67 if params.get("type") == "unicode" else 153  # one entry per part, as the SMS API lists them
         single = 70 if params.get("type") == "unicode" else 160
         count = 1 if len(text) <= single else -(-len(text) // room)
+        ids = [f"0C{next(self._ids):014X}" for _ in range(count)]
+        with self._lock:
+            self.sent.append({"preset": "vonage", "to": to, "from": params.get("from"), "text": text,
+                              "type": params.get("type", "text")})
+            self.ids.append(ids[0])
         return web.json_response({"message-count": str(count), "messages": [
-            {"to": to, "message-id": f"0C{next(self._ids):014X}", "status": "0", "remaining-balance": "15.53590000",
-             "message-price": "0.02160000", "network": "51010"} for _ in range(count)]})
+            {"to": to, "message-id": i, "status": "0", "remaining-balance": "15.53590000",
+             "message-price": "0.02160000", "network": "51010"} for i in ids]})
+
+    def status_callback(self, sid: str, status: str, error_code: str | None = None) -> dict[str, str]:
+        """The form Twilio posts to a reply's StatusCallback URL when the SMS it accepted as `sid` changes status
+        (queued, sent, delivered, undelivered, failed); ErrorCode with undelivered and failed."""
+        sent = self.sent[self.ids.index(sid)]
+        form = {"SmsSid": sid, "SmsStatus": status, "MessageStatus": status, "To": str(sent["to"]), "MessageSid": sid,
+                "AccountSid": ACCOUNT_SID, "From": str(sent["from"]), "ApiVersion": "2010-04-01"}
+        if error_code:
+            form["ErrorCode"] = error_code
+        return form
+
+    def delivery_receipt(self, message_id: str, status: str, err_code: str = "0") -> dict[str, str]:
+        """The delivery receipt Vonage posts (JSON) about the SMS it accepted as `message_id`: status delivered,
+        expired, failed, rejected, accepted, buffered or unknown, and its err-code."""
+        sent = self.sent[self.ids.index(message_id)]
+        return {"msisdn": str(sent["to"]), "to": str(sent["from"]), "network-code": "51010", "messageId": message_id,
+                "price": "0.02160000", "status": status, "scts": "2502030115", "err-code": err_code,
+                "api-key": API_KEY, "message-timestamp": "2025-02-03 01:15:50"}
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -133,3 +182,25 @@ def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
 
 def _twilio_error(status: int, code: int, message: str) -> web.Response:
     return web.json_response(twilio_error(status, code, message), status=status)
+
+
+def twilio_signature(url: str, params: dict[str, str], auth_token: str = AUTH_TOKEN) -> str:
+    """X-Twilio-Signature as Twilio computes it: base64 of the HMAC-SHA1, keyed with the account's auth token, of the
+    URL it posts to followed by each POST parameter's name and value, sorted by name."""
+    data = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def signed_by_twilio(url: str, form: dict[str, str], auth_token: str = AUTH_TOKEN) -> tuple[str, dict[str, str]]:
+    """The body and headers of Twilio's POST of `form` to `url`."""
+    return urlencode(form), {**FORM, "X-Twilio-Signature": twilio_signature(url, form, auth_token)}
+
+
+def vonage_parts(text: str, ref: str, size: int = 153, first_id: int = 0x12AB3500) -> list[dict[str, str]]:
+    """A long SMS as Vonage posts it: one inbound message per part of `size` characters, each with its own
+    messageId and the same concat-ref (the fields of tests/fixtures/sms/vonage_concat_part.json)."""
+    pieces = [text[i:i + size] for i in range(0, len(text), size)]
+    return [{"msisdn": "6281311223344", "to": "622150851708", "messageId": f"0A{first_id + n:014X}", "text": piece,
+             "type": "text", "keyword": text.split()[0].upper(), "api-key": API_KEY,
+             "message-timestamp": "2025-02-03 02:00:11", "concat": "true", "concat-ref": ref,
+             "concat-total": str(len(pieces)), "concat-part": str(n + 1)} for n, piece in enumerate(pieces)]
