@@ -30,10 +30,11 @@ def cmd_officer(settings: Settings, args: argparse.Namespace) -> int:
             print("crophub: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
                   file=sys.stderr)
             return 2
-        unknown = [a for a in spec.agencies if a not in settings.routing.agencies]
+        # A utility's liaison works for the utility (routing.utilities): tickets handed to it are theirs.
+        known = [*settings.routing.agencies, *settings.routing.utilities]
+        unknown = [a for a in spec.agencies if a not in known]
         if unknown:
-            print(f"crophub: unknown agency {', '.join(unknown)}; known: {', '.join(settings.routing.agencies)}",
-                  file=sys.stderr)
+            print(f"crophub: unknown agency {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
             return 2
         if not spec.areas and not spec.agencies and spec.role != "supervisor":
             print("crophub: give --area and/or --agency: an officer with neither may act on no ticket", file=sys.stderr)

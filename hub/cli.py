@@ -106,11 +106,12 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     o311 = settings.typed("open311", Open311Settings)
     site.mount(app, sessions, intake, photos, site.Site(
         # The public page, the officers' map and the statistics read the same settings.
-        public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count, o311.public_photos),
+        public.Config(w.tile_url, w.tile_attribution, w.public_days, w.min_count, o311.public_photos,
+                      trending_min=w.trending_min, top_reporters=w.top_reporters),
         w.session_hours, w.secure_cookies,
         open311.Config(o311.jurisdiction_id, o311.api_keys(), o311.max_requests, o311.default_days,
                        o311.public_photos) if o311.enabled else None,
-        chat=settings.typed("web", WebChatSettings).enabled))
+        chat=settings.typed("web", WebChatSettings).enabled, public_text=w.public_text))
     for channel in CHANNELS:
         section = settings.channel(channel.name)
         if channel.webhook and section.serves() and runtime.channel_status(settings, channel.name) is None:

@@ -33,6 +33,24 @@ class UnitSettings(_Section):
     telegram_chat_id: str | None = None  # the unit's group chat (e.g. a kelurahan's PPSU group)
 
 
+class UtilitySettings(_Section):
+    name: str = Field(min_length=1)  # as the citizen and the public trail read it, e.g. "PLN (listrik)"
+    telegram_chat_id: str | None = None  # the utility's liaison group chat, where its cards go
+
+    @field_validator("telegram_chat_id", mode="before")
+    @classmethod
+    def _chat_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value  # YAML reads a bare chat id as a number
+
+
+class ReasonSettings(_Section):
+    id: str = Field(min_length=1)  # Indonesian: what the public trail and the citizen read
+    en: str | None = None  # English, for citizens who write in English (Indonesian when absent)
+
+
+_CODE = r"^[a-z][a-z0-9_]{1,31}$"  # a utility's or a reason's code, as officers type it
+
+
 class OfficerSettings(_Section):
     name: str = Field(min_length=1)
     # Who the officer is on each channel they work from, in order of preference: cards and reminders go to the
@@ -102,6 +120,8 @@ def _known_area_codes() -> frozenset[str]:
 
 
 DEFAULT_AGENCIES = {code: AgencySettings(name=name) for code, name in defaults.AGENCIES.items()}
+DEFAULT_UTILITIES = {code: UtilitySettings(name=name) for code, name in defaults.UTILITIES.items()}
+DEFAULT_REASONS = {code: ReasonSettings(**labels) for code, labels in defaults.HANDOFF_REASONS.items()}
 
 
 class RoutingSettings(_Section):
@@ -112,6 +132,17 @@ class RoutingSettings(_Section):
     # The city-wide triage chat: it gets the card of a ticket no officer, unit or agency chat covers.
     triage_chat_id: str | None = None
     officers: list[OfficerSettings] = []
+    # Utilities (PLN, PAM Jaya, Telkom...) a ticket can be handed to, and the reasons a handoff names.
+    utilities: dict[str, UtilitySettings] = Field(default_factory=lambda: dict(DEFAULT_UTILITIES))
+    handoff_reasons: dict[str, ReasonSettings] = Field(default_factory=lambda: dict(DEFAULT_REASONS), min_length=1)
+
+    @field_validator("utilities", "handoff_reasons")
+    @classmethod
+    def _plain_codes(cls, found: dict[str, Any]) -> dict[str, Any]:
+        bad = [code for code in found if not re.match(_CODE, code)]
+        if bad:
+            raise ValueError(f"codes must be lower-case words (a-z, 0-9, _), as officers type them: {', '.join(bad)}")
+        return found
 
     @field_validator("triage_chat_id", mode="before")
     @classmethod
@@ -127,10 +158,15 @@ class RoutingSettings(_Section):
     def _known_agencies(self) -> "RoutingSettings":
         named = [("default_agency", self.default_agency)]
         named += [(f"categories.{c}", a) for c, a in self.categories.items()]
-        named += [(f"officers[{i}].agencies", a) for i, o in enumerate(self.officers) for a in o.agencies]
+        # An officer may work for a utility (its liaison): their cards are the tickets handed to it.
         unknown = [f"{where}: {agency!r}" for where, agency in named if agency not in self.agencies]
+        unknown += [f"officers[{i}].agencies: {a!r}" for i, o in enumerate(self.officers) for a in o.agencies
+                    if a not in self.agencies and a not in self.utilities]
         if unknown:
             raise ValueError(f"agencies not defined under routing.agencies: {', '.join(unknown)}")
+        both = sorted(set(self.utilities) & set(self.agencies))
+        if both:
+            raise ValueError(f"codes both an agency and a utility (routing.utilities): {', '.join(both)}")
         ids = [pair for o in self.officers for pair in o.pairs()]
         twice = sorted({f"{c}:{u}" for c, u in ids if ids.count((c, u)) > 1})
         if twice:

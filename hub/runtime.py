@@ -16,6 +16,7 @@ from router import context
 from router.context import RouterConfig
 from router.pace import Rate
 from store import db, officers
+from store.photo_checks import Limits
 
 log = logging.getLogger("crophub")
 
@@ -44,6 +45,10 @@ def router_config(settings: Settings) -> RouterConfig:
         telegram_bot=officers_bot(settings),
         duplicates={c: r.model_dump() for c, r in settings.tickets.duplicates.items()},
         sla={c: r.model_dump() for c, r in settings.tickets.sla.items()},
+        expire_after=dict(settings.tickets.expire_after),
+        closure=Limits(**settings.tickets.closure_checks.model_dump(exclude={"compare_days"})),
+        closure_compare_days=settings.tickets.closure_checks.compare_days,
+        nearby_wait_minutes=settings.tickets.nearby_wait_minutes,
         categories_file=str(settings.nlp.categories_file) if settings.nlp.categories_file else None,
         retry_intervals=list(settings.outbox.retry_intervals),
         max_retry_after=settings.outbox.max_retry_after,
@@ -57,6 +62,7 @@ def router_config(settings: Settings) -> RouterConfig:
         nominatim_user_agent=settings.nlp.nominatim_user_agent,
         nominatim_timeout=settings.nlp.nominatim_timeout,
         routing=settings.routing.model_dump(mode="json", exclude={"officers"}),
+        public_url=settings.web.public_url,
     )
 
 

@@ -5,6 +5,7 @@ import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, create_model, field_validator,
@@ -14,6 +15,7 @@ import bots
 from bots.base import ChannelSettings
 from hub.routing_settings import AgencySettings, OfficerSettings, RoutingSettings, UnitSettings
 from router import defaults  # plain data, shared with router/context.py
+from store.photo_checks import Limits  # verified closure: the checks' defaults
 
 DEFAULT_CONFIG = Path("config.yaml")
 S = TypeVar("S", bound=ChannelSettings)
@@ -106,12 +108,35 @@ class SlaRule(_Section):
 DEFAULT_SLA = {c: SlaRule(**r) for c, r in defaults.SLA.items()}
 
 
+# --- verified closure (issue 20, part 6) ---
+class ClosureCheckSettings(_Section):
+    """tickets.closure_checks: when an officer's "done" photo flags the ticket for the supervisor."""
+
+    max_distance_m: float = Field(Limits.max_distance_m, gt=0, le=100_000)
+    hash_distance: int = Field(Limits.hash_distance, ge=0, le=32)
+    time_slack_minutes: float = Field(Limits.time_slack_minutes, ge=0, le=7 * 24 * 60)
+    compare_days: int = Field(365, ge=1, le=3650)  # earlier photos compared with, by age
+# --- end verified closure ---
+
+
 class TicketSettings(_Section):
     prefix: str = Field(defaults.TICKET_PREFIX, pattern=r"^[A-Z]{2,8}$")
     attach_window_minutes: int = Field(defaults.ATTACH_WINDOW_MINUTES, ge=0)
     dialogue_timeout_minutes: int = Field(defaults.DIALOGUE_TIMEOUT_MINUTES, ge=1)
     duplicates: dict[str, DuplicateRule] = Field(default_factory=lambda: dict(DEFAULT_DUPLICATES))
     sla: dict[str, SlaRule] = Field(default_factory=lambda: dict(DEFAULT_SLA))
+    # Category → hours after which a ticket no officer touched closes itself (router/expiry.py).
+    expire_after: dict[str, float] = Field(default_factory=lambda: dict(defaults.EXPIRE_AFTER))
+    nearby_wait_minutes: int = Field(defaults.NEARBY_WAIT_MINUTES, ge=1, le=24 * 60)
+    closure_checks: ClosureCheckSettings = ClosureCheckSettings()  # verified closure (issue 20, part 6)
+
+    @field_validator("expire_after")
+    @classmethod
+    def _positive_hours(cls, rules: dict[str, float]) -> dict[str, float]:
+        wrong = sorted(c for c, hours in rules.items() if not 0 < hours <= 24 * 30)
+        if wrong:
+            raise ValueError(f"hours must be more than 0 and at most 720: {wrong}")
+        return rules
 
     @field_validator("duplicates", "sla")
     @classmethod
@@ -130,6 +155,8 @@ class WebSettings(_Section):
     tile_attribution: str = "&copy; OpenStreetMap contributors"
     public_days: int = Field(30, ge=1, le=365)
     min_count: int = Field(10, ge=1)
+    trending_min: int = Field(3, ge=1)  # a kecamatan needs this many reports this week to be "trending"
+    top_reporters: int = Field(10, ge=0, le=100)  # opted-in reporters (by alias) the public page lists; 0: none
     session_hours: float = Field(12.0, gt=0, le=24 * 30)  # a dashboard login lasts this long
     secure_cookies: bool = False  # true when the web app is served over HTTPS (behind a TLS proxy)
     proxy_hops: int = Field(0, ge=0, le=5)  # reverse proxies in front whose X-Forwarded-* headers are believed
@@ -139,6 +166,20 @@ class WebSettings(_Section):
     # is set, then only to "Authorization: Bearer <its value>".
     metrics: bool = True
     metrics_token_env: str = "CROPHUB_METRICS_TOKEN"
+    # The site's public address (https://lapor.example.go.id): the chat's acknowledgement links the ticket's
+    # public page (<public_url>/t/<id>); None: no link. public_text: a report's masked text on that page.
+    public_url: str | None = None
+    public_text: bool = True
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("expected the site's address, e.g. https://lapor.jakarta.go.id (no query), or null")
+        return url.strip().rstrip("/")
 
     @field_validator("tile_url")
     @classmethod
@@ -242,7 +283,7 @@ class CoreSettings(_Section):
                 unknown = sorted(named - known)
                 if unknown:
                     raise ValueError(f"{ch.key}.{key} maps to categories the taxonomy does not have: {unknown}")
-        for key in ("duplicates", "sla"):
+        for key in ("duplicates", "sla", "expire_after"):
             unknown = sorted(set(getattr(self.tickets, key)) - known - {"default"})
             if unknown:
                 raise ValueError(f"tickets.{key} names categories the taxonomy does not have: {unknown}")

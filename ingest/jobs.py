@@ -31,6 +31,7 @@ PROCESS = Job("router.pipeline.process_inbound", INTAKE_QUEUE, retry=(1, 10, 60)
 SEND = Job("router.replies.send_outbox", OUTBOX_QUEUE)
 DISPATCH = Job("router.crop.dispatch_tickets", CROP_QUEUE)
 SLA = Job("router.sla.check_ticket", CROP_QUEUE)  # scheduled at the step's due time; never retried
+VERIFY_PHOTO = Job("router.closure.verify_photo", CROP_QUEUE)  # an officer's "done" photo checked (issue 20)
 
 
 def enqueue(queue: Queue, job: Job, *args: Any, timeout: int, retry: Sequence[int] | None = None,

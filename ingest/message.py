@@ -49,6 +49,11 @@ class Location(_Part):
     # The centre of a named area (a tweet's tagged place), not a point anyone stood at: it only backs up
     # what the text names, as far as accuracy_m (half the area's diagonal) allows.
     area: bool = False
+    # A live location (Telegram): the sender's position is shared until `live_until` (the live period's end; the
+    # moment they stopped it, for the update that stops it). `live_update`: a later position of a live location
+    # already shared (an edit of that message), not a new message.
+    live_until: datetime | None = None
+    live_update: bool = False
 
 
 class Media(_Part):

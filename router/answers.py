@@ -7,7 +7,6 @@ import logging
 import re
 from dataclasses import replace
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bots import registry
@@ -15,12 +14,12 @@ from nlp.geocode import Place, outside_city
 from nlp.place_rules import located
 from nlp.places import LEVEL_WORDS, STREET_END, STREET_WORDS, index
 from ingest.message import Address
-from router import cards, context, crop, dialogue, filing, lifecycle, questions
+from router import cards, context, crop, dialogue, filing, lifecycle, nearby, questions
 from router.filing import Item
 from router.outcome import Outcome, Reply
 from router.templates import render
 from store import db, ops
-from store.models import Outbox, Question, Ticket
+from store.models import Question, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,8 @@ def read(session: Session, item: Item, question: Question) -> Outcome | None:
         return Outcome.about(placed) if placed is not None else None
     if question.kind == questions.CATEGORY:
         return _category_answer(session, item, question, ticket)
+    if question.kind == questions.NEARBY:
+        return nearby.answer_typed(session, item, ticket)
     return None
 
 
@@ -171,6 +172,9 @@ def expire(session: Session) -> Outcome:
                 if ticket is not None and question.kind == questions.PLACE and ticket.status == "needs_info":
                     rows += _go_on_unplaced(session, ticket, question)
                     moved_on.add(ticket.id)
+                elif ticket is not None and question.kind == questions.NEARBY and ticket.status == "needs_info":
+                    rows += nearby.unanswered(session, ticket, question)  # filed on its own, to officers
+                    moved_on.add(ticket.id)
         except Exception as exc:
             if db.is_transient(exc):
                 raise  # the next sweep tries again
@@ -183,8 +187,7 @@ def _go_on_unplaced(session: Session, ticket: Ticket, question: Question) -> lis
     the ticket went."""
     moved = lifecycle.change(session, ticket, "open", "router", note=render("place_unclear", "id"))
     moved += crop.dispatch_open(session, [ticket.id])[0]
-    asked = session.scalars(select(Outbox).where(Outbox.dedupe_key == question.asked_in[-1])).first() \
-        if question.asked_in else None
+    asked = questions.asked_by(session, question)
     if asked is None:
         return moved
     told = Reply(Address(**{**asked.address, "callback_id": None}),

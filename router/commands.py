@@ -1,4 +1,4 @@
-"""Citizen commands: /start, /help, /status [ticket id]."""
+"""Citizen commands: /start, /help, /status [ticket id], /publik nama <alias> | hapus."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,7 @@ from typing import Callable
 from sqlalchemy.orm import Session
 
 from ingest.message import Message
-from router import clock, context, ticket_ids
+from router import aliases, clock, context, ticket_ids
 from router.templates import render, status_label
 from store import ops
 
@@ -47,6 +47,24 @@ def _status(session: Session, msg: Message, citizen_id: int, language: str) -> s
                   category=category, created=clock.show(ticket.created_at, language))
 
 
+def _publik(session: Session, msg: Message, citizen_id: int, language: str) -> str:
+    """Opt in to the public page's top reporters under a handle, or out again; alone, says which it is now."""
+    parts = msg.text.split(maxsplit=2)
+    verb = parts[1].lower() if len(parts) > 1 else ""
+    if verb in aliases.VERBS_CLEAR:
+        return render("alias_cleared" if aliases.clear_alias(session, citizen_id) else "alias_none", language)
+    if verb in aliases.VERBS_SET and len(parts) > 2:
+        try:
+            return render("alias_set", language, alias=aliases.set_alias(session, citizen_id, parts[2]))
+        except aliases.Refused as refused:
+            aliases.log_refusal(str(refused), parts[2])
+            return render(str(refused), language)
+    if verb in aliases.VERBS_SET:
+        return render("alias_short", language)
+    alias = aliases.current(session, citizen_id)
+    return render("alias_current", language, alias=alias) if alias else render("alias_usage", language)
+
+
 # Command → handler; anything else gets the help text.
 COMMANDS: dict[str, Callable[[Session, Message, int, str], str]] = {
     "/start": _start,
@@ -54,6 +72,8 @@ COMMANDS: dict[str, Callable[[Session, Message, int, str], str]] = {
     "/bantuan": _help,
     "/status": _status,
     "/cek": _status,
+    "/publik": _publik,
+    "/public": _publik,
 }
 
 

@@ -15,6 +15,7 @@ from nlp import rules
 from nlp.nominatim import NominatimFallback
 from router import defaults
 from router.pace import Rate
+from store.photo_checks import Limits
 
 
 @dataclass
@@ -30,6 +31,10 @@ class RouterConfig:
     # tickets.duplicates and tickets.sla
     duplicates: dict[str, dict[str, float]] = field(default_factory=lambda: dict(defaults.DUPLICATES))
     sla: dict[str, dict[str, float]] = field(default_factory=lambda: dict(defaults.SLA))
+    expire_after: dict[str, float] = field(default_factory=lambda: dict(defaults.EXPIRE_AFTER))  # hours
+    closure: Limits = field(default_factory=Limits)  # tickets.closure_checks (verified closure)
+    closure_compare_days: int = 365  # tickets.closure_checks.compare_days
+    nearby_wait_minutes: int = defaults.NEARBY_WAIT_MINUTES
     categories_file: str | None = None
     retry_intervals: list[int] = field(default_factory=lambda: list(defaults.RETRY_INTERVALS))
     max_retry_after: float = defaults.MAX_RETRY_AFTER
@@ -43,6 +48,7 @@ class RouterConfig:
     nominatim_user_agent: str = defaults.NOMINATIM_USER_AGENT
     nominatim_timeout: float = defaults.NOMINATIM_TIMEOUT
     routing: dict[str, Any] = field(default_factory=defaults.routing)  # routing: in config.yaml, officers aside
+    public_url: str | None = None  # web.public_url: acknowledgements link <public_url>/t/<id>; None: no link
 
 
 _config = RouterConfig()

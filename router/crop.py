@@ -17,7 +17,7 @@ from bots import registry
 from ingest import jobs
 from ingest.jobs import CROP_QUEUE
 from ingest.message import Message
-from router import cards, context, dialogue, lifecycle, questions, recategorise, routing, ticket_ids, unit, waze
+from router import cards, closure, context, dialogue, handoff, lifecycle, recategorise, routing, ticket_ids, unit, waze
 from router.lifecycle import TransitionError
 from router.outcome import Outcome, Reply
 from router.templates import render, status_label
@@ -125,7 +125,7 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[Reply],
     # Who covers each ticket is decided on plain rows first: most tickets of a busy batch go nowhere
     # when few officers are registered, and loading them as ORM objects would cost more than filing them.
     columns = (Ticket.id, Ticket.public_id, Ticket.category, Ticket.agency, Ticket.kelurahan_kode,
-               Ticket.kecamatan_kode, Ticket.kab_kota_kode)
+               Ticket.kecamatan_kode, Ticket.kab_kota_kode, Ticket.holder_area)
     # A ticket without a category goes out too (to its area's officers, or the triage chat): nobody would
     # ever decide it otherwise.
     candidates = session.execute(select(*columns).where(
@@ -159,9 +159,10 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[Reply],
 
 
 def dispatch(session: Session, ticket: Ticket, language: str = "id",
-             officers: list[Officer] | None = None) -> list[Reply]:
+             officers: list[Officer] | None = None, prefix: str = "", tell: bool = True) -> list[Reply]:
     """Send the ticket's card to the officers who should act (or the unit's group chat) and mark it assigned;
-    → the cards and reporters' updates; none when nobody covers it (it stays open)."""
+    → the cards and reporters' updates; none when nobody covers it (it stays open). `prefix` tops the card;
+    `tell` False: the caller tells the reporters (a handoff)."""
     if ticket.status not in ("open", "reopened"):
         return []
     targets = routing.responders(officers if officers is not None else roster.all_officers(session), ticket)
@@ -173,9 +174,9 @@ def dispatch(session: Session, ticket: Ticket, language: str = "id",
     addresses = [a for _, a in reached] or ([cards.group_address(found[0], ticket)] if found else [])
     if not addresses:
         return []  # the caller records and logs it
-    rows = [cards.card(ticket, address, language) for address in addresses]
+    rows = [cards.card(ticket, address, language, prefix=prefix) for address in addresses]
     who = (found[1], found[2]) if found else ("who_officers", {})
-    rows += lifecycle.change(session, ticket, "assigned", "router", who=who)
+    rows += lifecycle.change(session, ticket, "assigned", "router", who=who, tell=tell)
     log.info("crop: ticket %s sent to %s", ticket.public_id,
              ", ".join(o.name for o, _ in reached) or f"{found[1] if found else '?'} chat {addresses[0].chat_id}")
     return rows
@@ -221,7 +222,8 @@ VERB_TARGETS = {"take": "taken", "progress": "in_progress", "done": "resolved", 
 
 def allowed_actions(status: str) -> tuple[str, ...]:
     """The officer verbs (take, progress, done, reject, reassign) the lifecycle allows from `status`."""
-    return tuple(verb for verb, to in VERB_TARGETS.items() if lifecycle.can_change(status, to))
+    return tuple(verb for verb, to in VERB_TARGETS.items() if lifecycle.can_change(status, to)
+                 and (verb != "reassign" or status in handoff.HANDABLE))
 
 
 def act_from_web(session: Session, ticket: Ticket, officer: Officer, verb: str, rest: str = "",
@@ -255,8 +257,8 @@ def _attempt(session: Session, ticket: Ticket, officer: Officer | None, action: 
     except TransitionError:
         return render("officer_cannot", language, ticket=ticket.public_id,
                       status=status_label(ticket.status, language, officer=True)), [], True
-    if acted.said is not None:  # a question back to the officer instead of a change
-        return acted.said, [], True
+    if acted.said is not None:  # a question back to the officer, or (a handoff) what was done, in its words
+        return acted.said, list(acted.replies), True
     return render("officer_done", language, ticket=ticket.public_id,
                   status=status_label(ticket.status, language, officer=True)), list(acted.replies), True
 
@@ -287,6 +289,7 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, pho
         if photo is None:
             return Outcome(said=render("officer_need_photo", language, ticket=ticket.public_id))
         rows = change("resolved", note=action.rest or None, photo=photo)
+        closure.record(session, ticket, photo)  # verified closure: the photo is checked after the commit, by a job
         # Nobody can answer "is it fixed?" on a ticket only the feed reported, once its alert is gone.
         return Outcome(tuple(rows + waze.close_resolved(session, ticket)))
     if action.verb == "reject":
@@ -296,18 +299,9 @@ def _act(session: Session, ticket: Ticket, officer: Officer, action: Action, pho
     if action.verb == "recategorise":  # to another category, and the agency it maps to, whose officers get the card
         changed = recategorise.change(session, ticket, action.rest, actor, officer.id, inbound_id, language)
         return changed if changed.said is not None else Outcome(changed.replies + tuple(dispatch(session, ticket)))
-    # reassign: to another agency, whose officers get the card
-    agencies = context.config().routing["agencies"]
-    code = action.rest.split()[0].lower() if action.rest else ""
-    if code not in agencies:
-        return Outcome(said=render("officer_need_agency", language, agencies=", ".join(agencies)))
-    if not lifecycle.can_change(ticket.status, "open"):
-        raise TransitionError(ticket.status)
-    # The reporter's category question ends: their answer must not send it back to the agency it left.
-    rows = questions.end(session, ticket.id, questions.CATEGORY, "outdated")
-    rows += change("open", note=f"→ {code}")
-    ticket.agency, ticket.assigned_officer_id = code, None
-    return Outcome(tuple(rows + dispatch(session, ticket)))
+    # reassign: a handoff to another kelurahan/kecamatan, agency or utility, with a reason; the clock keeps running
+    return handoff.hand_off(session, ticket, officer, action.rest, inbound_id, language,
+                            lambda t, prefix: dispatch(session, t, prefix=prefix, tell=False))
 
 
 # --- reporters confirming ----------------------------------------------------------------------------

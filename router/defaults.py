@@ -25,6 +25,11 @@ DUPLICATES: dict[str, dict[str, float]] = {
     "illegal_parking": {"radius_m": 100, "window_hours": 12},
     "tree": {"radius_m": 50, "window_hours": 168},
 }
+# Per category (tickets.expire_after): hours after which a ticket no officer touched closes itself; a category not
+# listed never expires. For what is over by itself: a jam, jockeys, a parked car.
+EXPIRE_AFTER: dict[str, float] = {"traffic": 6, "jockey_3in1": 12, "illegal_parking": 12}
+# tickets.nearby_wait_minutes: how long "support the report nearby?" waits before the report is filed on its own.
+NEARBY_WAIT_MINUTES = 15
 # Per category: hours to the first officer action, and to resolution.
 SLA: dict[str, dict[str, float]] = {
     "default": {"response_hours": 24, "resolution_hours": 72},
@@ -58,10 +63,21 @@ CATEGORY_AGENCY: dict[str, str] = {
     "tree": "distamhut", "beggars": "dinsos", "other": "kelurahan",
 }
 DEFAULT_AGENCY = "kelurahan"
+# routing.utilities: companies (not city agencies) a ticket can be handed to (router/handoff.py), by code.
+UTILITIES: dict[str, str] = {"pln": "PLN (listrik)", "pam_jaya": "PAM Jaya (air bersih)", "telkom": "Telkom Indonesia"}
+# routing.handoff_reasons: why a ticket was handed on, as the public trail and the citizen read it.
+HANDOFF_REASONS: dict[str, dict[str, str]] = {
+    "bukan_wilayah": {"id": "bukan wilayah kami", "en": "not our area"},
+    "bukan_kewenangan": {"id": "bukan kewenangan kami", "en": "not our responsibility"},
+    "aset_utilitas": {"id": "aset milik utilitas", "en": "the asset belongs to a utility"},
+    "salah_lokasi": {"id": "lokasi salah", "en": "wrong location"},
+}
 
 
 def routing() -> dict[str, Any]:
     """The `routing:` section without officers, as RouterConfig holds it."""
     return {"agencies": {code: {"name": name, "telegram_chat_id": None} for code, name in AGENCIES.items()},
             "categories": dict(CATEGORY_AGENCY), "default_agency": DEFAULT_AGENCY, "units": {},
-            "triage_chat_id": None}
+            "triage_chat_id": None,
+            "utilities": {code: {"name": name, "telegram_chat_id": None} for code, name in UTILITIES.items()},
+            "handoff_reasons": {code: dict(labels) for code, labels in HANDOFF_REASONS.items()}}

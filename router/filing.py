@@ -14,7 +14,7 @@ from nlp.geocode import Place, reverse_place
 from nlp.place_rules import located, place_of, precise, vague
 from nlp.gazetteer import gazetteer
 from nlp.places import street_of
-from router import cards, context, dialogue, duplicates, lifecycle, questions, routing, waze
+from router import cards, context, dialogue, duplicates, lifecycle, links, questions, routing, waze
 from router.outcome import Reply, fold
 from router.templates import render, status_label
 from store import ops
@@ -45,20 +45,26 @@ def set_place(ticket: Ticket, place: Place | None, said: str | None = None) -> N
 def completed(session: Session, ticket: Ticket, item: Item, rows: list[Reply]) -> list[Reply]:
     """After a citizen added to a ticket waiting for its place: if it now has one, it joins a ticket already
     filed there or opens (process_inbound then sends it to officers), asking about an uncertain category."""
-    if ticket.status != "needs_info" or not ticket_located(ticket):
+    if ticket.status != "needs_info" or not ticket_located(ticket) \
+            or questions.is_open(session, ticket.id, questions.NEARBY):  # asked already whether to support one
         return rows
     return go_on(session, ticket, item, rows)
 
 
-def go_on(session: Session, ticket: Ticket, item: Item, rows: list[Reply]) -> list[Reply]:
-    """A ticket waiting for its place goes on (placed, or without its place once the question is dropped): it
-    joins a ticket already filed there or opens, asking about an uncertain category once it is placed."""
-    if ticket.category and ticket_located(ticket):
-        same = duplicates.find(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
-        if same is not None:
-            session.refresh(same, with_for_update=True)  # a feed may be closing it this moment (router/waze.py)
-        if same is not None and same.status in duplicates.JOINABLE:
-            return fold(rows + merge_into(session, ticket, same, item))
+def go_on(session: Session, ticket: Ticket, item: Item, rows: list[Reply], nearby: bool = True) -> list[Reply]:
+    """A ticket waiting for its place goes on (placed, or without its place once the question is dropped): near
+    an active ticket of its category, its citizen is asked whether to support that one (their own is joined);
+    else (or with `nearby` False: they said no) it opens, asking about an uncertain category once it is placed."""
+    if nearby and ticket.category and ticket_located(ticket):
+        found = duplicates.locked(session, ticket.category, ticket.lat, ticket.lon, ticket.geocode_source)
+        if found is not None and duplicates.is_reporter(session, found[0], item.citizen_id):
+            return fold(rows + merge_into(session, ticket, found[0], item))
+        if found is not None and ticket.channel not in registry.SILENT:
+            # Not certain it is the same problem: the citizen decides (router/nearby.py reads the answer).
+            rows = rows + questions.end(session, ticket.id, questions.PLACE, "answered")
+            rows[0] = duplicates.offer(session, rows[0], ticket.id, ticket.public_id or "", *found,
+                                       item.citizen_id, ticket.language, item.inbound_id)
+            return rows
     rows = rows + lifecycle.change(session, ticket, "open", f"citizen:{item.citizen_id}", inbound_id=item.inbound_id)
     waze.attach_nearby(session, [{"id": ticket.id, "category": ticket.category, "lat": ticket.lat, "lon": ticket.lon,
                                   "geocode_source": ticket.geocode_source}])
@@ -92,22 +98,21 @@ def file_reports(session: Session, items: list[Item]) -> list[Reply]:
     places = [message_place(i.msg) for i in items]
     categories = [i.prediction.category if i.prediction.category != "not_report" else None for i in items]
     joined: list[Reply] = []
-    new = []
+    new: list[tuple[Item, str | None, Place | None, tuple[Ticket, float] | None]] = []
     for item, category, place in zip(items, categories, places):
-        existing = duplicates.find(session, category, place.lat if place else None, place.lon if place else None,
-                                   place.source if place else None)
-        if existing is not None:
-            # Locked and looked at again: a feed may be closing it this moment (router/waze.py locks it too).
-            session.refresh(existing, with_for_update=True)
-            if existing.status not in duplicates.JOINABLE:
-                existing = None
-        if existing is None:
-            new.append((item, category, place))
+        found = duplicates.locked(session, category, place.lat if place else None, place.lon if place else None,
+                                  place.source if place else None)
+        if found is not None and duplicates.is_reporter(session, found[0], item.citizen_id):
+            joined += join(session, found[0], item)  # the citizen's own report again: no question
         else:
-            joined += join(session, existing, item)
+            new.append((item, category, place, found))
     if not new:
         return joined
-    items, categories, places = (list(x) for x in zip(*new))
+    items, categories, places = [n[0] for n in new], [n[1] for n in new], [n[2] for n in new]
+    near = [n[3] for n in new]
+    # A report near another of its category waits (needs_info) for its citizen's word: support that one, or file
+    # it; a channel nobody can ask (Open311) files it, with the hint.
+    asking = [found is not None and i.msg.channel not in registry.SILENT for i, found in zip(items, near)]
     made = ops.create_tickets(session, cfg.ticket_prefix, [
         {"citizen_id": i.citizen_id, "inbound_id": i.inbound_id, "channel": i.msg.channel, "text": i.msg.text,
          "language": i.language, "category": category,
@@ -116,8 +121,8 @@ def file_reports(session: Session, items: list[Item]) -> list[Reply]:
          "reply_address": i.msg.address.model_dump(mode="json"), "agency": routing.agency_for(category),
          # Officers need a place to go to: without one, the citizen is asked first; a channel nobody can ask
          # (Open311) goes on with what it has.
-         "status": "open" if located(place) or i.msg.channel in registry.SILENT else "needs_info"}
-        for i, category, place in zip(items, categories, places)
+         "status": "open" if (located(place) and not ask) or i.msg.channel in registry.SILENT else "needs_info"}
+        for i, category, place, ask in zip(items, categories, places, asking)
     ])
     ops.add_reporters(session, [
         {"ticket_id": ticket_id, "citizen_id": i.citizen_id, "reply_address": i.msg.address.model_dump(mode="json"),
@@ -130,13 +135,22 @@ def file_reports(session: Session, items: list[Item]) -> list[Reply]:
         for (ticket_id, _), i, category, place in zip(made, items, categories, places)
     ])
     # Weak Waze alerts already there back the new tickets up (router/waze.py files strong ones itself).
+    # (Not a report waiting for its citizen's word on the one nearby: it may never be a ticket of its own.)
     waze.attach_nearby(session, [{"id": ticket_id, "category": category, **place_columns(place)}
-                                 for (ticket_id, _), category, place in zip(made, categories, places)])
+                                 for (ticket_id, _), category, place, ask in zip(made, categories, places, asking)
+                                 if not ask])
     acks = []
     asked: list[tuple[int, int, str, str, str]] = []
-    for (ticket_id, public_id), item, category, place in zip(made, items, categories, places):
+    for (ticket_id, public_id), item, category, place, found, ask in zip(made, items, categories, places, near,
+                                                                         asking):
+        if found is not None and not ask:
+            duplicates.hint(session, ticket_id, found[0], found[1], inbound_id=item.inbound_id)
         if item.msg.channel in registry.SILENT:
             continue  # nobody to answer (replies.store would drop the rows anyway)
+        if ask and found is not None:
+            acks.append(duplicates.offer(session, reply_row(item, "", ticket_id), ticket_id, public_id, found[0],
+                                         found[1], item.citizen_id, item.language, item.inbound_id))
+            continue
         lang = item.language
         outside = item.msg.location is not None and not located(place) and place is not None \
             and place.source == "outside"
@@ -153,7 +167,8 @@ def file_reports(session: Session, items: list[Item]) -> list[Reply]:
             elif where and not located(place):  # a kota alone: officers need more, and the citizen is asked for it
                 where = render("place_vague" if can_share else "place_vague_text", lang, area=where)
             unknown = "place_unknown" if can_share else "place_unknown_text"
-            text = render("ack", lang, ticket=public_id, category=label, place=where or render(unknown, lang))
+            text = render("ack", lang, ticket=public_id, category=label, place=where or render(unknown, lang),
+                          link=links.see_line(public_id, lang))  # HA (issue 20): the public page, when configured
         ack = reply_row(item, text, ticket_id)
         if not located(place):
             if registry.offers(item.msg.channel, "locations"):
@@ -167,17 +182,17 @@ def file_reports(session: Session, items: list[Item]) -> list[Reply]:
     return joined + acks
 
 
-def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item) -> list[Reply]:
-    """A ticket that turns out to duplicate an active one (once its place is known) is marked so, and its
-    reporters join that one."""
+def merge_into(session: Session, ticket: Ticket, same: Ticket, item: Item, actor: str = "router") -> list[Reply]:
+    """A ticket that turns out to duplicate an active one (its citizen supports that one, or it is their own) is
+    marked so, and its reporters join that one."""
     # Its questions end with it (their buttons go); no status update: the reply below tells the reporter.
-    cleared = lifecycle.change(session, ticket, "duplicate", "router", note=same.public_id, inbound_id=item.inbound_id)
+    cleared = lifecycle.change(session, ticket, "duplicate", actor, note=same.public_id, inbound_id=item.inbound_id)
     ticket.duplicate_of_id = same.id
     ops.add_reporters(session, [{"ticket_id": same.id, "citizen_id": r.citizen_id, "reply_address": r.reply_address,
                                  "language": r.language} for r in lifecycle.reporters(session, ticket.id)])
     if same.photo_file_id is None and ticket.photo_file_id is not None:
         same.photo_file_id = ticket.photo_file_id
-    ops.add_events(session, [{"ticket_id": same.id, "kind": "merged", "actor": "router", "inbound_id": item.inbound_id,
+    ops.add_events(session, [{"ticket_id": same.id, "kind": "merged", "actor": actor, "inbound_id": item.inbound_id,
                               "data": {"ticket": ticket.public_id}}])
     lang = item.language
     label = context.taxonomy().label(same.category, lang)

@@ -15,7 +15,8 @@ from bots import registry
 from ingest.message import Message
 from nlp.geocode import text_place
 from nlp.rules import Taxonomy
-from router import answers, cards, commands, context, crop, dialogue, lifecycle, questions, ticket_ids
+from router import (answers, cards, commands, context, crop, dialogue, lifecycle, nearby, positions, questions,
+                    ticket_ids)
 from router.filing import Item, attach, completed, file_reports, reply_row, set_place, ticket_located
 from router.outcome import Outcome
 from router.templates import render
@@ -67,6 +68,18 @@ def _reporter_chooses(session: Session, item: Item) -> bool:
     return msg.command == dialogue.CHOOSE and not _on_card(session, msg) and not _officers_choice(session, item)
 
 
+def _answers_nearby(session: Session, item: Item) -> bool:
+    """Ya/Tidak to "support the report nearby?": a button (or its menu number), or a short word typed while that
+    is the chat's newest question (before "sudah"/"belum" is read as "is it fixed?")."""
+    msg = item.msg
+    if nearby.is_command(msg.text):
+        return True
+    if msg.command or msg.reply_to or nearby.typed(msg.text) is None:
+        return False
+    waiting = questions.pending(session, msg.address.chat_key, item.citizen_id)
+    return waiting is not None and waiting.kind == questions.NEARBY
+
+
 def _may_be_crop(session: Session, item: Item) -> bool:
     """A command, a reply, or a bare "sudah"/"belum": it may be an officer acting or a reporter confirming."""
     msg = item.msg
@@ -114,6 +127,12 @@ def _on_card(session: Session, msg: Message) -> bool:
 
 
 # --- handlers -----------------------------------------------------------------------------------------
+
+def _nearby(session: Session, item: Item) -> Outcome | None:
+    if nearby.is_command(item.msg.text):
+        return nearby.answer_command(session, item)
+    return _answer_waiting(session, item)
+
 
 def _choose_category(session: Session, item: Item) -> Outcome:
     return dialogue.choose_category(session, item.msg, item.inbound_id, item.citizen_id, item.language)
@@ -192,7 +211,9 @@ def _chit_chat(session: Session, item: Item) -> Outcome:
 
 # Read top to bottom; the first handler that takes the message answers it.
 RULES: tuple[tuple[Predicate, Handler], ...] = (
+    (positions.is_live, positions.handle),  # an officer's live location (its start, a new position, its stop)
     (_reporter_chooses, _choose_category),  # a reporter's answer to "which category?"
+    (_answers_nearby, _nearby),  # a reporter's answer to "support the report nearby?"
     (_may_be_crop, _crop_message),  # an officer acting on a ticket, a reporter confirming a fix
     (_is_command, _command),  # /start, /help, /status
     (_is_reply, _reply_to_ticket),  # a reporter adding to their ticket

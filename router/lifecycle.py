@@ -44,6 +44,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # it yet (router/waze.py decides); nobody else closes a ticket that was not resolved.
 FEED_ACTORS = frozenset({"waze"})
 SELF_CLOSING = frozenset({"open", "assigned"})
+# HC (issue 20, 7a): so does a ticket of a short-lived category (tickets.expire_after) that no officer touched, once
+# its time is up (router/expiry.py decides).
+EXPIRY_ACTOR = "expiry"
 
 
 class TransitionError(ValueError):
@@ -52,23 +55,27 @@ class TransitionError(ValueError):
 
 def can_change(current: str, to: str, actor: str | None = None) -> bool:
     """True when a ticket in `current` may change to `to` (at the hands of `actor`)."""
-    if to == "closed" and actor in FEED_ACTORS and current in SELF_CLOSING:
+    if to == "closed" and (actor in FEED_ACTORS or actor == EXPIRY_ACTOR) and current in SELF_CLOSING:
         return True
     return to in TRANSITIONS.get(current, frozenset())
 
 
 def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str | None = None,
            photo: str | None = None, officer_id: int | None = None, inbound_id: int | None = None,
-           at: datetime | None = None, who: tuple[str, dict[str, str]] | None = None) -> list[Reply]:
+           at: datetime | None = None, who: tuple[str, dict[str, str]] | None = None,
+           tell: bool = True) -> list[Reply]:
     """Change the ticket's status with its audit event; return the updates for every reporter.
-    `who` names, for the reporters, whom the ticket went to (on "assigned"): a template key and its values."""
+    `who` names, for the reporters, whom the ticket went to (on "assigned"): a template key and its values;
+    `tell` False: the caller tells the reporters itself (a handoff says where and why, router/handoff.py)."""
     if not can_change(ticket.status, to, actor):
         raise TransitionError(f"ticket {ticket.public_id} is {ticket.status}: it cannot become {to}")
     now = at or utcnow()
     before = ticket.status
     ticket.status, ticket.updated_at = to, now
     timers.on_change(ticket, before, to, now)
-    if actor.startswith("officer:") and ticket.first_response_at is None:
+    # Sending a ticket elsewhere (back to open: a handoff, a new category) is not a response: the response
+    # target keeps running for whoever gets it, or a handoff would stop the clock.
+    if actor.startswith("officer:") and ticket.first_response_at is None and to != "open":
         ticket.first_response_at = now
     if officer_id is not None and to in ("taken", "in_progress", "resolved"):
         ticket.assigned_officer_id = officer_id  # whoever works on it is who a reopened ticket goes back to
@@ -85,6 +92,8 @@ def change(session: Session, ticket: Ticket, to: str, actor: str, *, note: str |
     session.flush()
     # Questions the new status makes pointless end, and their buttons go.
     cleared = questions.outdate(session, ticket.id, to)
+    if not tell:
+        return cleared
     return citizen_updates(session, ticket, to, note, photo, event_key=f"{before}->{to}@{now.isoformat()}",
                            who=who) + cleared
 

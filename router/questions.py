@@ -19,18 +19,24 @@ from store.models import Outbox, Question, utcnow
 log = logging.getLogger(__name__)
 
 PLACE, CATEGORY, FIXED = "place", "category", "fixed"
+# "There is a similar report near you: support it?" (router/nearby.py): unanswered, the report is filed on its own.
+NEARBY = "nearby"
+# The questions the chat's next message is read as the answer to ("is it fixed?" is answered by its own words).
+IN_CHAT = (PLACE, CATEGORY, NEARBY)
 # A question is asked again at most once (with an example); then the ticket goes on without its answer.
 MAX_ASKED = 2
 # "Is it fixed?" waits longer than the other questions: the citizen has to go and look.
 FIXED_DAYS = 7
 # The ticket statuses in which each kind of question still makes sense; any other status outdates it.
 STILL_ASKED = {PLACE: frozenset({"needs_info"}), CATEGORY: frozenset({"needs_info", "open", "assigned"}),
-               FIXED: frozenset({"resolved"})}
+               FIXED: frozenset({"resolved"}), NEARBY: frozenset({"needs_info"})}
 
 
 def _expiry(kind: str) -> timedelta:
     if kind == FIXED:
         return timedelta(days=FIXED_DAYS)
+    if kind == NEARBY:
+        return timedelta(minutes=context.config().nearby_wait_minutes)
     return timedelta(minutes=context.config().dialogue_timeout_minutes)
 
 
@@ -66,21 +72,27 @@ def ask_new(session: Session, asked: list[tuple[int, int, str, str, str]]) -> No
 
 
 def pending(session: Session, chat_key: str, citizen_id: int) -> Question | None:
-    """The newest open, unexpired "where?" or "which category?" this citizen was asked in this chat ("is it
-    fixed?" is answered by its own words: router/crop.py)."""
+    """The newest open, unexpired "where?", "which category?" or "support the report nearby?" this citizen was
+    asked in this chat ("is it fixed?" is answered by its own words: router/crop.py)."""
     return session.scalars(select(Question).where(
         Question.chat_key == chat_key, Question.citizen_id == citizen_id, Question.status == "open",
-        Question.kind.in_((PLACE, CATEGORY)), Question.expires_at > utcnow()).order_by(Question.id.desc())
+        Question.kind.in_(IN_CHAT), Question.expires_at > utcnow()).order_by(Question.id.desc())
         .limit(1)).first()
 
 
 def chats_waiting(session: Session, chat_keys: list[str]) -> set[str]:
-    """Those of the chats where a "where?" or "which category?" waits for its answer."""
+    """Those of the chats where a "where?", "which category?" or "support it?" waits for its answer."""
     if not chat_keys:
         return set()
     return set(session.scalars(select(Question.chat_key).where(
         Question.chat_key.in_(sorted(set(chat_keys))), Question.status == "open",
-        Question.kind.in_((PLACE, CATEGORY)), Question.expires_at > utcnow())))
+        Question.kind.in_(IN_CHAT), Question.expires_at > utcnow())))
+
+
+def is_open(session: Session, ticket_id: int, kind: str) -> bool:
+    """Whether a question of `kind` about the ticket still waits for its answer."""
+    return session.scalars(select(Question.id).where(Question.ticket_id == ticket_id, Question.kind == kind,
+                                                     Question.status == "open").limit(1)).first() is not None
 
 
 def close(session: Session, question: Question, status: str) -> list[Reply]:
@@ -144,3 +156,10 @@ def expire(session: Session, question_id: int) -> Question | None:
     ops.add_events(session, [{"ticket_id": question.ticket_id, "kind": "question_expired", "actor": "router",
                               "data": {"question": question.kind, "asked": question.asked}}])
     return question
+
+
+def asked_by(session: Session, question: Question) -> Outbox | None:
+    """The reply that last asked `question` (where a follow-up goes: the same chat), or None."""
+    if not question.asked_in:
+        return None
+    return session.scalars(select(Outbox).where(Outbox.dedupe_key == question.asked_in[-1])).first()

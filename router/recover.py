@@ -9,7 +9,7 @@ from rq import Queue
 from ingest import jobs
 from ingest.intake import JOB_SIZE
 from ingest.jobs import INTAKE_QUEUE
-from router import answers, context, crop, replies, unit
+from router import answers, closure, context, crop, expiry, replies, unit
 from store import db, ops
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,17 @@ def sweep(older_than_seconds: float = 60.0) -> dict[str, int]:
     if tickets:
         log.warning("sweep: sending %d open ticket(s) to officers again", len(tickets))
         crop.enqueue_dispatch(tickets)
-    return {"inbound": len(inbound), "outbox": len(outbox), "tickets": len(tickets), "expired": _expire()}
+    _photo_checks(age)  # verified closure (issue 20, part 6)
+    return {"inbound": len(inbound), "outbox": len(outbox), "tickets": len(tickets), "expired": _expire(),
+            "expired_tickets": expiry.sweep()}  # tickets.expire_after (router/expiry.py)
+
+
+def _photo_checks(age: timedelta) -> None:
+    """Verified closure: "done" photo checks whose job was lost are enqueued again (a failure waits for the next sweep)."""
+    try:
+        closure.requeue(age)
+    except Exception:
+        log.exception("sweep: re-enqueueing photo checks failed; the next sweep tries again")
 
 
 def _expire() -> int:

@@ -46,9 +46,19 @@ def agency_codes() -> list[str]:
 
 
 def agency_name(code: str | None) -> str | None:
-    """An agency's display name."""
-    agency = _routing()["agencies"].get(code or "")
+    """An agency's display name (or a utility's: a ticket handed to one is held by it, router/handoff.py)."""
+    agency = _routing()["agencies"].get(code or "") or utilities().get(code or "")
     return agency["name"] if agency else None
+
+
+def utilities() -> dict[str, Any]:
+    """The configured utilities by code: {"name", "telegram_chat_id"} (routing.utilities)."""
+    return dict(_routing().get("utilities") or {})
+
+
+def is_utility(code: str | None) -> bool:
+    """True when `code` names a utility rather than a city agency."""
+    return bool(code) and code in utilities()
 
 
 def agency_of(ticket: Placed) -> str | None:
@@ -57,6 +67,12 @@ def agency_of(ticket: Placed) -> str | None:
 
 
 def _codes(ticket: Placed) -> list[str]:
+    """The areas that cover the ticket, smallest first: those of the area it was handed to, if it was
+    (router/handoff.py), else those of its place."""
+    held = getattr(ticket, "holder_area", None)
+    if held:
+        parts = held.split(".")  # 31.75.03.1001 → itself, its kecamatan 31.75.03, its kota 31.75
+        return [".".join(parts[:n]) for n in range(len(parts), 1, -1)]
     return [c for c in (ticket.kelurahan_kode, ticket.kecamatan_kode, ticket.kab_kota_kode) if c]
 
 
@@ -82,6 +98,8 @@ def responders(officers: Iterable[Scoped], ticket: Placed) -> list[Any]:
     """The officers a new ticket is sent to: field officers who may act on it; failing those, the lurah,
     then the camat, then the agency head."""
     able = [o for o in officers if o.role != "supervisor" and may_act(o, ticket)]
+    if is_utility(agency_of(ticket)):  # a utility's ticket goes to its own liaisons, not the area's city officers
+        able = [o for o in able if agency_of(ticket) in o.agencies]
     field = [o for o in able if o.role in FIELD_ROLES]
     if field:
         return field
@@ -115,11 +133,12 @@ def desk(ticket: Placed) -> tuple[str, str, dict[str, str]] | None:
     specific unit covering its place, else its agency's desk, else the city's triage chat; None for none.
     → (chat id, template key, template values)."""
     units = _routing()["units"]
-    for code in _codes(ticket):  # kelurahan first, then kecamatan, then kota
+    utility = utilities().get(agency_of(ticket) or "")
+    for code in [] if utility else _codes(ticket):  # kelurahan first, then kecamatan, then kota
         unit = units.get(code)
         if unit and unit.get("telegram_chat_id"):
             return str(unit["telegram_chat_id"]), "who_unit", {"unit": unit["name"]}
-    agency = _routing()["agencies"].get(agency_of(ticket) or "")
+    agency = _routing()["agencies"].get(agency_of(ticket) or "") or utility
     if agency and agency.get("telegram_chat_id"):
         return str(agency["telegram_chat_id"]), "who_agency_desk", {}
     triage = _routing().get("triage_chat_id")

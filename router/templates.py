@@ -8,12 +8,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "id": "Terima kasih, laporan Anda sudah kami terima dengan nomor tiket {ticket}.\n"
               "Kategori: {category}.\n"
               "Lokasi: {place}.\n"
-              "Kami kabari setiap ada perkembangan. Cek status kapan saja dengan /status {ticket}",
+              "Kami kabari setiap ada perkembangan. Cek status kapan saja dengan /status {ticket}{link}",
         "en": "Thank you, we have received your report as ticket {ticket}.\n"
               "Category: {category}.\n"
               "Location: {place}.\n"
-              "We will tell you of every change. Check its status any time with /status {ticket}",
+              "We will tell you of every change. Check its status any time with /status {ticket}{link}",
     },
+    # The ack's {link}: the ticket's public page, when web.public_url is set (router/links.py); else "".
+    "ack_link": {"id": "\nLihat: {url}", "en": "\nSee: {url}"},
     "category_unsure": {"id": " (belum pasti; petugas akan memeriksa)", "en": " (not certain; an officer will check)"},
     "place_unknown": {"id": "belum diketahui — balas dengan alamat atau kelurahan, atau bagikan lokasi Anda",
                       "en": "not known yet — reply with the address or kelurahan, or share your location"},
@@ -96,10 +98,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "help": {
         "id": "Cara melapor: tulis masalahnya dan lokasinya dalam satu pesan, boleh dengan foto, atau bagikan "
               "lokasi Anda.\nPerintah:\n/status <nomor tiket> — status laporan\n/status — laporan terakhir Anda\n"
-              "/help — bantuan ini",
+              "/publik nama <nama samaran> — tampil di daftar pelapor teraktif (opsional)\n/help — bantuan ini",
         "en": "How to report: write the problem and where it is in one message, with a photo if you can, or "
               "share your location.\nCommands:\n/status <ticket number> — status of a report\n"
-              "/status — your latest reports\n/help — this help",
+              "/status — your latest reports\n/publik nama <handle> — appear among the top reporters "
+              "(optional)\n/help — this help",
     },
     "status": {
         "id": "Tiket {ticket}\nStatus: {status}\nKategori: {category}\nDibuat: {created}",
@@ -109,6 +112,49 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "id": "Tiket {ticket} tidak ditemukan. Periksa lagi nomornya, contoh: /status JKT-2026-000123",
         "en": "Ticket {ticket} was not found. Please check the number, e.g. /status JKT-2026-000123",
     },
+    # --- /publik: a public alias for the top reporters (router/aliases.py; HB, issue 20) ---
+    "alias_usage": {
+        "id": "Nama Anda tidak tampil di halaman publik. Bila mau tampil di daftar pelapor teraktif dengan nama "
+              "samaran, kirim: /publik nama <nama samaran> (3–24 huruf/angka, bukan nomor telepon, email, atau "
+              "tautan). Berhenti tampil: /publik hapus",
+        "en": "You are not shown on the public page. To appear among the top reporters under a handle, send: "
+              "/publik nama <handle> (3–24 letters or digits, no phone number, email or link). To stop: "
+              "/publik hapus",
+    },
+    "alias_current": {
+        "id": "Anda tampil di daftar pelapor teraktif sebagai \"{alias}\". Ganti: /publik nama <nama samaran>; "
+              "berhenti tampil: /publik hapus",
+        "en": "You appear among the top reporters as \"{alias}\". Change it: /publik nama <handle>; stop: "
+              "/publik hapus",
+    },
+    "alias_set": {
+        "id": "Baik, Anda akan tampil di daftar pelapor teraktif sebagai \"{alias}\" (hanya nama samaran dan "
+              "jumlah laporan, tanpa isi laporan). Berhenti tampil kapan saja: /publik hapus",
+        "en": "Done: you will appear among the top reporters as \"{alias}\" (the handle and a count only, never "
+              "your reports). Stop any time: /publik hapus",
+    },
+    "alias_cleared": {"id": "Baik, nama samaran Anda sudah dihapus; Anda tidak lagi tampil di halaman publik.",
+                      "en": "Done: your handle is removed; you are no longer shown on the public page."},
+    "alias_none": {"id": "Anda memang tidak tampil di halaman publik.", "en": "You are not shown on the public page."},
+    "alias_short": {"id": "Maaf, nama samaran minimal 3 huruf. Contoh: /publik nama Warga Tebet",
+                    "en": "Sorry, a handle needs at least 3 letters. E.g. /publik nama Tebet Neighbour"},
+    "alias_long": {"id": "Maaf, nama samaran paling panjang 24 karakter. Coba yang lebih pendek.",
+                   "en": "Sorry, a handle can be at most 24 characters. Please try a shorter one."},
+    "alias_chars": {"id": "Maaf, nama samaran hanya boleh berisi huruf, angka, spasi, titik, garis bawah, atau "
+                          "tanda hubung, dengan minimal 2 huruf.",
+                    "en": "Sorry, a handle may only hold letters, digits, spaces, dots, underscores or hyphens, "
+                          "with at least 2 letters."},
+    "alias_contact": {"id": "Maaf, nama samaran tidak boleh berisi nomor telepon, alamat email, atau tautan: demi "
+                            "keamanan Anda, pilih nama lain.",
+                      "en": "Sorry, a handle may not hold a phone number, an email address or a link: for your "
+                            "safety, please choose another."},
+    "alias_reserved": {"id": "Maaf, nama samaran itu bisa dikira akun resmi. Pilih nama lain.",
+                       "en": "Sorry, that handle could be taken for an official account. Please choose another."},
+    "alias_taken": {"id": "Maaf, nama samaran itu sudah dipakai warga lain. Pilih nama lain.",
+                    "en": "Sorry, another citizen already uses that handle. Please choose another."},
+    "alias_unavailable": {"id": "Maaf, nama samaran belum bisa diatur dari kanal ini.",
+                          "en": "Sorry, a handle cannot be set from this channel."},
+    # --- end /publik ---
     "status_none": {
         "id": "Anda belum punya laporan. Kirim laporan Anda kapan saja.",
         "en": "You have no reports yet. Send one any time.",
@@ -152,10 +198,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
     # Officers' side (Indonesian first: officers use the city's language).
     "card": {"id": "📋 Laporan {ticket} — {category}\nLokasi: {place}\nPeta: {map}\nSumber: {sources}\n\n"
                    "{text}\n\nBalas kartu ini: \"ambil\", \"proses <catatan>\", \"selesai\" (dengan foto hasil), "
-                   "\"tolak <alasan>\", atau \"alihkan <kode dinas>\".",
+                   "\"tolak <alasan>\", atau \"alihkan <tujuan> <alasan>\".",
              "en": "📋 Report {ticket} — {category}\nPlace: {place}\nMap: {map}\nSources: {sources}\n\n"
                    "{text}\n\nReply to this card: \"take\", \"progress <note>\", \"done\" (with a photo of the "
-                   "result), \"reject <reason>\", or \"reassign <agency code>\"."},
+                   "result), \"reject <reason>\", or \"reassign <target> <reason>\"."},
     # A card's sources: the citizens who reported it, and the Waze alerts that back it up.
     "source_citizens": {"id": "{count} warga ({channels})", "en": "{count} citizen(s) ({channels})"},
     "source_waze": {"id": "Waze: {count} laporan pengemudi (skor {score}/25)",
@@ -169,6 +215,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "officer_reopened": {"id": "🔁 Tiket {ticket} dibuka kembali oleh warga: belum beres.{words}",
                          "en": "🔁 Ticket {ticket} reopened by the reporter: not fixed.{words}"},
     "officer_words": {"id": "\nKata warga: \"{text}\"", "en": "\nThe reporter says: \"{text}\""},
+    # --- HF: officers' live location (router/positions.py) ---
+    "live_location_on": {"id": "📍 Lokasi langsung Anda terlihat oleh supervisor di peta petugas sampai {until}. "
+                               "Hentikan berbagi lokasi di Telegram kapan saja; lokasi Anda tidak pernah ditampilkan "
+                               "ke publik.",
+                         "en": "📍 Supervisors see your live location on the officers' map until {until}. Stop "
+                               "sharing in Telegram at any time; your location is never shown publicly."},
+    "live_location_old": {"id": "Lokasi langsung ini lebih lama dari yang sudah kami terima; tidak dipakai.",
+                          "en": "This live location is older than one we already have; it is not used."},
+    # --- end HF ---
     "place_unclear": {"id": "lokasi belum jelas", "en": "place unclear"},
     "card_rerouted": {"id": "↪️ Tiket {ticket}: pelapor mengubah kategorinya ({before} → {after}); tiket dikirim ke "
                             "dinas yang sesuai. Kartu ini tidak berlaku lagi.",
@@ -213,8 +268,39 @@ TEMPLATES: dict[str, dict[str, str]] = {
                                 "en": "Write the reason in the note field, then press \"Reject\" again."},
     "officer_need_reason": {"id": "Tuliskan alasan penolakan, contoh: \"tolak bukan wilayah DKI\".",
                             "en": "Give the reason, e.g. \"reject outside Jakarta\"."},
-    "officer_need_agency": {"id": "Tuliskan kode dinas tujuan: {agencies}.",
-                            "en": "Name the agency code to send it to: {agencies}."},
+    # --- handoffs (router/handoff.py): to another kelurahan/kecamatan, agency or utility, with a reason ---
+    "handoff_help": {"id": "Tulis tujuan dan alasannya, contoh: \"alihkan kel. cipinang muara bukan_wilayah\".\n"
+                           "Tujuan: nama atau kode kelurahan/kecamatan, kode dinas ({agencies}), atau utilitas "
+                           "({utilities}).\nAlasan: {reasons}.",
+                     "en": "Name where it goes and why, e.g. \"reassign kel. cipinang muara bukan_wilayah\".\n"
+                           "Where: a kelurahan/kecamatan by name or code, an agency code ({agencies}), or a utility "
+                           "({utilities}).\nWhy: {reasons}."},
+    "handoff_unknown_target": {"id": "Tujuan \"{target}\" tidak dikenal.", "en": "\"{target}\" is not a known target."},
+    "handoff_ambiguous": {"id": "\"{target}\" ada lebih dari satu: {choices}. Tulis kodenya.",
+                          "en": "There is more than one \"{target}\": {choices}. Write its code."},
+    "handoff_need_reason": {"id": "Ke {holder}: tuliskan juga alasannya, contoh: \"alihkan {example}\".\n"
+                                  "Alasan: {reasons}.",
+                            "en": "To {holder}: give the reason too, e.g. \"reassign {example}\".\nReasons: {reasons}."},
+    "handoff_same": {"id": "Tiket {ticket} sudah dipegang {holder}.", "en": "Ticket {ticket} is already with {holder}."},
+    "officer_handed_off": {"id": "Tiket {ticket} dialihkan ke {holder} ({reason}). Pelapor sudah diberi tahu; "
+                                 "batas waktu SLA-nya tidak berubah.",
+                           "en": "Ticket {ticket} is handed to {holder} ({reason}). The reporters have been told; its "
+                                 "SLA deadline does not change."},
+    "card_handed_off": {"id": "↪️ Tiket {ticket} dialihkan ke {holder} ({reason}) oleh {officer}. Kartu ini tidak "
+                              "berlaku lagi.",
+                        "en": "↪️ Ticket {ticket} was handed to {holder} ({reason}) by {officer}. This card no longer "
+                              "applies."},
+    "card_handed_in": {"id": "↪️ Dialihkan dari {holder}: {reason}.{words} Batas waktu SLA tetap dihitung sejak laporan "
+                             "pertama kali diteruskan.\n\n",
+                       "en": "↪️ Handed over from {holder}: {reason}.{words} The SLA deadline still counts from when "
+                             "the report was first sent on.\n\n"},
+    "officer_words_handoff": {"id": " Catatan: \"{text}\".", "en": " Note: \"{text}\"."},
+    # The public trail's line (stored in the event; no person named).
+    "handoff_note": {"id": "Dialihkan ke {holder}: {reason}", "en": "Handed to {holder}: {reason}"},
+    "update_handoff": {"id": "Tiket {ticket}: laporan Anda dialihkan ke {holder} (alasan: {reason}). Batas waktu "
+                             "penanganannya tidak berubah.",
+                       "en": "Ticket {ticket}: your report has been handed to {holder} (reason: {reason}). Its "
+                             "deadline does not change."},
     "officer_need_category": {"id": "Tuliskan kategori barunya, contoh: \"kategori banjir\". Kategori: {categories}.",
                               "en": "Name the new category, e.g. \"category flood\". Categories: {categories}."},
     "officer_same_category": {"id": "Tiket {ticket} sudah berkategori {category}.",
@@ -237,6 +323,31 @@ TEMPLATES: dict[str, dict[str, str]] = {
                                "en": "Ticket not found. Reply to the report's card, or give its number, e.g. "
                                      "/take JKT-2026-000123"},
     "update_note": {"id": "\nCatatan petugas: {note}", "en": "\nOfficer's note: {note}"},
+    # --- HC: nearby reports before filing (router/nearby.py) and short-lived categories (router/expiry.py) ---
+    "nearby_question": {"id": "Ada laporan serupa di dekat Anda ({ticket}, {distance} m): dukung laporan itu?\n"
+                              "{category}, status: {status}.\nYa: Anda ikut menerima setiap kabarnya. Tidak: laporan "
+                              "Anda dicatat sebagai tiket baru. Tanpa jawaban dalam {minutes} menit, laporan Anda "
+                              "dicatat sebagai tiket baru.",
+                        "en": "There is a similar report near you ({ticket}, {distance} m): support that report?\n"
+                              "{category}, status: {status}.\nYes: you will receive its every update. No: your "
+                              "report is filed as a new ticket. Without an answer within {minutes} minutes, your "
+                              "report is filed as a new ticket."},
+    "btn_support": {"id": "Ya, dukung", "en": "Yes, support it"},
+    "btn_separate": {"id": "Tidak, laporan baru", "en": "No, a new report"},
+    "nearby_gone": {"id": "Laporan {ticket} sudah tidak aktif lagi, jadi laporan Anda dicatat sebagai tiket baru.",
+                    "en": "Report {ticket} is no longer active, so your report is filed as a new ticket."},
+    "nearby_unanswered": {"id": "Belum ada jawaban, jadi laporan Anda kami catat sebagai tiket baru.",
+                          "en": "No answer came, so your report is filed as a new ticket."},
+    "nearby_too_late": {"id": "Pertanyaan tentang laporan {ticket} sudah tidak berlaku.",
+                        "en": "The question about report {ticket} no longer applies."},
+    "update_expired": {"id": "Tiket {ticket} ditutup otomatis: laporan {category} berlaku {hours} jam, dan selama itu "
+                             "belum ada tindakan petugas; keadaannya biasanya sudah berubah. Bila masalahnya masih "
+                             "ada, kirim laporan baru.",
+                       "en": "Ticket {ticket} closed itself: a {category} report holds for {hours} hours, and no "
+                             "officer acted on it in that time; by now things have usually changed. If the problem "
+                             "is still there, send a new report."},
+    "expired_note": {"id": "kedaluwarsa: tanpa tindakan petugas dalam {hours} jam",
+                     "en": "expired: no officer action within {hours} hours"},
 }
 
 # What a status means to the citizen who reported the ticket (the bot speaks to them as "Anda").

@@ -72,7 +72,8 @@ class Citizen(Base):
     """One person as one channel knows them (private: never in public views)."""
 
     __tablename__ = "citizens"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_citizen_channel_external"),)
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_citizen_channel_external"),
+                      UniqueConstraint("public_alias", name="uq_citizens_public_alias"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -82,6 +83,9 @@ class Citizen(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The handle the public page may show among the top reporters: None (the default) until the citizen opts in
+    # with `/publik nama <alias>`; `/publik hapus` sets it back (router/aliases.py).
+    public_alias: Mapped[str | None] = mapped_column(String(32))
 
 
 class Ticket(Base):
@@ -113,7 +117,10 @@ class Ticket(Base):
     photo_file_id: Mapped[str | None] = mapped_column(String(255))  # a store.media.MediaRef's text
     reply_address: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="open")  # see router/lifecycle.py
-    agency: Mapped[str | None] = mapped_column(String(32))
+    agency: Mapped[str | None] = mapped_column(String(32))  # an agency's code, or a utility's (router/handoff.py)
+    # The kelurahan or kecamatan a handoff gave the ticket to (router/handoff.py): routing reads it instead of the
+    # place's areas; the place itself stays as reported.
+    holder_area: Mapped[str | None] = mapped_column(String(16))
     assigned_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", name="fk_tickets_officer"))
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", name="fk_tickets_duplicate_of"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -157,7 +164,7 @@ class Question(Base):
     chat_key: Mapped[str] = mapped_column(String(255))
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", name="fk_questions_citizen"))
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", name="fk_questions_ticket"))
-    kind: Mapped[str] = mapped_column(String(16))  # place | category | fixed
+    kind: Mapped[str] = mapped_column(String(16))  # place | category | fixed | nearby (support the report nearby?)
     asked: Mapped[int] = mapped_column(Integer, default=1)  # times asked (once more at most, with an example)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered | dropped | outdated | expired
     # The outbox rows that asked it (their dedupe keys): their buttons are removed once it ends.
@@ -193,6 +200,22 @@ class Officer(Base):
     def handles(self) -> str:
         """Their identities as people type them: "telegram:42, email:budi@jakarta.go.id"."""
         return ", ".join(f"{i.channel}:{i.user_id}" for i in self.identities)
+
+
+class OfficerPosition(Base):
+    """An officer's last position from a live location they share in chat (Telegram), until `live_until`: shown
+    to supervisors on the officers' map while it lasts, never publicly."""
+
+    __tablename__ = "officer_positions"
+
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", name="fk_officer_positions_officer"),
+                                            primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime]  # when the officer was there (the update's time): a later update wins, an older one is dropped
+    # When the sharing ends: the live period's end, or the moment the officer stopped it (then it is over).
+    live_until: Mapped[datetime]
 
 
 class OfficerIdentity(Base):
@@ -356,4 +379,43 @@ class Example(Base):
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", name="fk_examples_officer"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", name="fk_examples_ticket"))
     predicted: Mapped[str | None] = mapped_column(String(32))  # the category it corrects (or confirms)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- verified closure (issue 20, part 6): router/closure.py writes these ----------------------------------------
+
+class PhotoCheck(Base):
+    """One photo of a ticket checked (or waiting to be): an officer's "done" photo, or the citizen's it is compared
+    with. Only the perceptual hash is kept, never the photo's EXIF (store/photo_checks.py)."""
+
+    __tablename__ = "photo_checks"
+    __table_args__ = (Index("ix_photo_checks_ticket", "ticket_id"),
+                      Index("ix_photo_checks_state_created", "state", "created_at"))  # the sweep's and the hash search
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", name="fk_photo_checks_ticket"))
+    role: Mapped[str] = mapped_column(String(16))  # resolution (the officer's "done") | report (the citizen's)
+    photo: Mapped[str] = mapped_column(String(255))  # a store.media.MediaRef's text
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending → checked | unavailable
+    phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit pHash as hex; None: not decodable or not fetched
+    # True when the EXIF was read as the photo arrived (a dashboard upload, stripped before it was kept).
+    exif_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)  # what could not be checked, and why (Indonesian, for supervisors)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_at: Mapped[datetime | None]
+
+
+class TicketFlag(Base):
+    """Something a photo check found wrong, for the supervisor ("foto tidak di lokasi"); the officer is never
+    stopped by it."""
+
+    __tablename__ = "ticket_flags"
+    __table_args__ = (UniqueConstraint("check_id", "code", name="uq_ticket_flags_check_code"),
+                      Index("ix_ticket_flags_ticket", "ticket_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", name="fk_ticket_flags_ticket"))
+    check_id: Mapped[int] = mapped_column(ForeignKey("photo_checks.id", name="fk_ticket_flags_check"))
+    code: Mapped[str] = mapped_column(String(32))  # store.photo_checks: before_report | off_site | same_photo
+    detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,6 +1,8 @@
-"""The officers' map under /crop/map: the queue's tickets (the same filters, through dashboard.filtered) as
-points coloured by status over the kecamatan outlines, fed by /crop/tickets.geojson; each popup links to the
-ticket's page. Officers are logged in, so the report's whole text is there (set as text by crop_map.js)."""
+"""The officers' map under /crop/map: the queue's tickets (the same filters and views, through dashboard.filtered
+and web/field.py) as points coloured by status over the kecamatan outlines, fed by /crop/tickets.geojson; each
+popup links to the ticket's page. Officers are logged in, so the report's whole text is there (set as text by
+crop_map.js). Supervisors also see the officers sharing a live location in chat, only while they share it
+(/crop/officers.geojson: supervisors only; nothing of it is on any public page or API)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,11 +13,14 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from sqlalchemy import select
+
 from router import clock
-from store.models import Ticket
-from web import auth, dashboard, labels
+from store.models import Officer, OfficerPosition, Ticket
+from web import auth, dashboard, field, labels
 from web.public import Config, city_bounds, render
 
+SUPERVISOR = "supervisor"  # the role that sees officers' live locations
 MAX_POINTS = 2000  # the newest matching tickets with a point; more would make the page slow
 # One colour per lifecycle status: warm while officers still owe something, green when done, grey when not theirs.
 STATUS_COLOURS = {"received": "#7f8c8d", "needs_info": "#8e44ad", "open": "#c0392b", "reopened": "#d81b60",
@@ -28,6 +33,7 @@ def setup(app: web.Application, sessions: sessionmaker[Session], config: Config)
     view = _Map(sessions, config)
     app.router.add_get("/crop/map", view.page)
     app.router.add_get("/crop/tickets.geojson", view.tickets)
+    app.router.add_get("/crop/officers.geojson", view.officers)
 
 
 def feature(t: Ticket, now: datetime) -> dict[str, Any]:
@@ -52,15 +58,41 @@ class _Map:
         return render("crop_map.html", **auth.context(
             request, filters=filters, query=query, config=self.config, bounds=city_bounds(),
             legend=[(labels.status_words(s), c) for s, c in STATUS_COLOURS.items()],
-            colours_json=json.dumps(STATUS_COLOURS), max_points=MAX_POINTS, **dashboard.choices()))
+            colours_json=json.dumps(STATUS_COLOURS), max_points=MAX_POINTS,
+            officers=auth.user(request).role == SUPERVISOR, views=dashboard.views(filters), **dashboard.choices()))
 
     async def tickets(self, request: web.Request) -> web.Response:
-        features = await asyncio.to_thread(self._features, dashboard.filters_of(request))
+        features = await asyncio.to_thread(self._features, dashboard.filters_of(request), auth.user(request).officer_id)
         return web.json_response({"type": "FeatureCollection", "features": features},
                                  content_type="application/geo+json")
 
-    def _features(self, filters: dict[str, str]) -> list[dict[str, Any]]:
-        stmt = dashboard.filtered(filters).where(Ticket.lat.is_not(None), Ticket.lon.is_not(None)).limit(MAX_POINTS)
+    def _features(self, filters: dict[str, str], officer_id: int) -> list[dict[str, Any]]:
+        stmt = dashboard.filtered(filters).where(Ticket.lat.is_not(None), Ticket.lon.is_not(None))
         now = datetime.now(timezone.utc)
         with self.sessions() as session:
-            return [feature(t, now) for t in session.scalars(stmt)]
+            officer = session.get(Officer, officer_id)
+            return [feature(t, now) for t in field.tickets(session, stmt, filters["view"], officer, now, MAX_POINTS)]
+
+    async def officers(self, request: web.Request) -> web.Response:
+        if auth.user(request).role != SUPERVISOR:
+            raise web.HTTPForbidden(text="officers' live locations are for supervisors")
+        features = await asyncio.to_thread(self._officers)
+        return web.json_response({"type": "FeatureCollection", "features": features},
+                                 content_type="application/geo+json")
+
+    def _officers(self) -> list[dict[str, Any]]:
+        """Active officers sharing a live location now (its live period not over, not stopped)."""
+        now = datetime.now(timezone.utc)
+        stmt = (select(OfficerPosition, Officer).join(Officer, Officer.id == OfficerPosition.officer_id)
+                .where(OfficerPosition.live_until > now, Officer.active.is_(True)).order_by(Officer.name))
+        with self.sessions() as session:
+            return [live_feature(p, o) for p, o in session.execute(stmt)]
+
+
+def live_feature(position: OfficerPosition, officer: Officer) -> dict[str, Any]:
+    """An officer's live position as a GeoJSON point with what its popup shows."""
+    return {"type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(position.lon, 6), round(position.lat, 6)]},
+            "properties": {"name": officer.name, "role": officer.role, "accuracy_m": position.accuracy_m,
+                           "at": clock.iso(position.at), "at_local": clock.show(position.at),
+                           "until": clock.iso(position.live_until), "until_local": clock.show(position.live_until)}}

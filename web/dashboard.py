@@ -13,27 +13,28 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from router import context
-from router import clock, crop, unit
+from router import clock, closure, crop, handoff, unit
 from router.outcome import Outcome
 from store import media, ops
 from store.models import Officer, Ticket
-from web import auth, labels, params
+from web import auth, field, labels, params
 from web.labels import ACTIONS
 from web.media import Photos, servable
-from web.public import render
+from web.public import Config, city_bounds, render
 
 # The queue shows what officers still have to do unless asked for more.
 WORKING = ("open", "assigned", "taken", "in_progress", "reopened", "needs_info")
 PAGE = 200
-FILTERS = ("area", "agency", "category", "status")
+FILTERS = ("area", "agency", "category", "status", "view")  # view: web/field.py's VIEWS
 NOTICE = "crophub_notice"  # what the last action came to, shown once on the page it redirects to
 PATH = "/crop"
 PHOTOS = {"report": "photo_file_id", "resolution": "resolution_photo_file_id"}  # before / after
 
 
-def setup(app: web.Application, sessions: sessionmaker[Session], photos: Photos | None = None) -> None:
-    """Add the /crop routes (auth.setup guards them)."""
-    board = _Dashboard(sessions, photos or Photos(sessions, max_bytes=10 * 1024 * 1024))
+def setup(app: web.Application, sessions: sessionmaker[Session], photos: Photos | None = None,
+          view: Config | None = None) -> None:
+    """Add the /crop routes (auth.setup guards them); `view`: the map tiles of the ticket page's map."""
+    board = _Dashboard(sessions, photos or Photos(sessions, max_bytes=10 * 1024 * 1024), view or Config())
     app.router.add_get("/crop", board.queue)
     app.router.add_get("/crop/tickets/{public_id}", board.ticket)
     app.router.add_get("/crop/tickets/{public_id}/photo/{which}", board.photo)
@@ -41,20 +42,24 @@ def setup(app: web.Application, sessions: sessionmaker[Session], photos: Photos 
 
 
 class _Dashboard:
-    def __init__(self, sessions: sessionmaker[Session], photos: Photos) -> None:
+    def __init__(self, sessions: sessionmaker[Session], photos: Photos, view: Config) -> None:
         self.sessions = sessions
         self.photos = photos
+        self.view = view
 
     async def queue(self, request: web.Request) -> web.Response:
         filters = filters_of(request)
-        rows = await asyncio.to_thread(self._queue, filters)
+        rows = await asyncio.to_thread(self._queue, filters, auth.user(request).officer_id)
         return render("queue.html", **auth.context(request, rows=rows, filters=filters, query=query_of(filters),
-                                                    page=PAGE, **choices()))
+                                                    page=PAGE, views=views(filters), **choices()))
 
-    def _queue(self, f: dict[str, str]) -> list[dict[str, Any]]:
+    def _queue(self, f: dict[str, str], officer_id: int) -> list[dict[str, Any]]:
         now = datetime.now(timezone.utc)
         with self.sessions() as session:
-            return [row(t, now) for t in session.scalars(filtered(f).limit(PAGE))]
+            officer = session.get(Officer, officer_id)
+            found = field.tickets(session, filtered(f), f["view"], officer, now, PAGE)
+            flags = closure.flagged(session, [t.id for t in found])  # verified closure: the queue's badges
+            return [{**row(t, now), "flags": flags.get(t.id, [])} for t in found]
 
     async def ticket(self, request: web.Request) -> web.Response:
         notice = unquote(request.cookies.get(NOTICE, ""))[:500] or None
@@ -72,9 +77,16 @@ class _Dashboard:
         actions = {verb: ACTIONS[verb] for verb in crop.allowed_actions(found["t"]["status"]) if verb in ACTIONS}
         response = render("ticket.html", **auth.context(request, notice=notice, actions=actions, draft=draft or {},
                                                         agencies=labels.agencies(),
-                                                        categories=choices()["categories"], **found))
+                                                        categories=choices()["categories"],
+                                                        handoff_targets=labels.handoff_targets(),
+                                                        handoff_reasons=labels.handoff_reasons(),
+                                                        map=self._map(), **found))
         response.set_status(status)
         return response
+
+    def _map(self) -> dict[str, str]:
+        """What the ticket page's map needs: where the city is, and the tiles (none: the outlines alone)."""
+        return {"bounds": city_bounds(), "tile_url": self.view.tile_url, "tile_attribution": self.view.tile_attribution}
 
     def _ticket(self, public_id: str) -> dict[str, Any] | None:
         with self.sessions() as session:
@@ -87,7 +99,10 @@ class _Dashboard:
                       for e in ops.events_of(session, ticket.id)]
             return {"t": row(ticket, datetime.now(timezone.utc)), "text": ticket.text, "events": events,
                     "sources": ops.ticket_sources(session, ticket.id),
-                    "photos": [which for which, column in PHOTOS.items() if servable(getattr(ticket, column))]}
+                    "photos": [which for which, column in PHOTOS.items() if servable(getattr(ticket, column))],
+                    "holder": handoff.holder_words(ticket) if ticket.holder_area else None,  # HD: handed to an area
+                    # verified closure: what the checks of the officer's "done" photos found, and could not check
+                    "flags": closure.flags_of(session, ticket.id), "photo_notes": closure.notes_of(session, ticket.id)}
 
     async def photo(self, request: web.Request) -> web.StreamResponse:
         column = PHOTOS.get(request.match_info["which"])
@@ -109,12 +124,16 @@ class _Dashboard:
         note = str(form.get("note", "")).strip()[:2000]
         agency = str(form.get("agency", "")).strip()
         category = str(form.get("category", "")).strip()[:64]
+        # HD: a handoff's target (area, agency or utility code; "agency" as the form once named it) and reason
+        target = str(form.get("target", "") or agency).strip()[:64]
+        reason = str(form.get("reason", "")).strip()[:64]
+        # end HD
         upload = form.get("photo")
         photo = upload.file.read() if isinstance(upload, FileField) else b""
         who = auth.user(request)
         public_id = params.ticket_id(request)
         # What each verb reads from the form: the agency to reassign to, the category to move to, else the note.
-        rest = {"reassign": agency, "recategorise": category}.get(verb, note)
+        rest = {"reassign": f"{target} {reason} {note}".strip(), "recategorise": category}.get(verb, note)
         try:
             outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb, rest,
                                               photo if verb == "done" else b"")
@@ -127,7 +146,8 @@ class _Dashboard:
             # Refused, nothing changed: the page again, saying why, with what the officer typed still in the form
             # (a photo cannot be refilled: browsers let only the user choose a file).
             return await self._page(request, notice, {"action": verb, "note": note, "agency": agency,
-                                                      "category": category}, status=422)
+                                                      "category": category, "target": target, "reason": reason},
+                                    status=422)
         # Post, then redirect: a reload shows the page again instead of sending the action twice. The outcome
         # rides along in a short-lived cookie (not the URL, where anyone could write one).
         response = web.HTTPSeeOther(f"{PATH}/tickets/{quote(public_id, safe='')}")
@@ -157,6 +177,8 @@ class _Dashboard:
                 # In the action's transaction: a resolution never names a photo that is not stored, and a
                 # refused "done" leaves none behind.
                 media.keep(session, {ref: kept})
+                # Verified closure: the EXIF is read from the photo as it came, the stripped one is what is kept.
+                closure.upload_seen(session, ticket, ref, photo)
             committed = unit.commit(session, Outcome(tuple(told), moved=frozenset({ticket.id} if told else ()),
                                                      said=notice))
         # As in chat: after the commit, the updates are sent and the ticket's next SLA check is scheduled.
@@ -165,8 +187,15 @@ class _Dashboard:
 
 
 def filters_of(request: web.Request) -> dict[str, str]:
-    """The queue's filters from a request's query ("" when absent)."""
-    return {k: request.query.get(k, "").strip() for k in FILTERS}
+    """The queue's filters from a request's query ("" when absent; an unknown view is the whole queue)."""
+    found = {k: request.query.get(k, "").strip() for k in FILTERS}
+    return {**found, "view": found["view"] if found["view"] in field.VIEWS else ""}
+
+
+def views(filters: Mapping[str, str]) -> list[tuple[str, str, str, bool]]:
+    """The queue's views as tabs: (code, words, the query that opens it with the other filters kept, current)."""
+    return [(code, words, query_of({**filters, "view": code}), code == filters["view"])
+            for code, words in field.VIEWS.items()]
 
 
 def query_of(filters: Mapping[str, str]) -> str:
@@ -209,4 +238,4 @@ def row(t: Ticket, now: datetime) -> dict[str, Any]:
             "place": labels.place_words(t.place_text, area),
             "agency": labels.agency_words(t.agency), "channel": t.channel, "created": clock.show(t.created_at),
             "created_iso": clock.iso(t.created_at), "age_h": round((now - t.created_at).total_seconds() / 3600, 1),
-            "lat": t.lat, "lon": t.lon}
+            "lat": t.lat, "lon": t.lon, "sla": field.countdown(t, now)}

@@ -8,13 +8,13 @@ from typing import Any, Mapping
 
 from nlp.gazetteer import gazetteer, short_name
 from router import context
-from router import lifecycle, routing
+from router import handoff, lifecycle, routing
 from router.cards import street
 from router.templates import status_label
 
 # The dashboard's actions, in the order the form offers them (router.crop.allowed_actions picks among them).
 ACTIONS = {"take": "Ambil", "progress": "Sedang dikerjakan", "done": "Selesai (dengan foto hasil)", "reject": "Tolak",
-           "reassign": "Alihkan ke dinas", "recategorise": "Ubah kategori"}
+           "reassign": "Alihkan (wilayah, dinas, utilitas)", "recategorise": "Ubah kategori"}
 
 # What each kind of ticket event means (grep '"kind":' under router/ and store/); an unknown kind gets a generic line.
 EVENT_WORDS: dict[str, str] = {
@@ -35,10 +35,17 @@ EVENT_WORDS: dict[str, str] = {
     "question_dropped": "Pertanyaan dihentikan tanpa jawaban",
     "question_expired": "Pertanyaan kedaluwarsa tanpa jawaban",
     "place_set": "Lokasi dilengkapi pelapor",
+    "handoff": "Dialihkan",  # router/handoff.py
+    # HC (issue 20): nearby reports before filing, and short-lived categories expiring.
+    "nearby_offered": "Pelapor ditanya apakah mendukung laporan serupa di dekatnya",
+    "nearby_answered": "Pelapor menjawab soal laporan serupa di dekatnya",
+    "nearby": "Mungkin duplikat laporan di dekatnya",
 }
-QUESTION_WORDS = {"place": "lokasi laporan", "category": "kategori laporan", "fixed": "apakah sudah beres"}
+QUESTION_WORDS = {"place": "lokasi laporan", "category": "kategori laporan", "fixed": "apakah sudah beres",
+                  "nearby": "dukung laporan serupa di dekatnya"}
 # Who did it: officers by name (looked up by the caller), citizens stay "warga" (officers see the words, not who).
-ACTOR_WORDS = {"citizen": "warga", "router": "sistem", "waze": "Waze", "sla": "sistem (SLA)"}
+ACTOR_WORDS = {"citizen": "warga", "router": "sistem", "waze": "Waze", "sla": "sistem (SLA)",
+               "expiry": "sistem (kedaluwarsa)"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,20 @@ def agency_words(code: str | None) -> str:
 def agencies() -> list[tuple[str, str]]:
     """The configured agencies as (code, name), by name."""
     return sorted(((c, agency_words(c)) for c in routing.agency_codes()), key=lambda pair: pair[1])
+
+
+def handoff_targets() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Where a ticket can be handed (router/handoff.py), grouped: agencies, utilities, then per kota its kecamatan
+    and kelurahan, as (code, name)."""
+    groups = [("Dinas", agencies()), ("Utilitas", sorted(((c, u["name"]) for c, u in routing.utilities().items()),
+                                                         key=lambda pair: pair[1]))]
+    # The kota itself is no target: a handoff goes to a kecamatan or a kelurahan.
+    return groups + [(kota, [(c, n) for c, n in options if c.count(".") >= 2]) for kota, options in areas()]
+
+
+def handoff_reasons() -> list[tuple[str, str]]:
+    """The configured handoff reasons as (code, Indonesian words)."""
+    return [(code, handoff.reason_label(code)) for code in handoff.reasons()]
 
 
 def category_words(code: str | None) -> str:
@@ -144,6 +165,10 @@ def _detail(kind: str, data: Mapping[str, Any]) -> list[str]:
     if kind.startswith("question"):
         asked = _text(data.get("question"))
         return [QUESTION_WORDS.get(asked, asked)] if asked else []
+    if kind == "handoff":  # the public line, and what the officer added (officers only)
+        where = f"ke {_text(data.get('to_name'))} ({_text(data.get('reason_label'))})" if data.get("to_name") \
+            else _text(data.get("note"))
+        return [where, _text(data.get("words"))]
     if kind == "place_set":
         return [_text(data.get("place"))] if data.get("place") else []
     if kind == "sla_breach":

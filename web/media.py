@@ -99,7 +99,8 @@ class Photos:
         if mime is None:
             log.warning("web: %s file %s… is not a photo", ref.channel, ref.id[:12])
             return None
-        return data, mime
+        # A channel's file is shown as a kept one is: without its metadata (a photo sent as a file keeps its GPS).
+        return (media.strip_jpeg_metadata(data) if mime == "image/jpeg" else data), mime
 
     def _remember(self, ref: str, found: tuple[bytes, str]) -> None:
         self._cache[ref] = found

@@ -24,9 +24,9 @@ from bots.open311.parse import CHANNEL, MAX_DESCRIPTION
 from ingest.intake import Batch, Intake
 from nlp.gazetteer import gazetteer
 from nlp.geocode import outside_city
-from router import context, routing, ticket_ids
+from router import context, duplicates, routing, ticket_ids
 from store.models import InboundMessage, Ticket, TicketEvent
-from web import errors, params, stats
+from web import errors, params, public_filters, stats
 from web.privacy import redact
 from web.media import servable
 from web.public import public_photo_path
@@ -157,7 +157,9 @@ class _Api:
 
     def _find(self, ids: list[str], codes: list[str], statuses: list[str], start: datetime | None,
               end: datetime | None) -> list[dict[str, Any]]:
-        stmt = select(Ticket).where(Ticket.category.is_not(None), Ticket.category != "not_report")
+        # HB (issue 20, 7b): what only the Waze feed reported stays off public lists (Waze's terms).
+        stmt = select(Ticket).where(Ticket.category.is_not(None), Ticket.category != "not_report",
+                                    ~public_filters.waze_feed_only())
         if ids:
             stmt = stmt.where(Ticket.public_id.in_([i.upper() for i in ids]))
         if codes:
@@ -226,8 +228,20 @@ class _Api:
         await asyncio.to_thread(self.intake.accept, Batch([msg]))
         notice = "Laporan diterima dan sedang diproses; nomor tiketnya ada di tokens/{token}."
         key = msg.key
+        # HC (issue 20): Open311 cannot be asked "support the report nearby?": the request is filed, and the
+        # answer names the open request of the same service it may duplicate (by lat/long; by address, the
+        # token's answer names it once the request is filed).
+        near = await asyncio.to_thread(self._nearby, code, location.lat, location.lon) if location else None
+        if near:
+            notice += f" Mungkin sama dengan laporan {near} di dekatnya."
         return 201, "service_requests", [{"token": key, "service_notice": notice.format(token=key),
-                                          "account_id": None}]
+                                          "account_id": None, "duplicate_of": near}]
+
+    def _nearby(self, code: str, lat: float, lon: float) -> str | None:
+        """The open request of service `code` within its duplicate radius of the point, if any."""
+        with self.sessions() as session:
+            found = duplicates.nearest(session, code, lat, lon, "point")
+            return found[0].public_id if found else None
 
     def _client(self, key: str) -> str:
         for known, name in self.config.api_keys.items():
@@ -241,10 +255,13 @@ class _Api:
         found = await asyncio.to_thread(self._token, token) if TOKEN.fullmatch(token) else None
         if found is None:
             raise ApiError(404, f"token {_shown(token)} not found")
-        return 200, "service_requests", [{"service_request_id": found or None, "token": token}]
+        public_id, near = found
+        return 200, "service_requests", [{"service_request_id": public_id or None, "token": token,
+                                          "duplicate_of": near}]
 
-    def _token(self, token: str) -> str | None:
-        """'' while the request waits for the pipeline; its public id once filed; None for no such token."""
+    def _token(self, token: str) -> tuple[str, str | None] | None:
+        """('', None) while the request waits for the pipeline; its public id once filed, with the request it may
+        duplicate (HC, issue 20: the `nearby` event filing left); None for no such token."""
         with self.sessions() as session:
             inbound = session.scalar(select(InboundMessage.id).where(InboundMessage.channel == CHANNEL,
                                                                      InboundMessage.key == token))
@@ -254,7 +271,9 @@ class _Api:
             if public_id is None:  # it joined a ticket filed before: the event it left there says which
                 public_id = session.scalar(select(Ticket.public_id).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
                                            .where(TicketEvent.inbound_id == inbound).limit(1))
-            return public_id or ""
+            hint = session.scalar(select(TicketEvent.data).join(Ticket, TicketEvent.ticket_id == Ticket.id).where(
+                Ticket.inbound_id == inbound, TicketEvent.kind == "nearby").limit(1))
+            return public_id or "", str(hint["ticket"]) if hint and hint.get("ticket") else None
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.intake import Intake
-from web import auth, chat, crop_map, dashboard, open311, public, supervisors
+from web import auth, chat, crop_map, dashboard, open311, public, supervisors, ticket_page
 from web.media import Photos
 
 
@@ -21,17 +21,19 @@ class Site:
     secure_cookies: bool = False
     open311: open311.Config | None = None  # None: no Open311 API
     chat: bool = True  # the web chat (/chat); false: its page and API answer 404
+    public_text: bool = True  # a report's text, masked, on its public page /t/<id> (web.public_text)
 
 
 def mount(app: web.Application, sessions: sessionmaker[Session], intake: Intake | None, photos: Photos,
           site: Site) -> None:
     """Add the login, the officers' pages, the web chat, the public page and Open311 to `app`."""
     auth.setup(app, sessions, timedelta(hours=site.session_hours), site.secure_cookies)
-    dashboard.setup(app, sessions, photos)
+    dashboard.setup(app, sessions, photos, site.view)
     supervisors.setup(app, sessions, site.view)
     crop_map.setup(app, sessions, site.view)
     if site.chat:
         chat.setup(app, sessions, intake, photos, site.secure_cookies)
     public.setup(app, sessions, site.view, photos)
+    ticket_page.setup(app, sessions, site.view, photos, site.public_text)
     if site.open311 is not None:
         open311.setup(app, sessions, intake, site.open311)

@@ -1,6 +1,6 @@
-"""Supervisors' statistics over tickets: per-area response and resolution times, SLA breaches, rankings, and
-trending categories. Pure reads; medians and percentiles are computed here, not in SQL, so the figures are
-the same on SQLite and PostgreSQL."""
+"""Supervisors' and the public's statistics over tickets: per-area response and resolution times, SLA breaches,
+rankings by each of them, trending categories and places, and the top reporters who chose a public alias. Pure
+reads; medians and percentiles are computed here, not in SQL, so the figures are the same on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from nlp.gazetteer import gazetteer
 from router import routing, sla
-from store.models import Ticket, utcnow
+from store.models import Citizen, Ticket, TicketReporter, utcnow
+from store.models import PhotoCheck, TicketFlag  # HE: verified closure
+from store.photo_checks import LABELS  # HE: verified closure
 
 # Statuses officers (or the router) are done with: the public view and Open311 show them as "closed".
 CLOSED = frozenset({"resolved", "closed", "rejected", "duplicate"})
@@ -44,6 +46,12 @@ class AreaStats:
     rank: int | None
 
 
+# What an area's rank may be by (the median hours to resolution or to the first response, or the SLA breach share),
+# and the figures that break a tie, in order.
+RANK_BY = {"resolution": ("resolution", "breaches", "response"), "response": ("response", "breaches", "resolution"),
+           "breaches": ("breaches", "resolution", "response")}
+
+
 @dataclass(frozen=True)
 class Trend:
     """A category's tickets in the recent window and the window before it; change is the ratio of daily rates."""
@@ -52,6 +60,26 @@ class Trend:
     recent: int
     before: int
     change: float | None
+
+
+@dataclass(frozen=True)
+class PlaceTrend:
+    """A kecamatan or kelurahan's tickets in the recent window and the window before it (as Trend)."""
+
+    level: str
+    code: str
+    name: str
+    recent: int
+    before: int
+    change: float | None
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """A citizen who chose to be listed, by their public alias only, and the reports they made in a period."""
+
+    alias: str
+    reports: int
 
 
 def _hours(start: datetime, end: datetime) -> float:
@@ -89,11 +117,24 @@ def _name(level: str, code: str) -> str:
     return area.nama if area is not None else code
 
 
+def _rank_key(by: str) -> Any:
+    """How areas are ordered for `by`: smaller is better, an area without the figure comes last, and ties go to the
+    other figures, then the code."""
+    def key(s: AreaStats) -> tuple[Any, ...]:
+        figures = {"resolution": s.resolution_median_h, "response": s.first_response_median_h,
+                   "breaches": s.sla_breach_share}
+        return (*((figures[f] is None, figures[f] or 0.0) for f in RANK_BY[by]), s.code)
+    return key
+
+
 def area_stats(session: Session, level: str, since: datetime, until: datetime, min_count: int = 10,
-               now: datetime | None = None) -> list[AreaStats]:
-    """Per-area figures for tickets created in [since, until): ranked groups first, then the small ones by code."""
+               now: datetime | None = None, by: str = "resolution") -> list[AreaStats]:
+    """Per-area figures for tickets created in [since, until): those ranked by `by` (RANK_BY) first, then the
+    small ones by code."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if by not in RANK_BY:
+        raise ValueError(f"by must be one of {', '.join(RANK_BY)}, not {by!r}")
     now = now or utcnow()
     key = LEVELS[level]
     stmt = (select(key.label("code"), Ticket.category, Ticket.status, Ticket.created_at, Ticket.first_response_at,
@@ -116,31 +157,67 @@ def area_stats(session: Session, level: str, since: datetime, until: datetime, m
                                *_median_p90(responses), *_median_p90(resolutions), share, None))
 
     # Small samples swing on one ticket, so they are shown but not ranked.
-    big = sorted((s for s in found if s.tickets >= min_count), key=lambda s: (
-        s.resolution_median_h is None, s.resolution_median_h or 0.0,  # nothing resolved ranks last
-        s.sla_breach_share is None, s.sla_breach_share or 0.0, s.code))
+    big = sorted((s for s in found if s.tickets >= min_count), key=_rank_key(by))
     ranked = [replace(s, rank=rank) for rank, s in enumerate(big, start=1)]
     small = sorted((s for s in found if s.tickets < min_count), key=lambda s: s.code)
     return ranked + small
 
 
-def trending(session: Session, now: datetime, recent_days: int = 7, before_days: int = 28,
-             limit: int = 5) -> list[Trend]:
-    """Categories whose daily rate in the last `recent_days` most exceeds their rate in the `before_days` before."""
+def _windows(session: Session, column: Any, now: datetime, recent_days: int,
+             before_days: int) -> dict[str, tuple[int, int, float | None]]:
+    """Tickets per value of `column` in the last `recent_days` and the `before_days` before them, and the ratio of
+    their daily rates (None when there were none before); only values with recent tickets."""
     cut = now - timedelta(days=recent_days)
     start = cut - timedelta(days=before_days)
-    stmt = (select(Ticket.category, Ticket.created_at)
-            .where(Ticket.created_at >= start, Ticket.created_at < now,
+    stmt = (select(column.label("key"), Ticket.created_at)
+            .where(Ticket.created_at >= start, Ticket.created_at < now, column.is_not(None),
                    Ticket.category.is_not(None), Ticket.category != NOT_REPORT))
     counts: dict[str, list[int]] = {}
     for row in session.execute(stmt):
-        counts.setdefault(row.category, [0, 0])[0 if row.created_at >= cut else 1] += 1
-    trends = [Trend(category, recent, before,
-                    (recent / recent_days) / (before / before_days) if before else None)
-              for category, (recent, before) in counts.items() if recent]
-    # A category with nothing before has an unbounded rise: it comes first.
-    trends.sort(key=lambda t: (t.change is not None, -(t.change or 0.0), -t.recent, t.category))
+        counts.setdefault(row.key, [0, 0])[0 if row.created_at >= cut else 1] += 1
+    return {key: (recent, before, (recent / recent_days) / (before / before_days) if before else None)
+            for key, (recent, before) in counts.items() if recent}
+
+
+def _rising_first(recent: int, change: float | None, key: str) -> tuple[Any, ...]:
+    # Something with nothing before has an unbounded rise: it comes first.
+    return change is not None, -(change or 0.0), -recent, key
+
+
+def trending(session: Session, now: datetime, recent_days: int = 7, before_days: int = 28,
+             limit: int = 5) -> list[Trend]:
+    """Categories whose daily rate in the last `recent_days` most exceeds their rate in the `before_days` before."""
+    trends = [Trend(category, *counts)
+              for category, counts in _windows(session, Ticket.category, now, recent_days, before_days).items()]
+    trends.sort(key=lambda t: _rising_first(t.recent, t.change, t.category))
     return trends[:limit]
+
+
+def trending_places(session: Session, now: datetime, level: str = "kecamatan", recent_days: int = 7,
+                    before_days: int = 28, limit: int = 5, min_recent: int = 3) -> list[PlaceTrend]:
+    """Kecamatan or kelurahan whose daily rate of reports rose most this week, as `trending` does for categories;
+    a place with fewer than `min_recent` recent reports is left out (one report more is not a trend)."""
+    if level not in ("kecamatan", "kelurahan"):
+        raise ValueError(f"level must be kecamatan or kelurahan, not {level!r}")
+    places = [PlaceTrend(level, code, _name(level, code), *counts)
+              for code, counts in _windows(session, LEVELS[level], now, recent_days, before_days).items()
+              if counts[0] >= min_recent]
+    places.sort(key=lambda p: _rising_first(p.recent, p.change, p.code))
+    return places[:limit]
+
+
+def top_reporters(session: Session, since: datetime, until: datetime, limit: int = 10) -> list[Reporter]:
+    """The citizens with a public alias who reported most in [since, until) (their own reports and those they
+    joined), by alias only; nobody without an alias is counted or shown."""
+    reports = func.count(TicketReporter.ticket_id)
+    stmt = (select(Citizen.public_alias, reports)
+            .join(TicketReporter, TicketReporter.citizen_id == Citizen.id)
+            .join(Ticket, Ticket.id == TicketReporter.ticket_id)
+            .where(Citizen.public_alias.is_not(None), TicketReporter.joined_at >= since,
+                   TicketReporter.joined_at < until, Ticket.category.is_not(None), Ticket.category != NOT_REPORT)
+            .group_by(Citizen.id, Citizen.public_alias)
+            .order_by(reports.desc(), Citizen.public_alias).limit(limit))
+    return [Reporter(str(alias), int(n)) for alias, n in session.execute(stmt)]
 
 
 def category_counts(session: Session, since: datetime, until: datetime) -> dict[str, int]:
@@ -169,3 +246,29 @@ def to_csv(rows: list[AreaStats]) -> str:
         writer.writerow([s.level, _text_cell(s.code), _text_cell(s.name), s.tickets, s.open, s.closed, *hours,
                          share, s.rank])
     return out.getvalue()
+
+
+# --- HE: verified closure (issue 20, part 6): tickets whose officer's "done" photo was flagged -------------------
+
+@dataclass(frozen=True)
+class FlagCounts:
+    """Of the tickets created in a period: how many had a "done" photo checked, how many were flagged, and by reason
+    (a ticket flagged for two reasons counts under both)."""
+
+    checked: int
+    flagged: int
+    by_reason: dict[str, int]
+
+
+def flag_counts(session: Session, since: datetime, until: datetime) -> FlagCounts:
+    """The verified-closure figures for tickets created in [since, until)."""
+    period = (Ticket.created_at >= since, Ticket.created_at < until)
+    checked = session.scalar(select(func.count(func.distinct(PhotoCheck.ticket_id))).join(
+        Ticket, Ticket.id == PhotoCheck.ticket_id).where(PhotoCheck.role == "resolution", *period)) or 0
+    rows = session.execute(select(TicketFlag.code, func.count(func.distinct(TicketFlag.ticket_id))).join(
+        Ticket, Ticket.id == TicketFlag.ticket_id).where(*period).group_by(TicketFlag.code)).all()
+    flagged = session.scalar(select(func.count(func.distinct(TicketFlag.ticket_id))).join(
+        Ticket, Ticket.id == TicketFlag.ticket_id).where(*period)) or 0
+    by_reason = {LABELS.get(code, code): int(n) for code, n in rows}
+    return FlagCounts(int(checked), int(flagged), dict(sorted(by_reason.items(), key=lambda i: (-i[1], i[0]))))
+# --- end HE ---

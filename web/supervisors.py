@@ -110,6 +110,7 @@ class _Supervisors:
         with self.sessions() as session:
             trends = stats.trending(session, now)
             counts = stats.category_counts(session, since, now)
+            flags = stats.flag_counts(session, since, now)  # HE: verified closure
         tax = context.taxonomy()
         labels = {c: tax.label(c, "id") for c in {*counts, *(t.category for t in trends)}}
         ranked = [r for r in rows if r.rank is not None]
@@ -121,4 +122,4 @@ class _Supervisors:
         return {"since": clock.show(since), "until": clock.show(now),
                 "rows": rows, "ranked": len(ranked), "unranked": len(rows) - len(ranked),
                 "total": sum(r.tickets for r in rows), "trending": trends, "labels": labels, "charts": charts,
-                "more_bars": len(response) > MAX_BARS, "max_bars": MAX_BARS}
+                "more_bars": len(response) > MAX_BARS, "max_bars": MAX_BARS, "flags": flags}

@@ -1,9 +1,10 @@
 """Telegram Update (Bot API JSON) → `Message`, or a named skip. Pure: no I/O."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from telegram import Location as TgLocation
 from telegram import Message as TgMessage
 from telegram import Update
 
@@ -81,7 +82,8 @@ def _from_message(update: Update, raw: dict[str, Any], key: str, bot_id: str, re
     point = msg.location or (msg.venue.location if msg.venue else None)
     if point is not None:
         location = Location(lat=point.latitude, lon=point.longitude, accuracy_m=point.horizontal_accuracy,
-                            title=msg.venue.title if msg.venue else None)
+                            title=msg.venue.title if msg.venue else None,
+                            live_until=_live_until(msg.location, msg.date) if msg.location else None)
     return Message(
         channel=CHANNEL,
         key=key,
@@ -131,6 +133,46 @@ def _from_callback(update: Update, raw: dict[str, Any], key: str, bot_id: str, r
     )
 
 
+def _from_edit(update: Update, raw: dict[str, Any], key: str, bot_id: str, received_at: datetime) -> Message | Skipped:
+    """An edited message: read only when it is a live location's new position (Telegram sends each as an edit of
+    the message that shared it; the last one, without live_period, when the sender stops sharing). Edits of
+    other messages (a corrected text) are named and ignored: the report as first sent stands."""
+    msg: TgMessage | None = update.edited_message
+    if msg is None or msg.chat is None:
+        return _reject(raw, "edited_message has no chat", key)
+    if msg.location is None or raw["edited_message"].get("venue"):
+        return Skipped(CHANNEL, key, "ignored", "edited message (only live location updates are read)", raw)
+    user = msg.from_user
+    if user is None:
+        return _reject(raw, "live location update has no sender", key)
+    at = msg.edit_date or msg.date
+    point = msg.location
+    # No live_period: the sender stopped sharing; the sharing is over at this update.
+    until = _live_until(point, msg.date) or at
+    return Message(
+        channel=CHANNEL,
+        key=key,
+        sender=Sender(id=str(user.id), name=user.full_name or None, username=user.username, is_bot=user.is_bot),
+        address=Address(channel=CHANNEL, chat_id=str(msg.chat.id), bot=bot_id, reply_to=str(msg.message_id)),
+        location=Location(lat=point.latitude, lon=point.longitude, accuracy_m=point.horizontal_accuracy,
+                          live_until=until, live_update=True),
+        provider_message_id=str(msg.message_id),
+        language_hint=user.language_code,
+        sent_at=at,
+        received_at=received_at,
+        raw=raw,
+    )
+
+
+def _live_until(point: TgLocation, sent: datetime) -> datetime | None:
+    """When a live location's sharing ends (its message's date + live_period); None for a plain location."""
+    period = point.live_period
+    if not period:
+        return None
+    return sent + (period if isinstance(period, timedelta) else timedelta(seconds=period))
+
+
 _Handler = Callable[[Update, dict[str, Any], str, str, datetime], Message | Skipped]
 # Update kind → handler; kinds not in this table are named and ignored.
-_HANDLERS: dict[str, _Handler] = {"message": _from_message, "callback_query": _from_callback}
+_HANDLERS: dict[str, _Handler] = {"message": _from_message, "edited_message": _from_edit,
+                                  "callback_query": _from_callback}

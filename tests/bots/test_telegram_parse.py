@@ -1,6 +1,8 @@
 """One test per Telegram fixture: what parse_update makes of each payload."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from ingest.intake import Skipped
 from ingest.message import Message
 from bots.telegram.parse import bot_id_of, parse_update
@@ -73,9 +75,41 @@ def test_command_status_group() -> None:
 
 
 def test_edited_message_is_named_and_ignored() -> None:
-    skip = parse("edited_message")
+    skip = parse("edited_message")  # a corrected text: the report as first sent stands
     assert isinstance(skip, Skipped) and skip.status == "ignored"
-    assert skip.reason == "unsupported update kind: edited_message" and skip.key == f"{BOT}:700000109"
+    assert skip.reason == "edited message (only live location updates are read)" and skip.key == f"{BOT}:700000109"
+
+
+def test_live_location() -> None:
+    msg = parse("live_location")  # the message that starts sharing: its date + live_period is the end
+    assert isinstance(msg, Message) and msg.location is not None and msg.text == ""
+    assert (msg.location.lat, msg.location.lon, msg.location.accuracy_m) == (-6.231912, 106.874303, 16.2)
+    assert msg.location.live_until == datetime(2025, 11, 25, 5, 0, tzinfo=timezone.utc)  # 04:00 + 3600 s
+    assert msg.location.live_update is False and msg.sender.id == "88120001" and msg.key == f"{BOT}:700000120"
+
+
+def test_live_location_update() -> None:
+    msg = parse("live_location_update")  # Telegram edits the message with each new position
+    assert isinstance(msg, Message) and msg.location is not None
+    assert (msg.location.lat, msg.location.lon, msg.location.accuracy_m) == (-6.23277, 106.876051, 9.5)
+    assert msg.location.live_update is True
+    assert msg.location.live_until == datetime(2025, 11, 25, 5, 0, tzinfo=timezone.utc)  # still the first date's
+    assert msg.sent_at == datetime(2025, 11, 25, 4, 5, 30, tzinfo=timezone.utc)  # the edit's time
+    assert msg.key == f"{BOT}:700000121" and msg.provider_message_id == "3101" and msg.command is None
+    assert msg.sender.id == "88120001" and msg.address.chat_id == "88120001" and msg.text == ""
+
+
+def test_live_location_stop() -> None:
+    msg = parse("live_location_stop")  # no live_period: the sender stopped sharing, at this edit
+    assert isinstance(msg, Message) and msg.location is not None and msg.location.live_update is True
+    stopped = datetime(2025, 11, 25, 4, 25, 10, tzinfo=timezone.utc)
+    assert msg.location.live_until == stopped == msg.sent_at
+
+
+def test_malformed_live_location_update_is_rejected() -> None:
+    skip = parse("malformed_live_location_update")
+    assert isinstance(skip, Skipped) and skip.status == "rejected" and skip.reason.startswith("edited_message:")
+    assert "latitude" in skip.reason and skip.key == f"{BOT}:700000123"
 
 
 def test_sticker_is_named_and_ignored() -> None:

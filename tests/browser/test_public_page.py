@@ -9,6 +9,8 @@ mouse: the markers are on a canvas (preferCanvas), and Leaflet's own hit detecti
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator
 from urllib.parse import urlsplit
 
@@ -17,16 +19,19 @@ import pytest_asyncio
 import redis
 from aiohttp import web
 from playwright.async_api import expect
+from rq import Queue
 from sqlalchemy import select
 
 from hub.settings import WebSettings
+from ingest.intake import INTAKE_QUEUE, Intake
 from nlp.gazetteer import gazetteer
-from store import db
+from store import db, ops
 from store.models import Ticket
 from tests.browser.conftest import Watch, serve, until
 from tests.web.conftest import report
-from web import public
+from web import chat, public
 from web.app import make_app
+from web.media import Photos
 
 if TYPE_CHECKING:
     from playwright.async_api import Page, Route
@@ -61,15 +66,27 @@ OUTLINES_JS = """() => { const map = window.__maps[0]; let n = 0;
   if (map) { map.eachLayer(l => { if (l.feature && l.feature.properties.code) { n++; } }); }
   return n; }"""
 
-# Once the reports are in and fitBounds has finished zooming: where each marker is, in page coordinates.
+# Once the reports are in and fitBounds has finished zooming: where each report's marker is, in page coordinates,
+# whether it is drawn on its own (not inside a cluster), and how many cluster icons the map shows.
 MARKERS_JS = """() => { const map = window.__maps[0], element = document.getElementById("map");
   if (!map || !element.dataset.loaded || !map._fitted) { return null; }
+  let group = null; map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) { group = l; } });
+  if (!group) { return null; }
   const box = map.getContainer().getBoundingClientRect(), markers = [];
-  map.eachLayer(l => { if (l instanceof L.CircleMarker) {
-    const p = map.latLngToContainerPoint(l.getLatLng());
-    markers.push({x: box.left + p.x, y: box.top + p.y, text: l.feature.properties.text,
-                  inside: map.getBounds().contains(l.getLatLng())}); } });
-  return {loaded: Number(element.dataset.loaded), markers}; }"""
+  group.getLayers().forEach(l => { const p = map.latLngToContainerPoint(l.getLatLng());
+    markers.push({id: l.feature.properties.id, x: box.left + p.x, y: box.top + p.y, text: l.feature.properties.text,
+                  shown: map.hasLayer(l), inside: map.getBounds().contains(l.getLatLng())}); });
+  return {loaded: Number(element.dataset.loaded), query: element.dataset.query, markers,
+          clusters: Array.from(document.querySelectorAll("#map .marker-cluster")).map(c => c.textContent.trim())}; }"""
+
+# Zooms until the marker whose text holds `text` is out of its cluster (as clicking the clusters would), then waits
+# a frame for the canvas; → where it is drawn.
+REVEAL_JS = """(text) => new Promise(done => { const map = window.__maps[0]; let group = null;
+  map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) { group = l; } });
+  const marker = group.getLayers().find(l => l.feature.properties.text.includes(text));
+  group.zoomToShowLayer(marker, () => requestAnimationFrame(() => setTimeout(() => {
+    const box = map.getContainer().getBoundingClientRect(), p = map.latLngToContainerPoint(marker.getLatLng());
+    done({x: box.left + p.x, y: box.top + p.y}); }, 50))); })"""
 
 # Pixels drawn on the overlay canvas (outlines and markers): the map shows something without tiles.
 PAINTED_JS = """() => { const canvas = document.querySelector("#map .leaflet-overlay-pane canvas");
@@ -129,7 +146,7 @@ async def test_the_map_shows_outlines_and_reports_and_the_popup_shows_text(page:
     await until(page, f"({PAINTED_JS})() > 1000")
     assert await page.locator("#map .leaflet-tile").count() == 0
 
-    flood = next(m for m in drawn["markers"] if "banjir" in m["text"])
+    flood = await page.evaluate(REVEAL_JS, "banjir")
     await page.mouse.click(flood["x"], flood["y"])
     text = page.locator("#map .leaflet-popup-content .popup-text")
     await expect(text).to_be_visible()
@@ -176,7 +193,8 @@ async def test_a_marker_under_late_outlines_still_opens_its_popup(page: Page, ba
     drawn = await markers(page)
     await until(page, f"({OUTLINES_JS})() > 0")
     await asyncio.sleep(0.1)  # the outlines' canvas redraw (one animation frame)
-    flood = next(m for m in drawn["markers"] if "banjir" in m["text"])
+    assert len(drawn["markers"]) == 2
+    flood = await page.evaluate(REVEAL_JS, "banjir")
     await page.mouse.click(flood["x"], flood["y"])
     await expect(page.locator("#map .leaflet-popup-content .popup-text")).to_be_visible(timeout=1000)
 
@@ -205,3 +223,159 @@ async def test_the_map_opens_on_jakarta_whatever_reports_lie_far_away(page: Page
     # Mainland Jakarta is in view, Surabaya (and Java's breadth) is not.
     assert view["south"] < -6.36 and view["north"] > -6.09 and view["west"] < 106.69 and view["east"] > 106.97, view
     assert view["east"] < 108 and view["south"] > -6.8, view
+
+
+# --- issue 20: filters drive the list and the markers; clusters; a 360-px phone; the chat's input in view ----------
+
+PHONE_VIEW = {"width": 360, "height": 740}
+NO_SIDEWAYS_JS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+
+
+def shot(name: str) -> str | None:
+    """Where to save a screenshot to look at (CROPHUB_TEST_SHOTS=<folder>), or None."""
+    folder = os.environ.get("CROPHUB_TEST_SHOTS")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return str(Path(folder) / name)
+
+
+def waze_jam() -> str:
+    """A traffic jam the Waze feed filed (router/waze.py), which no citizen joined; → its public id."""
+    with db.session() as s:
+        [(_, public_id)] = ops.create_tickets(s, "JKT", [{
+            "channel": "waze", "citizen_id": None, "category": "traffic", "text": "Jam: Jl. Otista Raya",
+            "reply_address": {}, "lat": -6.2300, "lon": 106.8700, "kelurahan_kode": "31.75.03.1005",
+            "kecamatan_kode": "31.75.03", "kab_kota_kode": "31.75"}])
+        s.commit()
+    return public_id
+
+
+def ids(category: str) -> str:
+    with db.session() as s:
+        return s.scalars(select(Ticket.public_id).where(Ticket.category == category)).one() or ""
+
+
+LIST_JS = """() => { const list = document.getElementById("reports");
+  return {query: list.dataset.query, ids: Array.from(list.querySelectorAll("li")).map(li => li.dataset.id),
+          links: Array.from(list.querySelectorAll("li a")).map(a => a.getAttribute("href"))}; }"""
+
+
+async def test_filters_change_the_list_and_the_markers(page: Page, watch: Watch, base_url: str) -> None:
+    jam = waze_jam()
+    flood, garbage = ids("flood"), ids("garbage")
+    await page.add_init_script(LEAFLET_HOOK)
+    await page.goto(base_url + "/")
+    drawn = await markers(page)
+    city_zoom = await page.evaluate("window.__maps[0].getZoom()")
+    assert sorted(m["id"] for m in drawn["markers"]) == sorted([flood, garbage])  # the Waze jam is not drawn
+    shown = await page.evaluate(LIST_JS)
+    assert shown["ids"] == [garbage, flood] and shown["links"] == [f"/t/{garbage}", f"/t/{flood}"]  # newest first
+    await expect(page.locator("#waze-count")).to_be_visible()  # counted, not shown
+    await expect(page.locator("#waze-count")).to_contain_text("1 laporan lalu lintas dari Waze")
+    assert jam not in await page.content()
+
+    await page.select_option("select[name=category]", "garbage")
+    await until(page, "() => document.getElementById('reports').dataset.query === 'category=garbage&days=30'")
+    drawn = await until(page, f"() => {{ const d = ({MARKERS_JS})(); return d && d.query.includes('garbage') && d; }}")
+    assert [m["id"] for m in drawn["markers"]] == [garbage] and drawn["loaded"] == 1
+    assert (await page.evaluate(LIST_JS))["ids"] == [garbage]
+    assert page.url.endswith("/?category=garbage&days=30")  # a reload or a shared link shows the same
+    await expect(page.locator("#waze-count")).to_be_hidden()  # no Waze report of that category
+    await expect(page.locator("#list-total")).to_have_text("1")
+
+    await page.select_option("select[name=category]", "")
+    await page.select_option("select[name=area]", "31.75.03")  # Kec. Jatinegara: the flood (and the Waze jam)
+    await until(page, "() => document.getElementById('reports').dataset.query === 'area=31.75.03&days=30'")
+    assert (await page.evaluate(LIST_JS))["ids"] == [flood]
+    drawn = await until(page, f"() => {{ const d = ({MARKERS_JS})(); return d && d.query.includes('area') && d; }}")
+    assert [m["id"] for m in drawn["markers"]] == [flood]
+    assert await page.evaluate("window.__maps[0].getZoom()") > city_zoom  # fitted to the kecamatan
+    await expect(page.locator("#waze-count")).to_contain_text("1 laporan")
+
+    await page.select_option("select[name=status]", "closed")
+    await until(page, "() => document.getElementById('reports').dataset.query.startsWith('status=closed')")
+    await expect(page.locator("#list-empty")).to_be_visible()
+    assert (await page.evaluate(LIST_JS))["ids"] == []
+    # The link from the list leads to the report's page (web/ticket_page.py).
+    await page.select_option("select[name=status]", "")
+    await until(page, "() => document.querySelectorAll('#reports li').length === 1")
+    assert await page.locator("#reports li a").get_attribute("href") == f"/t/{flood}"
+    if path := shot("public_filtered.png"):
+        await page.screenshot(path=path, full_page=True)
+    assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)
+
+
+async def test_nearby_reports_cluster_and_split_when_the_cluster_is_clicked(page: Page, base_url: str) -> None:
+    await page.add_init_script(LEAFLET_HOOK)
+    await page.set_viewport_size({"width": 800, "height": 700})  # the city's view: 2.8 km apart is a few pixels
+    await page.goto(base_url + "/")
+    drawn = await markers(page)
+    assert drawn["clusters"] == ["2"] and not any(m["shown"] for m in drawn["markers"]), drawn
+    await page.locator("#map .marker-cluster").click()
+    shown = await until(page, f"() => {{ const d = ({MARKERS_JS})(); "
+                              "return d && d.markers.every(m => m.shown) && !d.clusters.length && d; }")
+    assert all(m["inside"] for m in shown["markers"])
+
+
+async def test_the_public_page_fits_a_360_px_phone(page: Page, watch: Watch, base_url: str) -> None:
+    await page.set_viewport_size(PHONE_VIEW)
+    await page.add_init_script(LEAFLET_HOOK)
+    await page.goto(base_url + "/")
+    await markers(page)
+    scroll, client = await page.evaluate(NO_SIDEWAYS_JS)
+    assert scroll <= PHONE_VIEW["width"] and client == PHONE_VIEW["width"], (scroll, client)
+    # The tables read as cards: every figure beside its column's name, within the screen.
+    row = page.locator("#kecamatan tbody tr").first
+    box = await row.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE_VIEW["width"]
+    labels = await row.evaluate("r => Array.from(r.cells).map(c => getComputedStyle(c, '::before').content)")
+    assert labels[0] == '"Peringkat"' and labels[4] == '"Respons pertama (median / p90, jam)"', labels
+    map_box = await page.locator("#map").bounding_box()
+    list_box = await page.locator(".report-list").bounding_box()
+    assert map_box and list_box and list_box["y"] >= map_box["y"] + map_box["height"]  # the list under the map
+    if path := shot("public_360.png"):
+        await page.screenshot(path=path, full_page=True)
+    assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def chat_url(redis_conn: redis.Redis) -> AsyncIterator[str]:
+    app = make_app(lambda: {"redis": True})
+    sessions = db.factory()
+    chat.setup(app, sessions, Intake(sessions, Queue(INTAKE_QUEUE, connection=redis_conn)),
+               Photos(sessions, max_bytes=1024 * 1024))
+    async with serve(app) as url:
+        yield url
+
+
+# The input and the send button, each wholly inside the viewport.
+INPUT_IN_VIEW_JS = """() => ["chat-text", "chat-send"].every(id => { const r = document.getElementById(id)
+  .getBoundingClientRect(); return r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth; })"""
+
+
+async def test_the_chat_fits_a_360_px_phone_and_its_input_stays_in_view(page: Page, watch: Watch,
+                                                                       chat_url: str) -> None:
+    await page.set_viewport_size(PHONE_VIEW)
+    await page.goto(chat_url + "/chat")
+    await page.get_by_label("Pesan").fill("sampah menumpuk di depan pasar " + "x" * 120)  # a long unbroken word
+    await page.get_by_role("button", name="Kirim").click()
+    await expect(page.locator("#messages .msg-me")).to_have_class("msg msg-me")
+    assert await page.evaluate(INPUT_IN_VIEW_JS)
+    # A long conversation: the messages scroll in their box, the input stays where the thumb is.
+    for n in range(2, 16):
+        await page.get_by_label("Pesan").fill(f"pesan ke-{n}")
+        await page.get_by_label("Pesan").press("Enter")
+    await expect(page.locator("#messages .msg-me")).to_have_count(15)
+    await expect(page.locator("#messages .msg-me.pending")).to_have_count(0)
+    assert await page.evaluate(INPUT_IN_VIEW_JS)
+    box = await page.evaluate("() => { const c = document.getElementById('chat'); "
+                              "return [c.scrollHeight, c.clientHeight, c.scrollTop]; }")
+    assert box[0] > box[1] and box[2] + box[1] >= box[0] - 2, box  # it scrolls, and shows the newest message
+    await expect(page.locator("#messages .msg-me").last).to_be_in_viewport()
+    scroll, client = await page.evaluate(NO_SIDEWAYS_JS)
+    assert scroll <= PHONE_VIEW["width"], (scroll, client)
+    assert await page.evaluate("document.documentElement.scrollHeight <= innerHeight")  # the page itself does not
+    if path := shot("chat_360.png"):
+        await page.screenshot(path=path)
+    assert not watch.errors and not watch.blocked, (watch.errors, watch.blocked)

@@ -42,6 +42,7 @@ class FakeBotAPI(LoopbackServer):
         # The bot's messages as Telegram now holds them, by (chat id, message id): what an edit changes.
         self.messages: dict[tuple[str, int], dict[str, Any]] = {}
         self.uploads: list[bytes] = []  # photos sent as bytes (sendPhoto with a file)
+        self.files: dict[str, bytes] = {}  # file id → the bytes getFile's path serves (others: a 4-byte JPEG)
         self.webhook: dict[str, Any] | None = None
         self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._message_ids = itertools.count(1000)
@@ -82,7 +83,7 @@ class FakeBotAPI(LoopbackServer):
         """Forget every update, message, answer, edit, queued error and the webhook (a test's clean start)."""
         with self._lock:
             for kept in (self.updates, self.sent, self.calls, self.answered, self.uploads, self.edits,
-                         self.messages, self.errors, self.served_at, self.pushed_at):
+                         self.messages, self.errors, self.served_at, self.pushed_at, self.files):
                 kept.clear()
             self.webhook = None
 
@@ -265,13 +266,14 @@ class FakeBotAPI(LoopbackServer):
         file_id = params.get("file_id")
         if not file_id:
             raise _ApiError(400, "Bad Request: invalid file_id")
-        return {"file_id": file_id, "file_unique_id": str(file_id)[-8:], "file_size": 4,
+        return {"file_id": file_id, "file_unique_id": str(file_id)[-8:], "file_size": len(self.files.get(file_id, b"1234")),
                 "file_path": f"photos/{file_id}.jpg"}
 
     async def file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
-        return web.Response(body=b"\xff\xd8\xff\xd9", content_type="image/jpeg")
+        file_id = request.match_info["path"].removeprefix("photos/").removesuffix(".jpg")
+        return web.Response(body=self.files.get(file_id, b"\xff\xd8\xff\xd9"), content_type="image/jpeg")
 
     # --- serving -------------------------------------------------------------------------------
 

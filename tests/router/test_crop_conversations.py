@@ -189,6 +189,11 @@ async def test_two_citizens_report_the_same_flood_200_m_apart_one_ticket_both_to
     first = ticket()
     await deliver(fake_api, telegram_config, redis_conn, message(NEIGHBOUR, text="air sudah masuk rumah pak, banjir"))
     await deliver(fake_api, telegram_config, redis_conn, message(NEIGHBOUR, location=POINT_200M))
+    # Not certain it is the same flood: the neighbour is asked, and supports it (HC, issue 20).
+    asked = sent_to(fake_api, NEIGHBOUR)[-1]
+    assert f"Ada laporan serupa di dekat Anda ({first.public_id}, 230 m): dukung laporan itu?" in body(asked)
+    [[yes, _]] = asked["reply_markup"]["inline_keyboard"]
+    await deliver(fake_api, telegram_config, redis_conn, press(NEIGHBOUR, asked, yes["callback_data"]))
     with db.session() as s:
         active = s.scalars(select(Ticket).where(Ticket.status != "duplicate")).all()
         merged = s.scalars(select(Ticket).where(Ticket.status == "duplicate")).one()
@@ -385,7 +390,8 @@ async def test_progress_reject_and_reassign_from_chat(
     assert ticket().agency == "dsda" and "kode dinas" in body(sent_to(fake_api, OFFICER)[-1])
 
     # It is rubbish after all: the SDA officer hands it to Dinas Lingkungan Hidup, whose crew gets the card.
-    await deliver(fake_api, telegram_config, redis_conn, message(OFFICER, text=f"/alihkan {public_id} dlh"))
+    await deliver(fake_api, telegram_config, redis_conn,
+                  message(OFFICER, text=f"/alihkan {public_id} dlh bukan_kewenangan"))
     t = ticket()
     assert (t.agency, t.status, t.assigned_officer_id) == ("dlh", "assigned", None)
     [dlh_card] = [m for m in fake_api.sent if str(m["chat_id"]) == "66200001"]

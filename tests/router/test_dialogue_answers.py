@@ -282,7 +282,7 @@ async def test_a_category_confirmed_after_an_officer_reassigned_it_does_not_undo
     ack = sent_to(fake_api, CITIZEN)[0]
     [card] = sent_to(fake_api, OFFICER)
     await deliver(fake_api, telegram_config, redis_conn,
-                  message(OFFICER, reply_to=card["message"]["message_id"], text="alihkan binamarga"))
+                  message(OFFICER, reply_to=card["message"]["message_id"], text="alihkan binamarga bukan_kewenangan"))
     assert tickets()[0].agency == "binamarga"
     assert any(e["message_id"] == ack["message"]["message_id"] for e in fake_api.edits)  # the question ended
     # A press that was already on its way: the same category confirmed keeps the agency the officer chose.

@@ -214,7 +214,7 @@ async def test_malformed_and_unsupported_updates_are_kept_and_the_loop_goes_on(
         rows = {r.key.split(":")[1]: r for r in s.scalars(select(InboundMessage))}
     assert rows["700000112"].status == "rejected" and rows["700000112"].raw["message"]["chat"] == "52710031"
     assert rows["700000110"].status == "ignored" and rows["700000110"].reason == "unsupported message content: sticker"
-    assert rows["700000109"].reason == "unsupported update kind: edited_message"
+    assert rows["700000109"].reason == "edited message (only live location updates are read)"
     assert rows["700000115"].status == "rejected" and "OverflowError" in (rows["700000115"].reason or "")
     rejected = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "rejected" in r.getMessage()]
     assert len(rejected) == 2 and "700000112" in rejected[0] and "700000115" in rejected[1]
@@ -301,10 +301,12 @@ async def test_the_sweep_recovers_a_message_whose_job_was_lost(
     redis_conn.flushdb()  # Redis lost the queue (no AOF, crash) after the message was stored
     from router.recover import sweep
 
-    assert sweep(older_than_seconds=0) == {"inbound": 1, "outbox": 0, "tickets": 0, "expired": 0}
+    assert sweep(older_than_seconds=0) == {"inbound": 1, "outbox": 0, "tickets": 0, "expired": 0,
+                                            "expired_tickets": 0}
     work(redis_conn)
     assert len(tickets()) == 1 and len(fake_api.sent) == 1
-    assert sweep(older_than_seconds=0) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0}
+    assert sweep(older_than_seconds=0) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0,
+                                            "expired_tickets": 0}
 
 
 async def test_the_sweep_recovers_a_reply_whose_retry_was_lost(
@@ -316,7 +318,8 @@ async def test_the_sweep_recovers_a_reply_whose_retry_was_lost(
     redis_conn.flushdb()  # the retry RQ had scheduled is gone
     from router.recover import sweep
 
-    assert sweep(older_than_seconds=60) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0}  # a moment ago: RQ's business
+    assert sweep(older_than_seconds=60) == {"inbound": 0, "outbox": 0, "tickets": 0, "expired": 0,
+                                            "expired_tickets": 0}  # a moment ago: RQ's business
     with db.session() as s:  # an hour later: its next try long due, and no job came
         s.execute(update_(Outbox).values(updated_at=utcnow() - timedelta(hours=1),
                                          not_before=utcnow() - timedelta(minutes=59)))

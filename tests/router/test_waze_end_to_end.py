@@ -111,6 +111,15 @@ def citizen_report(conn: redis.Redis, key: str, text: str, lat: float, lon: floa
     work(conn)
 
 
+def citizen_says(conn: redis.Redis, key: str, text: str) -> None:
+    """The same citizen's Telegram message of words alone, through the intake and the worker."""
+    msg = Message(channel="telegram", key=key, sender=Sender(id="5550001", name="Warga"),
+                  address=Address(channel="telegram", chat_id="5550001"), text=text, provider_message_id=key,
+                  received_at=datetime.now(timezone.utc))
+    Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)).accept(Batch([msg]))
+    work(conn)
+
+
 async def test_corroborated_alerts_become_tickets_without_a_citizen(poller: FeedPoller, redis_conn: redis.Redis,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="ingest.waze.poll")
@@ -259,7 +268,9 @@ async def test_a_citizens_report_joins_a_waze_ticket_which_then_outlives_its_ale
     pothole = tickets()[POTHOLE]
     citizen_report(redis_conn, "tg-2", "jalan berlubang besar di jl di panjaitan, bahaya buat motor", -6.23318,
                    106.87455)
-    assert set(tickets()) == {POTHOLE, CLOSED}  # joined, not filed
+    assert pothole.public_id in fake_api.sent[-1]["text"]  # asked whether to support it (HC, issue 20)
+    citizen_says(redis_conn, "tg-2-yes", "ya")
+    assert {k: t.status for k, t in tickets().items()} == {POTHOLE: "open", CLOSED: "open", "5550001": "duplicate"}
     with db.session() as s:
         assert ops.ticket_sources(s, pothole.id)["reporters"] == {"telegram": 1}
     assert pothole.public_id in fake_api.sent[-1]["text"]

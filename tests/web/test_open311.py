@@ -144,17 +144,31 @@ async def test_a_post_files_a_ticket_through_the_pipeline(client: TestClient, re
         assert s.scalars(select(Outbox).where(Outbox.channel == "open311")).all() == []
 
 
-async def test_a_post_by_address_joins_a_ticket_filed_there(client: TestClient, redis_conn: redis.Redis) -> None:
+async def test_a_post_near_an_open_request_is_filed_and_names_it_as_duplicate_of(client: TestClient,
+                                                                                 redis_conn: redis.Redis) -> None:
     report(redis_conn, "tg-3", "banjir setinggi lutut di jl jatinegara barat", -6.2245, 106.8660)
+    [first] = await get(client, "requests.json")
     response = await client.post("/open311/v2/requests.xml", data={
         "api_key": KEY, "service_code": "flood", "lat": "-6.2250", "long": "106.8662",
         "description": "air naik terus"})
     assert response.status == 201
-    token = ET.fromstring(await response.read()).findtext("request/token")
+    posted = ET.fromstring(await response.read())
+    # Nobody can be asked "support it?" on Open311: the answer names the request it may duplicate.
+    assert posted.findtext("request/duplicate_of") == first["service_request_id"]
+    token = posted.findtext("request/token")
     work(redis_conn)
     [filed] = await get(client, f"tokens/{token}.json")
-    [only] = await get(client, "requests.json")
-    assert filed["service_request_id"] == only["service_request_id"]  # joined, not filed twice
+    assert not list(schema("tokens").iter_errors([filed]))
+    # Filed as its own request (not joined), and its token names the one nearby too.
+    assert filed["service_request_id"] != first["service_request_id"]
+    assert filed["duplicate_of"] == first["service_request_id"]
+    assert len(await get(client, "requests.json")) == 2
+    # Another service at the same point, or the same service 2 km away: no hint.
+    for form in ({"service_code": "garbage", "lat": "-6.2250", "long": "106.8662"},
+                 {"service_code": "flood", "lat": "-6.2425", "long": "106.8662"}):
+        other = await client.post("/open311/v2/requests.json", data={"api_key": KEY, "description": "x", **form})
+        [answer] = await other.json()
+        assert not list(schema("post_response").iter_errors([answer])) and answer["duplicate_of"] is None
 
 
 async def test_a_post_whose_address_names_no_place_never_waits_for_the_reporter(client: TestClient,

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from typing import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator
 
 import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ingest.intake import INTAKE_QUEUE, Batch, Intake
 from ingest.message import Address, Location, Media, Message, Sender
 from nlp.gazetteer import gazetteer
-from store import db, media
-from store.models import Ticket
+from store import db, media, ops
+from store.models import Citizen, Ticket
 from tests.web.conftest import report, work
 from web import open311, public
 from web.app import make_app
@@ -154,4 +155,166 @@ async def test_the_map_opens_on_the_city_not_on_the_reports(client: TestClient) 
     assert -6.40 < south < -6.35 and -6.10 < north < -6.05 and 106.65 < west < 106.70 and 106.95 < east < 107.0
     assert re.search(r'<time id="updated">\d+ \w+ \d{4} \d\d:\d\d WIB</time>', html)
     script = (await (await client.get("/static/public.js")).text())
-    assert "fitBounds" not in script and "created_local" in script
+    # The script fits the view to a chosen kota/kecamatan or back to the city, never to the reports' extent.
+    fits = re.findall(r"fitBounds\(([^,]+),", script)
+    assert fits and all(f in ("page.bounds || map.crophubCity", "JSON.parse(element.dataset.areaBounds)")
+                        for f in fits), fits
+    assert "getBounds" not in script and "created_local" in script
+
+
+# --- issue 20: filters, the list, Waze counted only, rankings, aliases ---------------------------------------------
+
+def _set(category: str, **values: object) -> str:
+    """Change the one ticket of `category`; → its public id."""
+    with db.session() as s:
+        t = s.scalars(select(Ticket).where(Ticket.category == category)).one()
+        for key, value in values.items():
+            setattr(t, key, value)
+        s.commit()
+        return t.public_id or ""
+
+
+async def _ids(client: TestClient, query: str) -> tuple[list[str], list[str]]:
+    """The ids the list and the map show for `query`."""
+    listed = await client.get("/public/tickets.json?" + query)
+    mapped = await client.get("/public/tickets.geojson?" + query)
+    assert listed.status == 200 and mapped.status == 200, (await listed.text(), await mapped.text())
+    return ([t["id"] for t in (await listed.json())["tickets"]],
+            [f["properties"]["id"] for f in (await mapped.json())["features"]])
+
+
+@pytest.mark.usefixtures("reports")
+async def test_filters_narrow_the_map_and_the_list_alike(client: TestClient) -> None:
+    page = await (await client.get("/public/tickets.json")).json()
+    assert page["total"] == 3 and page["waze"] == 0 and page["bounds"] is None
+    newest, *_ = page["tickets"]
+    created = [t["created"] for t in page["tickets"]]
+    assert created == sorted(created, reverse=True)  # newest first
+    assert newest["url"] == f"/t/{newest['id']}" and newest["created_local"].endswith(" WIB")
+    assert newest["area"] == "Kel. Cawang, Kec. Kramatjati, Jakarta Timur" and newest["status"] == "open"
+    assert set(newest) == {"id", "category", "label", "status", "area", "created", "created_local", "url"}
+
+    garbage = _set("garbage", status="resolved")
+    listed, mapped = await _ids(client, "status=closed")
+    assert listed == mapped == [garbage]
+    listed, mapped = await _ids(client, "status=open&category=flood")
+    assert len(listed) == 2 and sorted(listed) == sorted(mapped) and garbage not in listed
+    listed, mapped = await _ids(client, "area=31.75.04")  # Kec. Kramatjati
+    assert listed == mapped == [garbage]
+    listed, _ = await _ids(client, "area=31.75")  # Jakarta Timur: all three
+    assert len(listed) == 3
+    assert (await _ids(client, "area=31.74")) == ([], [])  # Jakarta Selatan: none
+    chosen = await (await client.get("/public/tickets.json?area=31.75.03")).json()
+    (south, west), (north, east) = chosen["bounds"]  # Jatinegara's extent, for the map to fit
+    assert south < -6.2331 < north and west < 106.866 < east and north - south < 0.1
+
+    with db.session() as s:
+        flood = s.scalars(select(Ticket).where(Ticket.category == "flood").order_by(Ticket.id)).first()
+        assert flood is not None
+        flood.created_at = datetime.now(timezone.utc) - timedelta(days=20)
+        old = flood.public_id
+        s.commit()
+    listed, mapped = await _ids(client, "days=7")
+    assert old not in listed and old not in mapped and len(listed) == 2
+    assert old in (await _ids(client, "days=30"))[0]
+
+    second = await (await client.get("/public/tickets.json?limit=1&offset=1")).json()
+    assert second["total"] == 3 and len(second["tickets"]) == 1 and second["tickets"][0]["id"] == created_ids(page)[1]
+
+    # The page draws the same list for the same query (no JavaScript needed), its filters chosen.
+    html = await (await client.get("/?category=garbage")).text()
+    assert f'data-id="{garbage}"' in html and html.count('class="report ') == 1
+    assert '<option value="garbage" selected>' in html and 'data-query="category=garbage&amp;days=30"' in html
+
+
+def created_ids(page: dict[str, Any]) -> list[str]:
+    return [t["id"] for t in page["tickets"]]
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("days=0", "days must be a whole number from 1 to 365"), ("days=366", "days must be"), ("days=%D9%A3", "days"),
+    ("days=-1", "days must be"), ("category=banjir", "category must be one of"), ("category=not_report", "category"),
+    ("status=fixed", "status must be open or closed"), ("area=99.99", "area must be the code of a kota or kecamatan"),
+    ("area=31.75.03.1001", "area must be"),  # a kelurahan: not a filter the page offers
+])
+async def test_a_bad_filter_is_refused_with_its_reason(client: TestClient, query: str, reason: str) -> None:
+    for path in ("/public/tickets.geojson", "/public/tickets.json", "/"):
+        response = await client.get(f"{path}?{query}")
+        assert response.status == 400 and reason in await response.text(), (path, query)
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/public/tickets.json?limit=0", "limit must be a whole number from 1 to 200"),
+    ("/public/tickets.json?offset=x", "offset must be"), ("/public/stats.json?rank=fastest", "rank must be one of"),
+    ("/?rank=fastest", "rank must be one of")])
+async def test_bad_paging_or_ranking_is_refused(client: TestClient, path: str, reason: str) -> None:
+    response = await client.get(path)
+    assert response.status == 400 and reason in await response.text()
+
+
+def _waze_tickets() -> tuple[str, str]:
+    """A Waze jam no citizen joined and one a citizen joined (router/waze.py files them); → their public ids."""
+    with db.session() as s:
+        [citizen] = ops.upsert_citizens(s, [{"channel": "telegram", "external_id": "777", "display_name": None,
+                                              "username": None, "language": "id"}]).values()
+        made = ops.create_tickets(s, "JKT", [
+            {"channel": "waze", "citizen_id": None, "category": "traffic", "text": "Jam: Jl. Otista Raya",
+             "reply_address": {}, "lat": -6.2300, "lon": 106.8700, "kelurahan_kode": "31.75.03.1005",
+             "kecamatan_kode": "31.75.03", "kab_kota_kode": "31.75"} for _ in range(2)])
+        ops.add_reporters(s, [{"ticket_id": made[1][0], "citizen_id": citizen, "reply_address": {}, "language": "id"}])
+        s.commit()
+    return made[0][1], made[1][1]
+
+
+@pytest.mark.usefixtures("reports")
+async def test_waze_alerts_stay_off_the_map_and_list_and_are_counted(client: TestClient) -> None:
+    feed_only, joined = _waze_tickets()
+    listed, mapped = await _ids(client, "")
+    assert feed_only not in listed and feed_only not in mapped
+    assert joined in listed and joined in mapped  # a citizen's report too; Waze's words are not shown
+    popup = next(f for f in (await (await client.get("/public/tickets.geojson")).json())["features"]
+                 if f["properties"]["id"] == joined)
+    assert popup["properties"]["text"] == ""
+    page = await (await client.get("/public/tickets.json")).json()
+    assert page["waze"] == 1 and page["total"] == 4
+    assert (await (await client.get("/public/tickets.json?category=garbage")).json())["waze"] == 0
+    html = await (await client.get("/")).text()
+    assert "Otista" not in html and feed_only not in html
+    assert re.search(r'<span id="waze-n">1</span>\s+laporan lalu lintas dari Waze', html)
+
+
+def _reporter(session: Session, external_id: str, name: str, alias: str | None) -> int:
+    citizen = Citizen(channel="telegram", external_id=external_id, display_name=name, username=name.lower(),
+                      public_alias=alias)
+    session.add(citizen)
+    session.flush()
+    return citizen.id
+
+
+@pytest.mark.usefixtures("reports")
+async def test_rankings_trends_and_only_opted_in_reporters(client: TestClient) -> None:
+    with db.session() as s:
+        tickets = s.scalars(select(Ticket).order_by(Ticket.id)).all()
+        shy = _reporter(s, "801", "Siti Rahayu", None)
+        keen = _reporter(s, "802", "Agus Wijaya", "Warga Tebet")
+        ops.add_reporters(s, [{"ticket_id": t.id, "citizen_id": c, "reply_address": {}, "language": "id"}
+                              for t in tickets for c in (shy, keen)])
+        s.commit()
+    data = await (await client.get("/public/stats.json?rank=response")).json()
+    assert data["rank_by"] == "response" and data["top_reporters"] == [{"alias": "Warga Tebet", "reports": 3}]
+    assert {a["code"] for a in data["agencies"]} and all(a["level"] == "agency" for a in data["agencies"])
+    assert [p["code"] for p in data["trending_places"]] == []  # no kecamatan had 3 reports this week
+    html = await (await client.get("/?rank=breaches")).text()
+    assert "Warga Tebet" in html and "Siti" not in html and "Agus" not in html and 'id="agencies"' in html
+    assert '<strong aria-current="true">lewat SLA</strong>' in html
+    assert "Peringkat menurut bagian laporan yang lewat SLA" in html
+
+
+async def test_waze_alerts_stay_off_the_open311_list_too(hub: str) -> None:
+    feed_only, joined = _waze_tickets()
+    app = make_app(lambda: {"redis": True})
+    open311.setup(app, db.factory(), None, open311.Config("jakarta.go.id", {}))
+    async with TestClient(TestServer(app)) as c:
+        listed = await (await c.get("/open311/v2/requests.json")).json()
+        assert [r["service_request_id"] for r in listed] == [joined]
+        assert (await c.get(f"/open311/v2/requests/{feed_only}.json")).status == 404

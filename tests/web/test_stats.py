@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from store import db, ops
+from store.models import Citizen, Ticket
 from web import stats
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -142,3 +144,66 @@ def test_csv(areas: None) -> None:
                        "first_response_p90_h", "resolution_median_h", "resolution_p90_h", "sla_breach_share", "rank"]
     assert rows[3] == ["kelurahan", KA, "Tebet Timur", "13", "2", "11", "5.5", "9.1", "55.0", "91.0", "0.333", "3"]
     assert rows[4][-1] == "" and len(rows) == 5
+
+
+# --- issue 20: ranking by each figure, trending places, opted-in reporters -----------------------------------------
+
+def test_each_figure_ranks_on_its_own_and_small_samples_stay_unranked(hub: str) -> None:
+    """X answers fast and resolves slowly, Y the reverse, Z misses the 72 h garbage target every time; W is fastest
+    at everything with two reports: listed after the ranked ones, never ranked."""
+    old = NOW - 20 * 24 * H
+    x, y, z, w = KA, KB, KC, KD
+    _file([_ticket(x, "dsda", old, 1, 50) for _ in range(3)] + [_ticket(y, "dsda", old, 10, 5) for _ in range(3)]
+          + [_ticket(z, "dsda", old, 2, 80) for _ in range(3)] + [_ticket(w, "dsda", old, 0.1, 0.2) for _ in range(2)])
+    with db.session() as s:
+        def order(by: str) -> list[tuple[str, int | None]]:
+            return [(r.code, r.rank) for r in stats.area_stats(s, "kelurahan", SINCE, UNTIL, 3, now=NOW, by=by)]
+
+        assert order("resolution") == [(y, 1), (x, 2), (z, 3), (w, None)]
+        assert order("response") == [(x, 1), (z, 2), (y, 3), (w, None)]
+        assert order("breaches") == [(y, 1), (x, 2), (z, 3), (w, None)]  # X and Y never breach: resolution decides
+        by_code = _by_code(stats.area_stats(s, "kelurahan", SINCE, UNTIL, 3, now=NOW))
+        with pytest.raises(ValueError):
+            stats.area_stats(s, "kelurahan", SINCE, UNTIL, by="fastest")
+    assert by_code[x].first_response_median_h == pytest.approx(1.0) and by_code[y].resolution_median_h == 5.0
+    assert by_code[z].sla_breach_share == 1.0 and by_code[x].sla_breach_share == 0.0
+
+
+def test_trending_places_need_enough_reports_this_week(hub: str) -> None:
+    def at(kel: str, days_ago: list[float]) -> list[dict[str, Any]]:
+        return [_ticket(kel, None, NOW - d * 24 * H) for d in days_ago]
+
+    _file(at(KA, [1, 2, 3, 4, 5, 6]) + at(KA, [10, 20])  # Tebet: 6 this week (and KB's 3), 2 before
+          + at(KB, [1, 2, 3])
+          + at(KD, [1, 2]) + at(KD, [])  # Setiabudi: only 2 this week, new: not enough to trend
+          + at(KC, [8, 9]))  # Tebet again, before this week only
+    with db.session() as s:
+        places = stats.trending_places(s, NOW)
+        kelurahan = stats.trending_places(s, NOW, "kelurahan", min_recent=2)
+        anything = stats.trending_places(s, NOW, min_recent=1)
+        with pytest.raises(ValueError):
+            stats.trending_places(s, NOW, "kota")
+    assert [(p.code, p.name, p.recent, p.before) for p in places] == [(TEBET, "Tebet", 9, 4)]
+    assert places[0].change == pytest.approx((9 / 7) / (4 / 28))
+    assert [(p.code, p.recent) for p in kelurahan] == [(KB, 3), (KD, 2), (KA, 6)]  # new ones first, then the rise
+    assert [p.code for p in anything] == [SETIABUDI, TEBET]
+
+
+def test_top_reporters_are_only_those_with_an_alias(hub: str) -> None:
+    _file([_ticket(KA, None, NOW - d * 24 * H) for d in (1, 2, 3)])
+    with db.session() as s:
+        tickets = s.scalars(select(Ticket).order_by(Ticket.id)).all()
+        people = ops.upsert_citizens(s, [{"channel": "t", "external_id": e, "display_name": n, "username": None,
+                                          "language": None} for e, n in (("a", "Ani"), ("b", "Budi"), ("c", "Citra"))])
+        ani, budi, citra = people.values()
+        s.execute(update(Citizen).where(Citizen.id == ani).values(public_alias="Pejuang Got"))
+        s.execute(update(Citizen).where(Citizen.id == citra).values(public_alias="citra_lapor"))
+        joined = [(t, ani) for t in tickets] + [(t, budi) for t in tickets] + [(tickets[0], citra)]
+        ops.add_reporters(s, [{"ticket_id": t.id, "citizen_id": c, "reply_address": {}, "language": "id",
+                               "joined_at": t.created_at} for t, c in joined])
+        s.commit()
+    with db.session() as s:
+        top = stats.top_reporters(s, SINCE, NOW + H)
+        assert stats.top_reporters(s, SINCE, NOW + H, limit=1) == [stats.Reporter("Pejuang Got", 3)]
+        assert stats.top_reporters(s, NOW + H, NOW + 2 * H) == []  # joined before the period
+    assert top == [stats.Reporter("Pejuang Got", 3), stats.Reporter("citra_lapor", 1)]  # Budi chose no alias

@@ -69,7 +69,7 @@ def cells(html: str, code: str) -> list[str]:
     """The text of a figures table row's cells, by the row's code."""
     row = re.search(rf'<tr data-code="{re.escape(code)}"[^>]*>(.*?)</tr>', html, re.S)
     assert row is not None, f"no row for {code}"
-    return [re.sub(r"\s+", " ", c).strip() for c in re.findall(r"<td>(.*?)</td>", row.group(1), re.S)]
+    return [re.sub(r"\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
 
 
 def bars(html: str, chart: str) -> list[str]:

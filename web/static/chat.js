@@ -23,6 +23,26 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
+  // HA (issue 20): the hub's links to a ticket's public page (".../t/JKT-2026-000123") become links; the rest of
+  // a reply stays text, and only http(s) addresses are ever made links.
+  var TICKET_PAGE = /https?:\/\/[^\s<>"]+\/t\/[A-Za-z]{2,8}-\d{4}-\d{6,18}(?![\w-])/g;
+  function linkTicketPages(box) {
+    var words = box.textContent, last = 0, found;
+    TICKET_PAGE.lastIndex = 0;
+    while ((found = TICKET_PAGE.exec(words)) !== null) {
+      if (last === 0) { box.textContent = ""; }
+      box.appendChild(document.createTextNode(words.slice(last, found.index)));
+      var link = document.createElement("a");
+      link.href = found[0];
+      link.textContent = found[0];
+      link.target = "_blank";
+      link.rel = "noopener";
+      box.appendChild(link);
+      last = found.index + found[0].length;
+    }
+    if (last > 0) { box.appendChild(document.createTextNode(words.slice(last))); }
+  }
+
   function showError(message) {
     errorBox.textContent = message || "";
     errorBox.hidden = !message;
@@ -37,6 +57,7 @@
     var body = document.createElement("div");
     body.className = "msg-text";
     body.textContent = m.text || (m.photo ? "[foto]" : m.location ? "[lokasi]" : "");
+    if (m.from === "hub") { linkTicketPages(body); }  // HA (issue 20)
     item.appendChild(body);
     if (m.from === "hub" && m.photo) {
       var img = document.createElement("img");
@@ -67,7 +88,9 @@
       item.appendChild(share);
     }
     list.appendChild(item);
-    item.scrollIntoView({ block: "end" });
+    // The message list scrolls inside its box (the input below stays on screen): show the newest message.
+    var box = document.getElementById("chat");
+    if (box) { box.scrollTop = box.scrollHeight; }
     return item;
   }
 

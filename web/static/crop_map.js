@@ -51,4 +51,34 @@
     .catch(function (error) {
       if (count) { count.textContent = "Laporan tidak dapat dimuat (" + error.message + "); muat ulang halaman."; }
     });
+  // Supervisors only (the page names the source for them alone): officers sharing a live location now.
+  if (element.dataset.officers) {
+    var officerCount = document.getElementById("officer-count");
+    fetch(element.dataset.officers, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (officers) {
+        L.geoJSON(officers, {
+          pointToLayer: function (feature, latlng) {
+            return L.marker(latlng, { icon: L.divIcon({ className: "officer-marker", html: "", iconSize: [14, 14] }),
+                                      title: feature.properties.name, keyboard: true });
+          },
+          onEachFeature: function (feature, marker) {
+            var p = feature.properties;
+            var box = document.createElement("div");
+            box.appendChild(line("strong", p.name + " (" + p.role + ")"));
+            box.appendChild(line("div", "Posisi " + p.at_local + (p.accuracy_m ? " (±" + Math.round(p.accuracy_m) + " m)" : ""),
+                                 "popup-meta"));
+            box.appendChild(line("div", "Berbagi lokasi sampai " + p.until_local, "popup-meta"));
+            marker.bindPopup(box);
+          }
+        }).addTo(map);
+        element.dataset.officersLoaded = String(officers.features.length);
+        if (officerCount) {
+          officerCount.textContent = officers.features.length + " petugas sedang berbagi lokasi langsung.";
+        }
+      })
+      .catch(function (error) {
+        if (officerCount) { officerCount.textContent = "Lokasi petugas tidak dapat dimuat (" + error.message + ")."; }
+      });
+  }
 })();
