@@ -33,6 +33,8 @@ def mount(app: web.Application, sessions: sessionmaker[Session], intake: Intake 
     crop_map.setup(app, sessions, site.view)
     if site.chat:
         chat.setup(app, sessions, intake, photos, site.secure_cookies)
+    # The pages' "Lapor" link leads to the web chat only when there is one (the page answers 404 otherwise).
+    public.templates.globals["web_chat"] = site.chat
     public.setup(app, sessions, site.view, photos)
     ticket_page.setup(app, sessions, site.view, photos, site.public_text)
     if site.open311 is not None:

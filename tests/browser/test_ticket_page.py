@@ -136,7 +136,9 @@ async def test_the_web_chats_acknowledgement_links_the_ticket_page(page: Page, w
         await page.goto(url + "/chat")
         await page.get_by_label("Pesan").fill("banjir setinggi lutut di jl jatinegara barat")
         await page.get_by_role("button", name="Kirim").click()
-        await expect(page.locator("#messages .msg-me")).to_have_count(1)
+        mine = page.locator("#messages .msg-me")
+        await expect(mine).to_have_count(1)
+        await expect(mine.first).to_have_class("msg msg-me")  # stored by the hub (202), not still on its way
         work(redis_conn)
         with db.session() as s:
             public_id = s.scalars(select(Ticket.public_id)).one()

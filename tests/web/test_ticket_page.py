@@ -276,3 +276,19 @@ def test_the_public_address_is_a_site_url_or_nothing() -> None:
     for bad in ("lapor.jakarta.go.id", "ftp://lapor.jakarta.go.id", "https://lapor.jakarta.go.id/?a=1"):
         with pytest.raises(ValidationError):
             WebSettings(public_url=bad)
+
+
+@pytest.mark.parametrize("chat", [True, False], ids=["chat on", "chat off"])
+async def test_the_lapor_link_is_there_only_when_the_web_chat_is(hub: str, chat: bool) -> None:
+    app = make_app(lambda: {"redis": True})
+    sessions = db.factory()
+    site.mount(app, sessions, None, Photos(sessions, max_bytes=1024 * 1024),
+               site.Site(view=public.Config(tile_url=""), chat=chat))
+    try:
+        async with TestClient(TestServer(app)) as c:
+            for path in ("/", "/t"):
+                resp = await c.get(path)
+                assert resp.status == 200 and ('href="/chat"' in await resp.text()) == chat
+            assert (await c.get("/chat")).status == (200 if chat else 404)
+    finally:
+        public.templates.globals["web_chat"] = True  # the pages' default, for the tests that follow
