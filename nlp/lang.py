@@ -16,11 +16,14 @@ _ID = frozenset(
 )
 
 
-def detect(text: str, hint: str | None = None) -> str:
-    """'en' or 'id' for `text`; the channel's language hint breaks ties; Indonesian by default."""
+def detect(text: str, hint: str | None = None, earlier: str | None = None) -> str:
+    """'en' or 'id' for `text`; a message with no word of either (a command, a ticket number, a place name) keeps
+    the language the citizen wrote in `earlier`; the channel's language hint breaks ties; Indonesian by default."""
     words = _WORD.findall(text.lower())
     en = sum(w in _EN for w in words)
     id_ = sum(w in _ID for w in words)
+    if en == id_ == 0 and earlier in ("en", "id"):
+        return earlier
     if en > id_ and en >= 2:
         return "en"
     if id_ > en:
@@ -28,3 +31,8 @@ def detect(text: str, hint: str | None = None) -> str:
     if hint and hint.lower().startswith("en") and en >= id_:
         return "en"
     return "id"
+
+
+def undecided(text: str) -> bool:
+    """True when `text` has no word that tells English from Indonesian (detect then keeps the earlier language)."""
+    return not any(w in _EN or w in _ID for w in _WORD.findall(text.lower()))

@@ -132,8 +132,8 @@ def verify_photo(check_id: int) -> dict[str, int]:
             session.add(_report_check(ticket, report, report_data, report_why))
             session.flush()
         found = _findings(session, check, ticket, data, why)
-    log.info("closure: ticket %s: %s photo checked: %s", ticket.public_id, check.state,
-             ", ".join(f.code for f in found) or "nothing found")
+    log.info("closure: ticket %s: done photo %s; flags from this check: %s", ticket.public_id, check.state,
+             ", ".join(f.code for f in found) or "none")
     return {"flags": len(found)}
 
 

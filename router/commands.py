@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Callable
 
 from sqlalchemy.orm import Session
@@ -77,6 +78,25 @@ COMMANDS: dict[str, Callable[[Session, Message, int, str], str]] = {
 }
 
 
+# The status question in words, as citizens who type no slash ask it (SMS, WhatsApp): "cek status JKT-2026-000123",
+# "status tiket JKT-…", "cek JKT-…", "cek status". Only a whole message: a report that mentions a status is a report.
+_SPOKEN_STATUS = re.compile(r"(?:cek\s+status|status|cek)(?:\s+(?:tiket|laporan))?(?:\s+(\S+))?[\s.?!]*", re.I)
+
+
+def spoken(text: str) -> str | None:
+    """The command a message asks for in words ("/status JKT-…" for "cek status JKT-…"), or None."""
+    found = _SPOKEN_STATUS.fullmatch(text.strip())
+    if found is None:
+        return None
+    asked = found.group(1)
+    if asked is None:
+        return "/status"
+    public_id = ticket_ids.parse(asked.rstrip(".?!"))
+    return f"/status {public_id}" if public_id else None
+
+
 def answer(session: Session, msg: Message, citizen_id: int, language: str) -> str:
-    """The reply to a command message."""
+    """The reply to a command message, or to a command asked in words (`spoken`)."""
+    if msg.command is None and (said := spoken(msg.text)) is not None:
+        msg = msg.model_copy(update={"text": said, "command": "/status"})
     return COMMANDS.get(msg.command or "", _help)(session, msg, citizen_id, language)

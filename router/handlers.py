@@ -87,7 +87,7 @@ def _may_be_crop(session: Session, item: Item) -> bool:
 
 
 def _is_command(session: Session, item: Item) -> bool:
-    return bool(item.msg.command)
+    return bool(item.msg.command) or commands.spoken(item.msg.text) is not None
 
 
 def _is_reply(session: Session, item: Item) -> bool:

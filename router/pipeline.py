@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ingest.message import Message
 from nlp.classify import Prediction
-from nlp.lang import detect
+from nlp.lang import detect, undecided
 from router import context, crop, handlers, questions, unit, waze, window
 from router.filing import Item, file_reports
 from router.outcome import Outcome, Reply, fold
@@ -76,8 +76,11 @@ def _process(inbound_ids: list[int]) -> dict[str, int]:
              "username": m.sender.username, "language": m.language_hint} for _, m in messages
         ])
         predictions = [_given(m, p) for (_, m), p in zip(messages, context.classifier().predict([m.text for _, m in messages]))]
-        items = [Item(i, m, citizens[(m.channel, m.sender.id)], detect(m.text, m.language_hint), p)
-                 for (i, m), p in zip(messages, predictions)]
+        # A message that says nothing of its language ("/status", a ticket number) keeps the conversation's.
+        earlier = ops.ticket_languages(session, {citizens[(m.channel, m.sender.id)] for _, m in messages
+                                                 if undecided(m.text)})
+        items = [Item(i, m, cid, detect(m.text, m.language_hint, earlier.get(cid)), p)
+                 for (i, m), p in zip(messages, predictions) for cid in (citizens[(m.channel, m.sender.id)],)]
         handled, failed = _handle_all(session, items)
         failed += feed_failed
         rows = list(handled.replies + fed.replies)

@@ -380,3 +380,13 @@ def mark_outboxes(session: Session, changes: list[dict[str, Any]]) -> None:
     for group in by_columns.values():  # one executemany per shape: absent columns stay as they are
         session.connection().execute(by_id, [{"outbox_id": c["id"], **{k: v for k, v in c.items() if k != "id"}}
                                              for c in group])
+
+
+def ticket_languages(session: Session, citizen_ids: set[int]) -> dict[int, str]:
+    """The language of each citizen's latest report (the conversation's language), by citizen id."""
+    if not citizen_ids:
+        return {}
+    latest = (select(TicketReporter.citizen_id, func.max(TicketReporter.ticket_id).label("ticket_id"))
+              .where(TicketReporter.citizen_id.in_(sorted(citizen_ids))).group_by(TicketReporter.citizen_id).subquery())
+    rows = session.execute(select(latest.c.citizen_id, Ticket.language).join(Ticket, Ticket.id == latest.c.ticket_id))
+    return {citizen: language for citizen, language in rows if language}

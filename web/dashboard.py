@@ -134,11 +134,17 @@ class _Dashboard:
         public_id = params.ticket_id(request)
         # What each verb reads from the form: the agency to reassign to, the category to move to, else the note.
         rest = {"reassign": f"{target} {reason} {note}".strip(), "recategorise": category}.get(verb, note)
-        try:
-            outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb, rest,
-                                              photo if verb == "done" else b"")
-        except media.MediaError as exc:
-            outcome = (f"Foto tidak diterima: {exc}. Pilih foto lain lalu kirim lagi.", False)
+        outcome: tuple[str, bool] | None
+        if verb == "reassign" and (not target or not reason):
+            # The form's own words (the router's answer teaches the chat command, which this form writes for them).
+            outcome = ("Pilih tujuan pengalihan dan alasannya, lalu kirim lagi." if not target else
+                       "Pilih alasan pengalihan, lalu kirim lagi.", False)
+        else:
+            try:
+                outcome = await asyncio.to_thread(self._act, public_id, who.officer_id, verb, rest,
+                                                  photo if verb == "done" else b"")
+            except media.MediaError as exc:
+                outcome = (f"Foto tidak diterima: {exc}. Pilih foto lain lalu kirim lagi.", False)
         if outcome is None:
             raise web.HTTPNotFound(text="no such ticket")
         notice, done = outcome

@@ -43,6 +43,14 @@ MAX_LIST = 200
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
 
 
+def decimal(value: float | None, places: int = 1) -> str:
+    """A number as Indonesian writes it: a decimal comma ("2,5"); "–" for none."""
+    return "–" if value is None else f"{value:.{places}f}".replace(".", ",")
+
+
+templates.filters["desimal"] = decimal
+
+
 @dataclass(frozen=True)
 class Config:
     """The public view's settings (config.yaml `web`)."""

@@ -80,7 +80,7 @@ def bars(html: str, chart: str) -> list[str]:
 
 
 def _hours(h: float | None) -> str:
-    return "–" if h is None else f"{h:.1f}"
+    return "–" if h is None else f"{h:.1f}".replace(".", ",")  # as Indonesian writes it
 
 
 async def test_the_page_and_the_csv_need_a_login(client: TestClient) -> None:
@@ -95,7 +95,7 @@ async def test_the_figures_are_web_stats_and_small_areas_are_not_ranked(client: 
     response = await client.get("/crop/stats")  # kecamatan and web.public_days by default
     html = await response.text()
     assert response.status == 200 and "Statistik per kecamatan, 30 hari terakhir" in html
-    assert cells(html, TEBET) == ["2", "Tebet", "10", "0", "5.5 / 9.1", "27.5 / 45.5", "0%"]
+    assert cells(html, TEBET) == ["2", "Tebet", "10", "0", "5,5 / 9,1", "27,5 / 45,5", "0%"]
     assert cells(html, SETIABUDI)[:3] == ["1", "Setiabudi", "3"]
     assert cells(html, JATINEGARA)[:4] == ["–", "Jatinegara", "1", "1"]  # one report: under min_count
     assert f'<tr data-code="{JATINEGARA}" class="unranked">' in html

@@ -24,7 +24,7 @@
     title.appendChild(document.createTextNode(" — " + props.category));
     box.appendChild(title);
     box.appendChild(line("div", props.status_label + " · " + props.agency, "popup-meta"));
-    box.appendChild(line("div", "Masuk " + props.created_local + " (" + props.age_h + " jam lalu)", "popup-meta"));
+    box.appendChild(line("div", "Masuk " + props.created_local + " (" + String(props.age_h).replace(".", ",") + " jam lalu)", "popup-meta"));
     box.appendChild(line("div", props.area + (props.place ? " — " + props.place : ""), "popup-meta"));
     box.appendChild(line("div", props.text, "popup-text"));
     return box;

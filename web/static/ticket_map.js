@@ -7,7 +7,8 @@
   var point = [parseFloat(element.dataset.lat), parseFloat(element.dataset.lon)];
   if (isNaN(point[0]) || isNaN(point[1])) { return; }
   var map = window.crophubBaseMap(element);
-  map.setView(point, 16);
+  // Without tiles a street-level zoom shows an empty square: far enough out to see the kecamatan around it.
+  map.setView(point, element.dataset.tiles ? 16 : 13, { animate: false });
   var marker = L.circleMarker(point, { radius: 9, color: "#c0392b", weight: 2, fillOpacity: 0.8 }).addTo(map);
   marker.bindTooltip(element.dataset.label || "", { permanent: false });
   element.dataset.loaded = "1";
