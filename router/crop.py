@@ -153,7 +153,7 @@ def dispatch_open(session: Session, ticket_ids: list[int]) -> tuple[list[Reply],
         ops.add_events(session, [{"ticket_id": t.id, "kind": "unrouted", "actor": "router"} for t in unrouted])
         log.warning("crop: no officer or unit chat covers %d ticket(s) (%s); they wait in the queue and are "
                     "offered again hourly (see `crophub officer add`)", len(unrouted),
-                    ", ".join(f"{t.public_id} {t.agency}@{t.kelurahan_kode or t.kecamatan_kode or '-'}"
+                    ", ".join(f"{t.public_id} {t.agency}@{t.holder_area or t.kelurahan_kode or t.kecamatan_kode or '-'}"
                               for t in unrouted[:5]) + (" ..." if len(unrouted) > 5 else ""))
     return rows, len(unrouted)
 

@@ -64,6 +64,11 @@
       img.src = m.photo;
       img.alt = "foto dari petugas";
       img.className = "msg-photo";
+      // A photo grows its message once it has loaded: keep the newest message (its buttons) in view.
+      img.addEventListener("load", function () {
+        var chat = document.getElementById("chat");
+        if (chat) { chat.scrollTop = chat.scrollHeight; }
+      });
       item.appendChild(img);
     }
     var live = !(m.from === "hub" && cleared[m.id]);
