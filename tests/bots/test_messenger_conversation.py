@@ -7,7 +7,6 @@ resolves it from the card; she is asked whether it is fixed with two quick repli
 closes. And the 24-hour window: a reply due after it is held, and goes first when she writes again."""
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 from typing import Any, AsyncIterator, Iterator
 
@@ -15,29 +14,26 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select, update
 
 from bots import registry
 from bots.messenger import webhook
 from bots.telegram.parse import bot_id_of
-from bots.telegram.poll import Poller
 from hub.settings import RoutingSettings
-from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from ingest.intake import INTAKE_QUEUE, Intake
 from router import context
 from router.context import RouterConfig
 from store import db
-from store import officers as roster
 from store.models import Citizen, InboundMessage, Outbox, Ticket, utcnow
 from tests.fakes import messenger_api as meta
 from tests.fakes.messenger_api import APP_SECRET, PAGE_ID, VERIFY_TOKEN, FakeGraphAPI
+from tests.bots.officer_loop import OFFICER, add_officer, officer_resolves, work
 from tests.fakes.telegram_api import FakeBotAPI
 
 SITI = "7123456789012345"  # her Page-scoped id (PSID)
 PATH = "/messenger/webhook"
-OFFICER = {"id": 88120002, "is_bot": False, "first_name": "Budi", "language_code": "id"}
 PONDOK_BAMBU = "31.75.07.1002"
-_ids = itertools.count(720_000_000)
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +59,7 @@ def worker(db_url: str, redis_conn: redis.Redis, graph: FakeGraphAPI, fake_api: 
                       redis_conn)
     messenger = graph.config(monkeypatch)
     registry.configure({"messenger": messenger, "telegram": telegram_config})
-    with db.session() as s:
-        roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
-                       "areas": ["31.75.07"], "agencies": ["dsda", "dlh"]})
+    add_officer(["31.75.07"], ["dsda", "dlh"])
     yield {"messenger": messenger, "telegram": telegram_config}
     registry.configure({})
 
@@ -78,9 +72,6 @@ async def hook(worker: dict[str, Any], redis_conn: redis.Redis) -> AsyncIterator
         yield client
 
 
-def work(conn: redis.Redis) -> None:
-    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
-    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
 
 
 async def siti_sends(hook: TestClient, graph: FakeGraphAPI, conn: redis.Redis, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -103,20 +94,6 @@ def the_ticket() -> Ticket:
         return s.scalars(select(Ticket)).one()
 
 
-async def officer_resolves(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, public_id: str) -> None:
-    """The officer replies to the ticket's card in Telegram with a photo of the result."""
-    [card] = [m for m in api.sent if str(m["chat_id"]) == str(OFFICER["id"]) and public_id in (m.get("text") or "")]
-    api.push({"update_id": next(_ids), "message": {
-        "message_id": next(_ids) % 100_000, "from": OFFICER, "date": 1764036000, "caption": "selesai, sudah ditangani",
-        "photo": [{"file_id": "after-1", "file_unique_id": "a1", "width": 10, "height": 10}],
-        "chat": {"id": OFFICER["id"], "type": "private", "first_name": "Budi"},
-        "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000,
-                             "chat": {"id": OFFICER["id"], "type": "private"}, "text": "..."}}})
-    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
-    await poller.start()
-    await poller.poll_once()
-    await poller.bot.shutdown()
-    work(conn)
 
 
 async def test_a_messenger_report_is_placed_by_a_typed_address_resolved_and_closed_by_a_quick_reply(

@@ -17,29 +17,26 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 
 from bots import registry
 from bots.sms import segments, webhook
 from bots.sms.config import SmsSettings
 from bots.telegram.parse import bot_id_of
-from bots.telegram.poll import Poller
 from hub.settings import RoutingSettings
-from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from ingest.intake import INTAKE_QUEUE, Intake
 from router import context
 from router.context import RouterConfig
 from store import db
-from store import officers as roster
 from store.models import InboundMessage, Outbox, Ticket
 from tests.conftest import fixture
 from tests.fakes.sms_gateway import ACCOUNT_SID, AUTH_TOKEN, FakeSmsGateway, twilio_signature
+from tests.bots.officer_loop import OFFICER, add_officer, officer_resolves, work
 from tests.fakes.telegram_api import FakeBotAPI
 
 CITIZEN, SHORT_NUMBER = "+6281298765432", "+622150851708"  # as in tests/fixtures/sms/twilio_text.json
 USER_ENV, PASSWORD_ENV = "CROPHUB_TEST_SMS_USER", "CROPHUB_TEST_SMS_PASSWORD"
-OFFICER = {"id": 88120002, "is_bot": False, "first_name": "Rudi", "language_code": "id"}
-_ids = itertools.count(720_000_000)
 _sids = itertools.count(1)
 
 
@@ -74,9 +71,7 @@ def worker(db_url: str, redis_conn: redis.Redis, fake_api: FakeBotAPI, telegram_
     context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, telegram_bot=bot_id_of(fake_api.token)),
                       redis_conn)
     registry.configure({"sms": SmsSettings.model_validate(sms_config).sender_config(), "telegram": telegram_config})
-    with db.session() as s:
-        roster.add(s, {"name": "Rudi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
-                       "areas": ["31.75"], "agencies": ["dsda", "dlh", "bina_marga"]})
+    add_officer(["31.75"], ["dsda", "dlh", "bina_marga"])
     yield {"sms": sms_config, "telegram": telegram_config}
     registry.configure({})
 
@@ -90,9 +85,6 @@ async def hook(worker: dict[str, Any], redis_conn: redis.Redis) -> AsyncIterator
         yield client
 
 
-def work(conn: redis.Redis) -> None:
-    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
-    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
 
 
 async def citizen_texts(hook: TestClient, gateway: FakeSmsGateway, conn: redis.Redis, text: str) -> list[str]:
@@ -115,20 +107,6 @@ def the_ticket() -> Ticket:
         return s.scalars(select(Ticket)).one()
 
 
-async def officer_resolves(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, public_id: str) -> None:
-    """The officer replies to the ticket's card in Telegram with a photo of the result."""
-    card = [m for m in api.sent if str(m["chat_id"]) == str(OFFICER["id"]) and public_id in (m.get("text") or "")][-1]
-    api.push({"update_id": next(_ids), "message": {
-        "message_id": next(_ids) % 100_000, "from": OFFICER, "date": 1764036000, "caption": "selesai, sudah disedot",
-        "photo": [{"file_id": "after-sms-1", "file_unique_id": "s1", "width": 10, "height": 10}],
-        "chat": {"id": OFFICER["id"], "type": "private", "first_name": "Rudi"},
-        "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000,
-                             "chat": {"id": OFFICER["id"], "type": "private"}, "text": "..."}}})
-    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
-    await poller.start()
-    await poller.poll_once()
-    await poller.bot.shutdown()
-    work(conn)
 
 
 async def test_an_sms_report_is_placed_by_a_typed_address_resolved_and_closed_by_a_menu_number(
@@ -184,7 +162,7 @@ async def resolved(api: FakeBotAPI, gateway: FakeSmsGateway, config: dict[str, A
                    public_id: str) -> str:
     """The officer resolves the ticket; → the SMS that asks her whether it is fixed."""
     before = len(gateway.sent)
-    await officer_resolves(api, config, conn, public_id)
+    await officer_resolves(api, config, conn, public_id, "selesai, sudah disedot")
     assert the_ticket().status == "resolved"
     [question] = [str(s["text"]) for s in gateway.sent[before:]]
     assert public_id in question

@@ -6,7 +6,6 @@ places the ticket, which goes to the officer (in Telegram, the fake Bot API). Th
 card; she is asked whether it is fixed with two reply buttons, presses one, and the ticket closes."""
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Iterator
 
@@ -14,27 +13,24 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select, update
 
 from bots import registry
 from bots.telegram.parse import bot_id_of
-from bots.telegram.poll import Poller
 from bots.whatsapp import webhook
 from hub.settings import RoutingSettings
-from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from ingest.intake import INTAKE_QUEUE, Intake
 from ingest.message import Address
 from router import context, replies
 from router.context import RouterConfig
 from store import db
-from store import officers as roster
 from store.models import Citizen, InboundMessage, Outbox, Ticket
+from tests.bots.officer_loop import add_officer, officer_resolves, work
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.whatsapp_api import APP_SECRET, NUMBER, VERIFY_TOKEN, FakeWhatsAppAPI, body_of, sign
 
 SITI, SITI_NAME = "6281234567890", "Siti Rahma"
-OFFICER = {"id": 88120001, "is_bot": False, "first_name": "Budi", "language_code": "id"}
-_ids = itertools.count(710_000_000)
 
 
 @pytest.fixture
@@ -47,9 +43,7 @@ def worker(db_url: str, redis_conn: redis.Redis, wa_api: FakeWhatsAppAPI, fake_a
                       redis_conn)
     whatsapp = wa_api.config(monkeypatch)
     registry.configure({"whatsapp": whatsapp, "telegram": telegram_config})
-    with db.session() as s:
-        roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
-                       "areas": ["31.75.07"], "agencies": ["dsda", "dlh"]})
+    add_officer(["31.75.07"], ["dsda", "dlh"])
     yield {"whatsapp": whatsapp, "telegram": telegram_config}
     registry.configure({})
 
@@ -63,9 +57,6 @@ async def hook(worker: dict[str, Any], redis_conn: redis.Redis) -> AsyncIterator
         yield client
 
 
-def work(conn: redis.Redis) -> None:
-    queues = [Queue(name, connection=conn) for name in (OUTBOX_QUEUE, INTAKE_QUEUE, CROP_QUEUE)]
-    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
 
 
 async def siti_sends(hook: TestClient, api: FakeWhatsAppAPI, conn: redis.Redis, content: dict[str, Any],
@@ -94,20 +85,6 @@ def the_ticket() -> Ticket:
         return s.scalars(select(Ticket)).one()
 
 
-async def officer_resolves(api: FakeBotAPI, config: dict[str, Any], conn: redis.Redis, public_id: str) -> None:
-    """The officer replies to the ticket's card in Telegram with a photo of the result."""
-    [card] = [m for m in api.sent if str(m["chat_id"]) == str(OFFICER["id"]) and public_id in (m.get("text") or "")]
-    api.push({"update_id": next(_ids), "message": {
-        "message_id": next(_ids) % 100_000, "from": OFFICER, "date": 1764036000, "caption": "selesai, sudah ditangani",
-        "photo": [{"file_id": "after-1", "file_unique_id": "a1", "width": 10, "height": 10}],
-        "chat": {"id": OFFICER["id"], "type": "private", "first_name": "Budi"},
-        "reply_to_message": {"message_id": card["message"]["message_id"], "date": 1764036000,
-                             "chat": {"id": OFFICER["id"], "type": "private"}, "text": "..."}}})
-    poller = Poller(config, Intake(db.factory(), Queue(INTAKE_QUEUE, connection=conn)))
-    await poller.start()
-    await poller.poll_once()
-    await poller.bot.shutdown()
-    work(conn)
 
 
 async def test_a_whatsapp_report_is_placed_by_a_shared_pin_resolved_and_closed_by_a_button(
