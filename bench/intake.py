@@ -5,12 +5,16 @@ Bot API on loopback, then:
   1. throughput: N updates queued at once; messages/s from the first update served to the last ack;
   2. latency: updates offered at a fixed rate; p50/p99 from each update served to its ack;
   3. the same throughput run against a bare python-telegram-bot echo bot, and the ratio.
-Each update comes from its own chat, so an ack is matched to its update by chat id.
+Each update comes from its own chat, so an ack is matched to its update by chat id. Each throughput run is
+repeated (`--repeat`) and also measured in CPU: the milliseconds (user + system) the whole process tree spent per
+message (poller, workers and their forked jobs, embedded Redis; bench/cpu.py), the figure that does not swing with
+the machine's other work; min / median / max over the runs, and where the CPU went.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import signal
 import subprocess
 import sys
@@ -23,6 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import cpu  # noqa: E402
 from tests.fakes.telegram_api import FakeBotAPI  # noqa: E402
 
 TEXTS = [
@@ -69,6 +74,35 @@ def throughput(api: FakeBotAPI, n: int, base_chat: int, timeout: float) -> tuple
     served = served_by_chat(api, ids)
     span = max(acks[c] for c in ids) - min(served.values())
     return n / span, span
+
+
+def measured(api: FakeBotAPI, proc: subprocess.Popen, n: int, repeat: int, base_chat: int,
+             timeout: float) -> tuple[list[float], list[float], dict[str, float]]:
+    """`repeat` throughput runs of `n` updates: → messages/s of each, CPU ms per message of each (the process tree of
+    `proc`), and the CPU seconds of all runs by process name."""
+    rates, per_message, shares = [], [], {}
+    for k in range(repeat):
+        before = cpu.tree(proc.pid)
+        rate, _ = throughput(api, n, base_chat + k * 1_000_000, timeout)
+        time.sleep(0.5)  # the last acks' work (the outbox rows marked sent) is part of the message's cost
+        after = cpu.tree(proc.pid)
+        rates.append(rate)
+        per_message.append((cpu.total(after) - cpu.total(before)) * 1000 / n)
+        for name, seconds in cpu.by_name(before, after).items():
+            shares[name] = shares.get(name, 0.0) + seconds
+    return rates, per_message, shares
+
+
+def spread(values: list[float], unit: str) -> str:
+    """min / median / max of `values`."""
+    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f} {unit} (min / median / max)"
+
+
+def where(shares: dict[str, float]) -> str:
+    """The CPU of the runs by process, largest first, as shares."""
+    whole = sum(shares.values()) or 1.0
+    return ", ".join(f"{name} {100 * seconds / whole:.0f}%" for name, seconds in
+                     sorted(shares.items(), key=lambda kv: -kv[1]) if seconds / whole >= 0.01)
 
 
 def latency(api: FakeBotAPI, rate: float, seconds: float, base_chat: int, timeout: float) -> tuple[list[float], list[float]]:
@@ -118,6 +152,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="crophub worker processes (default 2)")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--skip-echo", action="store_true", help="do not run the echo-bot baseline")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput runs, each measured (default 3)")
     args = parser.parse_args()
     timeout = max(120.0, args.n / 20)
 
@@ -140,14 +175,17 @@ def main() -> None:
         try:
             wait_polling(api, hub)
             throughput(api, 200, 5_000_000, timeout)  # warm-up: imports, connections, SQLite pages
-            hub_rate, hub_span = throughput(api, args.n, 10_000_000, timeout)
-            lat, lat_pushed = latency(api, args.rate, args.seconds, 20_000_000, timeout)
+            hub_rates, hub_cpu, hub_where = measured(api, hub, args.n, args.repeat, 10_000_000, timeout)
+            lat, lat_pushed = latency(api, args.rate, args.seconds, 90_000_000, timeout)
         finally:
             stop(hub)
 
-    print(f"machine: {os.cpu_count()} cores; database: {args.database_url or 'sqlite (default)'}; "
-          f"workers: {args.workers}; Redis: embedded")
-    print(f"crophub  throughput: {hub_rate:8.1f} messages/s  ({args.n} updates served → acks received in {hub_span:.2f}s)")
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} (1 min); database: "
+          f"{args.database_url or 'sqlite (default)'}; workers: {args.workers}; Redis: embedded")
+    print(f"crophub  throughput: {spread(hub_rates, 'messages/s')}, {args.repeat} runs of {args.n} updates "
+          f"(served → acks received)")
+    print(f"crophub  CPU per message: {spread(hub_cpu, 'ms')} (user + system, the whole process tree)")
+    print(f"{'':9s}where: {where(hub_where)}")
     print(f"crophub  latency at {args.rate:.0f} msg/s offered for {args.seconds:.0f}s ({len(lat)} messages): "
           f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {lat[-1]:.1f} ms (update served → ack)")
     print(f"{'':9s}same run, from the update's arrival at the fake server (includes the wait for getUpdates): "
@@ -160,12 +198,14 @@ def main() -> None:
         try:
             wait_polling(api, echo)
             throughput(api, 200, 30_000_000, timeout)
-            echo_rate, echo_span = throughput(api, args.n, 40_000_000, timeout)
+            echo_rates, echo_cpu, _ = measured(api, echo, args.n, args.repeat, 40_000_000, timeout)
         finally:
             stop(echo)
-        print(f"echo bot throughput: {echo_rate:8.1f} messages/s  ({args.n} updates in {echo_span:.2f}s; bare "
-              f"python-telegram-bot Application, library defaults)")
-        print(f"ratio crophub / echo bot: {hub_rate / echo_rate:.2f}")
+        print(f"echo bot throughput: {spread(echo_rates, 'messages/s')} (a bare python-telegram-bot Application, "
+              f"library defaults)")
+        print(f"echo bot CPU per message: {spread(echo_cpu, 'ms')}")
+        print(f"ratio crophub / echo bot: throughput {statistics.median(hub_rates) / statistics.median(echo_rates):.2f}"
+              f" (medians), CPU per message {statistics.median(hub_cpu) / statistics.median(echo_cpu):.2f}")
     api.stop()
 
 
