@@ -8,7 +8,9 @@ from typing import Iterator
 
 import pytest
 
+from tests.fakes.messenger_api import FakeGraphAPI
 from tests.fakes.mail import PASSWORD_ENV, Dovecot, Mailbox, SmtpServer, dovecot_binary, make_certificate
+from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.twitter_api import FakeTwitterAPI
 from tests.fakes.whatsapp_api import FakeWhatsAppAPI
 
@@ -78,3 +80,33 @@ def wa_api(whatsapp_server: FakeWhatsAppAPI) -> FakeWhatsAppAPI:
     """The fake Cloud API, emptied for this test."""
     whatsapp_server.reset()
     return whatsapp_server
+
+
+@pytest.fixture(scope="session")
+def graph_server() -> Iterator[FakeGraphAPI]:
+    """The fake Messenger Send API (Graph API) server, in its own thread, for the session."""
+    server = FakeGraphAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def graph(graph_server: FakeGraphAPI) -> FakeGraphAPI:
+    """The fake Send API, emptied for this test."""
+    graph_server.reset()
+    return graph_server
+
+
+@pytest.fixture(scope="session")
+def gateway_server() -> Iterator[FakeSmsGateway]:
+    """The fake SMS gateway (Twilio's and Vonage's send APIs), in its own thread, for the session."""
+    server = FakeSmsGateway().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(gateway_server: FakeSmsGateway) -> FakeSmsGateway:
+    """The fake SMS gateway, emptied for this test."""
+    gateway_server.reset()
+    return gateway_server

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -45,17 +45,6 @@ PATH = "/messenger/webhook"
 PSID = "7123456789012345"
 
 
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraphAPI]:
-    server = FakeGraphAPI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraphAPI) -> FakeGraphAPI:
-    graph_server.reset()
-    return graph_server
 
 
 @pytest.fixture

@@ -36,17 +36,6 @@ PATH = "/messenger/webhook"
 PONDOK_BAMBU = "31.75.07.1002"
 
 
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraphAPI]:
-    server = FakeGraphAPI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraphAPI) -> FakeGraphAPI:
-    graph_server.reset()
-    return graph_server
 
 
 @pytest.fixture

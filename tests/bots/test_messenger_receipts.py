@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import pytest
 import redis
@@ -28,12 +28,6 @@ from tests.fakes.messenger_api import APP_SECRET, VERIFY_TOKEN, FakeGraphAPI
 SITI, RUDI = "7123456789012345", "6987654321098765"  # two citizens' PSIDs
 PATH = "/messenger/webhook"
 
-
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraphAPI]:
-    server = FakeGraphAPI().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ The fake's send protocols: tests/fakes/sms_gateway.py."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -30,17 +30,6 @@ CITIZEN, SHORT_NUMBER = "+6281298765432", "+622150851708"
 
 # --- fixtures ------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def gateway_server() -> Iterator[FakeSmsGateway]:
-    server = FakeSmsGateway().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def gateway(gateway_server: FakeSmsGateway) -> FakeSmsGateway:
-    gateway_server.reset()
-    return gateway_server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import timedelta
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import pytest
 import redis
@@ -142,12 +142,6 @@ async def test_parts_whose_sibling_never_comes_are_delivered_by_the_senders_next
 
 
 # --- through the router --------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def gateway_server() -> Iterator[FakeSmsGateway]:
-    server = FakeSmsGateway().start()
-    yield server
-    server.stop()
 
 
 def work(conn: redis.Redis) -> None:

@@ -40,17 +40,6 @@ USER_ENV, PASSWORD_ENV = "CROPHUB_TEST_SMS_USER", "CROPHUB_TEST_SMS_PASSWORD"
 _sids = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def gateway_server() -> Iterator[FakeSmsGateway]:
-    server = FakeSmsGateway().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def gateway(gateway_server: FakeSmsGateway) -> FakeSmsGateway:
-    gateway_server.reset()
-    return gateway_server
 
 
 @pytest.fixture

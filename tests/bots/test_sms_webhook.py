@@ -40,17 +40,6 @@ HEADER = "X-Crophub-Sms-Secret"
 PUBLIC_URL = "https://lapor.jakarta.example/sms/inbound"  # what Twilio was given; a proxy forwards to crophub web
 
 
-@pytest.fixture(scope="module")
-def gateway_server() -> Iterator[FakeSmsGateway]:
-    server = FakeSmsGateway().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def gateway(gateway_server: FakeSmsGateway) -> FakeSmsGateway:
-    gateway_server.reset()
-    return gateway_server
 
 
 @pytest.fixture
