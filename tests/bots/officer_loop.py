@@ -4,13 +4,19 @@ ticket by replying to its card with a photo of the result."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import redis
 from rq import Queue, SimpleWorker
 
+from bots import registry
+from bots.telegram.parse import bot_id_of
 from bots.telegram.poll import Poller
+from hub.settings import RoutingSettings
 from ingest.intake import CROP_QUEUE, INTAKE_QUEUE, OUTBOX_QUEUE, Intake
+from router import context
+from router.context import RouterConfig
 from store import db
 from store import officers as roster
 from tests.fakes.telegram_api import FakeBotAPI
@@ -24,6 +30,23 @@ def add_officer(areas: list[str], agencies: list[str]) -> None:
     with db.session() as s:
         roster.add(s, {"name": "Budi (PPSU)", "telegram_id": str(OFFICER["id"]), "role": "petugas",
                        "areas": areas, "agencies": agencies})
+
+
+@contextmanager
+def wired(db_url: str, conn: redis.Redis, fake_api: FakeBotAPI, senders: dict[str, Any], areas: list[str],
+          agencies: list[str]) -> Iterator[None]:
+    """This process as a worker answering on `senders`' channels (Telegram among them), the shipped routing, and
+    the officer covering `areas` for `agencies`; the senders are forgotten afterwards."""
+    db.configure(db_url)
+    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
+    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, telegram_bot=bot_id_of(fake_api.token)),
+                      conn)
+    registry.configure(senders)
+    add_officer(areas, agencies)
+    try:
+        yield
+    finally:
+        registry.configure({})
 
 
 def work(conn: redis.Redis) -> None:

@@ -17,18 +17,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 from sqlalchemy import select, update
 
-from bots import registry
 from bots.messenger import webhook
-from bots.telegram.parse import bot_id_of
-from hub.settings import RoutingSettings
 from ingest.intake import INTAKE_QUEUE, Intake
-from router import context
-from router.context import RouterConfig
 from store import db
 from store.models import Citizen, InboundMessage, Outbox, Ticket, utcnow
 from tests.fakes import messenger_api as meta
 from tests.fakes.messenger_api import APP_SECRET, PAGE_ID, VERIFY_TOKEN, FakeGraphAPI
-from tests.bots.officer_loop import OFFICER, add_officer, officer_resolves, work
+from tests.bots.officer_loop import OFFICER, officer_resolves, wired, work
 from tests.fakes.telegram_api import FakeBotAPI
 
 SITI = "7123456789012345"  # her Page-scoped id (PSID)
@@ -42,15 +37,10 @@ PONDOK_BAMBU = "31.75.07.1002"
 def worker(db_url: str, redis_conn: redis.Redis, graph: FakeGraphAPI, fake_api: FakeBotAPI,
            telegram_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """This process wired as a worker that answers on Messenger and Telegram, and an officer covering Duren Sawit."""
-    db.configure(db_url)
-    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
-    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, telegram_bot=bot_id_of(fake_api.token)),
-                      redis_conn)
     messenger = graph.config(monkeypatch)
-    registry.configure({"messenger": messenger, "telegram": telegram_config})
-    add_officer(["31.75.07"], ["dsda", "dlh"])
-    yield {"messenger": messenger, "telegram": telegram_config}
-    registry.configure({})
+    senders = {"messenger": messenger, "telegram": telegram_config}
+    with wired(db_url, redis_conn, fake_api, senders, ["31.75.07"], ["dsda", "dlh"]):
+        yield {"messenger": messenger, "telegram": telegram_config}
 
 
 @pytest.fixture

@@ -20,26 +20,19 @@ from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 from sqlalchemy import select
 
-from bots import registry
 from bots.sms import segments, webhook
 from bots.sms.config import SmsSettings
-from bots.telegram.parse import bot_id_of
-from hub.settings import RoutingSettings
 from ingest.intake import INTAKE_QUEUE, Intake
-from router import context
-from router.context import RouterConfig
 from store import db
 from store.models import InboundMessage, Outbox, Ticket
 from tests.conftest import fixture
 from tests.fakes.sms_gateway import ACCOUNT_SID, AUTH_TOKEN, FakeSmsGateway, twilio_signature
-from tests.bots.officer_loop import OFFICER, add_officer, officer_resolves, work
+from tests.bots.officer_loop import OFFICER, officer_resolves, wired, work
 from tests.fakes.telegram_api import FakeBotAPI
 
 CITIZEN, SHORT_NUMBER = "+6281298765432", "+622150851708"  # as in tests/fixtures/sms/twilio_text.json
 USER_ENV, PASSWORD_ENV = "CROPHUB_TEST_SMS_USER", "CROPHUB_TEST_SMS_PASSWORD"
 _sids = itertools.count(1)
-
-
 
 
 @pytest.fixture
@@ -55,14 +48,9 @@ def sms_config(gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch) -> dict
 def worker(db_url: str, redis_conn: redis.Redis, fake_api: FakeBotAPI, telegram_config: dict[str, Any],
            sms_config: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """This process wired as a worker that answers by SMS and on Telegram, and an officer covering Jakarta Timur."""
-    db.configure(db_url)
-    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
-    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, telegram_bot=bot_id_of(fake_api.token)),
-                      redis_conn)
-    registry.configure({"sms": SmsSettings.model_validate(sms_config).sender_config(), "telegram": telegram_config})
-    add_officer(["31.75"], ["dsda", "dlh", "bina_marga"])
-    yield {"sms": sms_config, "telegram": telegram_config}
-    registry.configure({})
+    senders = {"sms": SmsSettings.model_validate(sms_config).sender_config(), "telegram": telegram_config}
+    with wired(db_url, redis_conn, fake_api, senders, ["31.75"], ["dsda", "dlh", "bina_marga"]):
+        yield {"sms": sms_config, "telegram": telegram_config}
 
 
 @pytest.fixture

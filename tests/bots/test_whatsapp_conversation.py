@@ -17,16 +17,13 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from bots import registry
-from bots.telegram.parse import bot_id_of
 from bots.whatsapp import webhook
-from hub.settings import RoutingSettings
 from ingest.intake import INTAKE_QUEUE, Intake
 from ingest.message import Address
-from router import context, replies
-from router.context import RouterConfig
+from router import replies
 from store import db
 from store.models import Citizen, InboundMessage, Outbox, Ticket
-from tests.bots.officer_loop import add_officer, officer_resolves, work
+from tests.bots.officer_loop import officer_resolves, wired, work
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.whatsapp_api import APP_SECRET, NUMBER, VERIFY_TOKEN, FakeWhatsAppAPI, body_of, sign
 
@@ -37,15 +34,9 @@ SITI, SITI_NAME = "6281234567890", "Siti Rahma"
 def worker(db_url: str, redis_conn: redis.Redis, wa_api: FakeWhatsAppAPI, fake_api: FakeBotAPI,
            telegram_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """This process wired as a worker that answers on WhatsApp and Telegram, and an officer covering Duren Sawit."""
-    db.configure(db_url)
-    routing = RoutingSettings().model_dump(mode="json", exclude={"officers"})
-    context.configure(RouterConfig(retry_intervals=[1, 2], routing=routing, telegram_bot=bot_id_of(fake_api.token)),
-                      redis_conn)
     whatsapp = wa_api.config(monkeypatch)
-    registry.configure({"whatsapp": whatsapp, "telegram": telegram_config})
-    add_officer(["31.75.07"], ["dsda", "dlh"])
-    yield {"whatsapp": whatsapp, "telegram": telegram_config}
-    registry.configure({})
+    with wired(db_url, redis_conn, fake_api, {"whatsapp": whatsapp, "telegram": telegram_config}, ["31.75.07"], ["dsda", "dlh"]):
+        yield {"whatsapp": whatsapp, "telegram": telegram_config}
 
 
 @pytest.fixture
