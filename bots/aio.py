@@ -20,6 +20,11 @@ def loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+def started() -> bool:
+    """Whether this process's background loop is running (something has used it)."""
+    return _loop is not None and _loop.is_running()
+
+
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run `coro` on the background loop and wait for its result; it is cancelled if the wait ends early."""
     future = asyncio.run_coroutine_threadsafe(coro, loop())

@@ -12,7 +12,7 @@ SILENT = frozenset(name for name, channel in BY_NAME.items() if channel.sender i
 _configs: dict[str, dict[str, Any]] = {}
 _senders: dict[str, Sender] = {}
 
-__all__ = ["SILENT", "Sender", "configure", "get", "new", "offers"]
+__all__ = ["SILENT", "Sender", "close", "configure", "get", "new", "offers"]
 
 
 def configure(configs: dict[str, dict[str, Any]]) -> None:
@@ -33,6 +33,16 @@ def get(channel: str) -> Sender:
     if channel not in _senders:
         _senders[channel] = new(channel)
     return _senders[channel]
+
+
+async def close() -> None:
+    """Close the kept senders' HTTP sessions (a worker stopping), on the loop they were used on."""
+    senders = list(_senders.values())
+    _senders.clear()
+    for sender in senders:
+        closing = getattr(sender, "close", None)
+        if closing is not None:
+            await closing()
 
 
 def new(channel: str) -> Sender:

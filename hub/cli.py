@@ -64,6 +64,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             worker.work(conn, burst=args.burst)
         finally:
             stop.set()
+            worker.close_senders()
         return 0
     from hub.supervise import Child
 

@@ -54,6 +54,17 @@ def work(conn: Redis, burst: bool = False) -> bool:
     return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 
+def close_senders() -> None:
+    """Close the senders this worker opened (their connections), so it stops without leaving any unclosed."""
+    from bots import aio, registry
+
+    if aio.started():
+        try:
+            aio.run(registry.close(), timeout=10)
+        except Exception as exc:  # stopping anyway: the connections close with the process
+            log.info("worker: senders not closed: %s", exc)
+
+
 def sweeper(conn: Redis, interval: float, age: float, stop: threading.Event) -> threading.Thread:
     """A thread that runs the recovery sweep every `interval` seconds, once per cluster."""
     from router import recover  # the sweep is router work; only this wiring calls it

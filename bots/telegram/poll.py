@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from ingest import listen
 from bots.base import coerce
 from bots.telegram.config import TelegramSettings
 from bots.telegram.parse import bot_id_of, parse_update
+from bots.telegram.request import AiohttpRequest
 from bots.telegram.send import make_bot
 from ingest.intake import Batch, Intake
 
@@ -42,7 +42,7 @@ class Poller:
         # Not connection_pool: that sizes a sender. Besides getUpdates (on a connection of its own) the poller
         # makes a few calls only (getMe, deleteWebhook).
         self.bot: RawBot = make_bot(self.settings, token, pool=2, cls=RawBot,
-                                    get_updates_request=HTTPXRequest(connection_pool_size=1))  # type: ignore[assignment]
+                                    get_updates_request=AiohttpRequest(connection_pool_size=1))  # type: ignore[assignment]
         self.bot_id = bot_id_of(token)
         self.intake = intake
         self.timeout = self.settings.poll_timeout

@@ -10,18 +10,18 @@ from typing import Any, Iterator
 from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
                       ReplyParameters)
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 
 from bots.base import coerce
 from bots.errors import PermanentError, RateLimited, TransientError
 from bots.telegram.config import TelegramSettings
+from bots.telegram.request import AiohttpRequest
 from ingest.message import Address
 
 log = logging.getLogger(__name__)
 
 
 def make_bot(settings: TelegramSettings, token: str | None = None, pool: int | None = None, cls: type[Bot] = Bot,
-             **kwargs: Any) -> Bot:
+             request: AiohttpRequest | None = None, **kwargs: Any) -> Bot:
     """A python-telegram-bot `Bot` (or subclass) for the configured, possibly self-hosted, Bot API server; `token`
     when the caller has read it already, else the one in the environment variable settings.token_env names."""
     token = token or settings.token
@@ -31,7 +31,7 @@ def make_bot(settings: TelegramSettings, token: str | None = None, pool: int | N
         token,
         base_url=settings.api_base_url,
         base_file_url=settings.file_base_url,
-        request=HTTPXRequest(connection_pool_size=pool or settings.connection_pool),
+        request=request or AiohttpRequest(connection_pool_size=pool or settings.connection_pool),
         **kwargs,
     )
 
@@ -48,7 +48,8 @@ class TelegramSender:
 
     def __init__(self, config: Mapping[str, Any] | TelegramSettings) -> None:
         self.settings = coerce(TelegramSettings, config)
-        self.bot = make_bot(self.settings)
+        self.request = AiohttpRequest(connection_pool_size=self.settings.connection_pool)
+        self.bot = make_bot(self.settings, request=self.request)
         # Requests beyond the pool would queue inside httpcore, whose queue costs O(n²) to serve.
         self.slots = asyncio.Semaphore(self.settings.connection_pool)
 
@@ -86,6 +87,10 @@ class TelegramSender:
                     sent = await self.bot.send_message(chat_id=chat, text=text, reply_parameters=reply,
                                                        reply_markup=markup)
         return str(sent.message_id)
+
+    async def close(self) -> None:
+        """Close the HTTP session (a sender lives as long as its worker)."""
+        await self.request.shutdown()
 
     @staticmethod
     def is_group(address: Address) -> bool:

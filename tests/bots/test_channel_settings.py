@@ -46,7 +46,7 @@ def test_the_telegram_sender_uses_its_section() -> None:
     assert sender.bot.token == SECRET
     assert sender.bot.base_url == f"http://127.0.0.1:9/bot{SECRET}"
     assert sender.bot.base_file_url == f"http://127.0.0.1:9/file/bot{SECRET}"
-    assert sender.bot._request[1]._client_kwargs["limits"].max_connections == 3
+    assert sender.bot._request[1].connection_pool_size == 3
     assert sender.slots._value == 3
 
 
