@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import psycopg
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
@@ -16,6 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.storable import clean_text
 
 _factory: sessionmaker[Session] | None = None
+# PostgreSQL connections each process keeps open, and the extra ones it may open for a burst. A worker uses up to
+# three at once (its job, the outbox's recorder thread, a sender's lookups), a listener one or two; so
+# processes × (POOL_SIZE + POOL_OVERFLOW) must stay under the server's max_connections (100 by default).
+POOL_SIZE = 5
+POOL_OVERFLOW = 5
 
 
 def _normalise(url: str) -> str:
@@ -30,7 +36,12 @@ def make_engine(url: str) -> Engine:
     url = _normalise(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # psycopg's RawCursor takes PostgreSQL's own $1 placeholders as they are: with its default cursor every
+        # multi-row INSERT (a batch of tickets, replies) is re-parsed in Python to find its %(name)s markers, about
+        # an eighth of a worker's CPU under bench/intake.py (bench/README.md).
+        raw = {"connect_args": {"cursor_factory": psycopg.RawCursor}, "paramstyle": "numeric_dollar"} \
+            if parsed.get_driver_name() == "psycopg" else {}
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, **raw)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
