@@ -38,9 +38,13 @@ def _name(pid: int) -> str:
     # "python -m hub.cli run" → "hub.cli run"; "redis-server ..." → "redis-server"; a forked RQ work horse keeps
     # its worker's command line.
     if len(words) > 2 and words[1] == "-m":
-        return " ".join(words[2:4])
+        # "-m hub.cli --config x.yaml worker --processes 1" → "hub.cli worker"
+        rest = [w for k, w in enumerate(words[3:], 3) if not w.startswith("-") and not words[k - 1] == "--config"]
+        return " ".join([words[2], *rest[:1]])
     if words and "redis" in " ".join(words):
         return "redis-server"  # the embedded one titles itself with its socket's path
+    if words and words[0].startswith("postgres"):
+        return "postgres"  # the server and its backends, which title themselves with their client and state
     return Path(words[0]).name if words else "?"
 
 

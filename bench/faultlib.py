@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.intake import update  # noqa: E402  (one report per chat, the intake benchmark's texts)
+from bench.feed import update  # noqa: E402  (one report per chat)
 from tests.fakes.telegram_api import FakeBotAPI  # noqa: E402
 
 PG_BIN = Path(os.environ.get("CROPHUB_PG_BIN", "/usr/local/bin"))
