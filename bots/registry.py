@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bots import BY_NAME
+from bots import BY_NAME, aio
 from bots.base import Sender, load
 
 # Channels nobody is answered on (an Open311 client reads a request's status back; a feed is nobody).
@@ -19,6 +19,11 @@ def configure(configs: dict[str, dict[str, Any]]) -> None:
     """Set the sender config (ChannelSettings.sender_config()) of each channel that may send in this process."""
     _configs.clear()
     _configs.update(configs)
+    if _senders and aio.started():  # the senders built from the old config close their connections
+        try:
+            aio.run(close(), timeout=10)
+        except Exception:  # noqa: BLE001  a sender that cannot close now is left to the garbage collector
+            pass
     _senders.clear()
 
 
@@ -41,8 +46,11 @@ async def close() -> None:
     _senders.clear()
     for sender in senders:
         closing = getattr(sender, "close", None)
-        if closing is not None:
-            await closing()
+        try:
+            if closing is not None:
+                await closing()
+        except Exception:  # noqa: BLE001  one sender's failure must not keep the others open
+            continue
 
 
 def new(channel: str) -> Sender:

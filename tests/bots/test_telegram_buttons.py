@@ -4,7 +4,7 @@ not an error; a toast answers the button press; a row without text sends no mess
 Telegram does."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -27,6 +27,14 @@ def api(fake_api: FakeBotAPI) -> FakeBotAPI:
     return fake_api
 
 
+@pytest.fixture
+async def sender(telegram_config: dict[str, Any]) -> AsyncIterator[TelegramSender]:
+    """A sender on the fake, its HTTP session closed after the test."""
+    made = TelegramSender(telegram_config)
+    yield made
+    await made.close()
+
+
 def citizen(callback_id: str | None = None) -> Address:
     return Address(channel="telegram", chat_id=CHAT, callback_id=callback_id)
 
@@ -42,8 +50,7 @@ def markup_of(api: FakeBotAPI, message_id: str) -> Any:
 
 
 async def test_a_reply_with_clear_buttons_removes_the_earlier_keyboard(api: FakeBotAPI,
-                                                                       telegram_config: dict[str, Any]) -> None:
-    sender = TelegramSender(telegram_config)
+                                                                       sender: TelegramSender) -> None:
     question = await asked(sender)
     assert markup_of(api, question)["inline_keyboard"][0][0]["callback_data"] == "ya"
     answer = await sender.send(citizen(), "Terima kasih, laporan ditutup.", {"clear_buttons": question})
@@ -57,8 +64,7 @@ async def test_a_reply_with_clear_buttons_removes_the_earlier_keyboard(api: Fake
 
 @pytest.mark.parametrize("case", ["cleared already", "unknown message", "reply keyboard", "no keyboard"])
 async def test_a_message_with_nothing_left_to_clear_is_not_an_error(case: str, api: FakeBotAPI,
-                                                                    telegram_config: dict[str, Any]) -> None:
-    sender = TelegramSender(telegram_config)
+                                                                    sender: TelegramSender) -> None:
     if case == "cleared already":  # e.g. a retry of a row whose clearing went through before its text failed
         target = await asked(sender)
         await sender.send(citizen(), "", {"clear_buttons": target})
@@ -75,8 +81,7 @@ async def test_a_message_with_nothing_left_to_clear_is_not_an_error(case: str, a
     assert api.calls.count("editMessageReplyMarkup") == (2 if case == "cleared already" else 1)
 
 
-async def test_other_refusals_of_an_edit_map_as_any_error(api: FakeBotAPI, telegram_config: dict[str, Any]) -> None:
-    sender = TelegramSender(telegram_config)
+async def test_other_refusals_of_an_edit_map_as_any_error(api: FakeBotAPI, sender: TelegramSender) -> None:
     question = await asked(sender)
     api.fail_next("editMessageReplyMarkup", 400, {"ok": False, "error_code": 400,
                                                   "description": "Bad Request: chat not found"})
@@ -91,8 +96,7 @@ async def test_other_refusals_of_an_edit_map_as_any_error(api: FakeBotAPI, teleg
     assert [m["text"] for m in api.sent] == ["Apakah air sudah surut?"]
 
 
-async def test_a_toast_answers_the_button_press(api: FakeBotAPI, telegram_config: dict[str, Any]) -> None:
-    sender = TelegramSender(telegram_config)
+async def test_a_toast_answers_the_button_press(api: FakeBotAPI, sender: TelegramSender) -> None:
     question = await asked(sender)
     await sender.send(citizen("cb-1"), "Baik, kami catat.", {"toast": "Tercatat", "clear_buttons": question})
     await sender.send(citizen("cb-2"), "Laporan Anda sudah kami terima.")  # no toast: a silent answer, as before
@@ -105,8 +109,7 @@ async def test_a_toast_answers_the_button_press(api: FakeBotAPI, telegram_config
     assert api.calls.index("answerCallbackQuery") < api.calls.index("editMessageReplyMarkup")  # the spinner first
 
 
-async def test_a_row_without_text_sends_no_message(api: FakeBotAPI, telegram_config: dict[str, Any]) -> None:
-    sender = TelegramSender(telegram_config)
+async def test_a_row_without_text_sends_no_message(api: FakeBotAPI, sender: TelegramSender) -> None:
     question = await asked(sender)
     # A stale press: the question is outdated, so the press gets a notice and the keyboard goes; nothing is said.
     provider_id = await sender.send(citizen("cb-stale"), "", {"toast": "Pertanyaan ini sudah tidak berlaku.",
@@ -120,8 +123,7 @@ async def test_a_row_without_text_sends_no_message(api: FakeBotAPI, telegram_con
 
 
 async def test_a_malformed_message_id_clears_nothing_and_the_text_still_goes(api: FakeBotAPI,
-                                                                            telegram_config: dict[str, Any]) -> None:
-    sender = TelegramSender(telegram_config)
+                                                                            sender: TelegramSender) -> None:
     assert await sender.send(citizen(), "Terima kasih.", {"clear_buttons": "web-token-abc"})
     assert "editMessageReplyMarkup" not in api.calls and api.sent[-1]["text"] == "Terima kasih."
 

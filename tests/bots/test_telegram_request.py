@@ -36,8 +36,15 @@ def test_form_fields_and_a_file_upload_reach_the_bot_api(fake_api: FakeBotAPI) -
 def test_a_bot_used_from_a_second_event_loop_opens_a_session_there(fake_api: FakeBotAPI) -> None:
     request = AiohttpRequest()
     bot = _bot(fake_api, request)
+
+    async def send(text: str) -> None:
+        try:
+            await bot.send_message(chat_id=43, text=text)
+        finally:
+            await request.shutdown()
+
     for text in ("satu", "dua"):  # each asyncio.run is a new loop: a session of the first cannot serve it
-        asyncio.run(bot.send_message(chat_id=43, text=text))
+        asyncio.run(send(text))
     assert [m["text"] for m in fake_api.sent if str(m["chat_id"]) == "43"][-2:] == ["satu", "dua"]
 
 
@@ -45,9 +52,17 @@ def test_nobody_listening_is_a_network_error() -> None:
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    bot = Bot("1:x", base_url=f"http://127.0.0.1:{port}/bot", request=AiohttpRequest(connect_timeout=2))
+    request = AiohttpRequest(connect_timeout=2)
+    bot = Bot("1:x", base_url=f"http://127.0.0.1:{port}/bot", request=request)
+
+    async def send() -> None:
+        try:
+            await bot.send_message(chat_id=1, text="halo")
+        finally:
+            await request.shutdown()
+
     with pytest.raises(NetworkError, match="aiohttp.ClientConnectorError"):
-        asyncio.run(bot.send_message(chat_id=1, text="halo"))
+        asyncio.run(send())
 
 
 def test_an_answer_slower_than_the_read_timeout_times_out() -> None:
