@@ -35,7 +35,7 @@ COSTS: list[tuple[str, str]] = [
     ("listener: batch stored (intake rows)", "Intake.accept (ingest/intake.py"),
     ("listener: getUpdates call", "Poller.poll_once (bots/telegram/poll.py"),
     ("send: sendMessage answer parsed into a PTB Message", "Message.de_json (telegram/_message.py"),
-    ("send: sendMessage request (PTB + aiohttp)", "TelegramSender.send (bots/telegram/send.py"),
+    ("send: sendMessage request (PTB and its HTTP client)", "TelegramSender.send (bots/telegram/send.py"),
     ("send: pace and 429 pause check (Redis script)", "Pace.admit (router/pace.py"),
     ("send: outcomes stored (outbox rows marked)", "_Recorder._write (router/replies.py"),
     ("send: chat locks and rows claimed", "_deliver (router/replies.py"),
@@ -51,7 +51,7 @@ COSTS: list[tuple[str, str]] = [
     ("pipeline: language and the rest", "_process (router/pipeline.py"),
     ("RQ: job fetch, bookkeeping, heartbeats", "BaseWorker.work (rq/worker/base.py"),
     ("RQ: scheduler thread", "RQScheduler"),
-    ("event loop (callbacks not under a cost above)", "BaseEventLoop._run_once"),
+    ("event loop: socket callbacks, task switches (mostly the sends)", "BaseEventLoop._run_once"),
 ]
 
 
