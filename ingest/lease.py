@@ -15,6 +15,10 @@ LEASE_SECONDS = 15.0
 # must neither extend nor delete the new holder's lease.
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# A lease taken from a dead holder: only if it still names that holder, so two processes taking it at once
+# cannot both succeed.
+_TAKE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+         "return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false")
 
 
 class Lease:
@@ -28,6 +32,7 @@ class Lease:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._renew = conn.register_script(_RENEW)
         self._release = conn.register_script(_RELEASE)
+        self._take = conn.register_script(_TAKE)
 
     def _millis(self) -> int:
         return max(1, round(self.seconds * 1000))
@@ -37,7 +42,14 @@ class Lease:
         if self.conn.set(self.key, self.token, nx=True, px=self._millis()):
             return True
         # A SET whose reply was lost (a timeout) may have taken it: ours all the same.
-        return self.holder() == self.token
+        holder = self.holder()
+        if holder == self.token:
+            return True
+        # A holder on this machine whose process is gone (a listener killed and restarted by `crophub run`)
+        # cannot renew: take its lease now rather than wait for it to run out.
+        if holder is not None and _dead_here(holder):
+            return bool(self._take(keys=[self.key], args=[holder, self.token, self._millis()]))
+        return False
 
     def renew(self) -> bool:
         """Extend the lease by `seconds`; False if this token no longer holds it."""
@@ -51,3 +63,18 @@ class Lease:
         """The token that holds the lease now; None if nobody does."""
         value: Any = self.conn.get(self.key)  # bytes, or str on a decode_responses connection
         return value.decode() if isinstance(value, bytes) else value
+
+
+def _dead_here(token: str) -> bool:
+    """Whether `token` names a process on this machine that no longer runs."""
+    host, _, rest = token.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -180,3 +182,19 @@ async def test_a_redis_blip_shorter_than_the_lease_does_not_stop_polling_a_longe
         await task
         server.stop()
     assert board.running == 0 and board.runs == ["me"]
+
+
+def test_a_lease_whose_holder_died_on_this_machine_is_taken_at_once(redis_conn: redis.Redis, channel: str) -> None:
+    key = f"crophub:listen:{channel}"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}:deadbeef"  # a listener SIGKILLed, its lease not released
+    redis_conn.set(key, dead, px=60_000)
+    elsewhere = f"another-host:{gone.stdout.strip()}:deadbeef"  # the same pid on another machine may well run
+    mine = Lease(redis_conn, key, seconds=5)
+    assert mine.acquire() and redis_conn.get(key) == mine.token.encode() and redis_conn.pttl(key) <= 5000
+    mine.release()
+    redis_conn.set(key, elsewhere, px=60_000)
+    assert not mine.acquire() and mine.holder() == elsewhere
+    redis_conn.set(key, f"{socket.gethostname()}:1:cafe", px=60_000)  # a holder on this machine that runs (pid 1)
+    assert not mine.acquire()
