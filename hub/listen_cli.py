@@ -41,6 +41,8 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     if not makers:
         log.info("listen: no channel to listen on")
         return 0
+    for _, make in makers:
+        make()  # one that cannot be built (a bad setting) stops `listen` now, not when it first gets its lease
     # Its own connection, with timeouts: a lease call that hangs longer than a renewal period has failed.
     every = LEASE_SECONDS / RENEWS_PER_LEASE
     leases = Redis.from_url(url, socket_timeout=every, socket_connect_timeout=every)

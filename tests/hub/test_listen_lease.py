@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -198,3 +199,29 @@ def test_a_lease_whose_holder_died_on_this_machine_is_taken_at_once(redis_conn: 
     assert not mine.acquire() and mine.holder() == elsewhere
     redis_conn.set(key, f"{socket.gethostname()}:1:cafe", px=60_000)  # a holder on this machine that runs (pid 1)
     assert not mine.acquire()
+
+
+def test_a_listener_that_cannot_be_built_stops_listen_at_start(monkeypatch: pytest.MonkeyPatch, redis_server: str,
+                                                               tmp_path: Path) -> None:
+    import argparse
+
+    from hub import listen_cli
+    from hub.settings import parse
+
+    def broken() -> Fake:
+        raise ValueError("telegram: a bad setting")
+
+    settings = parse({"database": {"url": f"sqlite:///{tmp_path / 'crophub.db'}"}, "redis": {"url": redis_server}})
+    monkeypatch.setattr(listen_cli, "_listener_makers", lambda *_: [("telegram", broken)])
+    def too_long(*_: object) -> None:
+        raise TimeoutError("crophub listen went on with a listener it cannot build")
+
+    # Raised before any lease is asked for (else it would be logged and retried every few seconds, forever).
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(10)
+    try:
+        with pytest.raises(ValueError, match="a bad setting"):
+            listen_cli.cmd_listen(settings, argparse.Namespace(channel=None))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
