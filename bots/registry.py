@@ -22,7 +22,7 @@ def configure(configs: dict[str, dict[str, Any]]) -> None:
     if _senders and aio.started():  # the senders built from the old config close their connections
         try:
             aio.run(close(), timeout=10)
-        except Exception:  # noqa: BLE001  a sender that cannot close now is left to the garbage collector
+        except Exception:  # a sender that cannot close now is left to the garbage collector
             pass
     _senders.clear()
 
@@ -49,7 +49,7 @@ async def close() -> None:
         try:
             if closing is not None:
                 await closing()
-        except Exception:  # noqa: BLE001  one sender's failure must not keep the others open
+        except Exception:  # one sender's failure must not keep the others open
             continue
 
 

@@ -62,7 +62,7 @@ class TelegramSender:
         self.settings = coerce(TelegramSettings, config)
         self.request = AiohttpRequest(connection_pool_size=self.settings.connection_pool)
         self.bot: ReplyBot = make_bot(self.settings, request=self.request, cls=ReplyBot)  # type: ignore[assignment]
-        # Requests beyond the pool would queue inside httpcore, whose queue costs O(n²) to serve.
+        # Requests beyond the pool wait here: in the client's own pool the wait would count against its connect timeout.
         self.slots = asyncio.Semaphore(self.settings.connection_pool)
 
     async def send(self, address: Address, text: str, extras: dict[str, Any] | None = None) -> str:
